@@ -10,7 +10,7 @@ PACKAGES=(
   # Libraries (see docs/dependencies.md for why each one is here).
   libabsl-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   liburing-dev libbenchmark-dev libgtest-dev libgmock-dev libxxhash-dev libssl-dev
-  libfuse3-dev fuse3
+  libfuse3-dev fuse3 libcli11-dev
   # Tests and benchmarks: real peers and physical limits.
   fio iperf3 nfs-kernel-server nfs-ganesha nfs-ganesha-vfs libnfs-utils
   iproute2 util-linux e2fsprogs
