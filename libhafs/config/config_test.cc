@@ -1,0 +1,97 @@
+#include "libhafs/config/config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libhafs/base/status_matchers.h"
+
+namespace hafs::config {
+namespace {
+
+using ::hafs::testing::IsOk;
+using ::hafs::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr char kMinimal[] = R"(version: 1
+cluster_name: "c1"
+node { name: "a" id: 0 peer_address: "192.0.2.1:7788" backing_device: "/dev/vdb" }
+node { name: "b" id: 1 peer_address: "[2001:db8::2]:7788" backing_device: "/dev/vdb" }
+volume { name: "r0" }
+)";
+
+TEST(Config, DefaultsAreFilledIn) {
+  absl::StatusOr<HafsConfig> cfg = LoadConfigText(kMinimal, "min.conf");
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->volume().protocol(), "C");
+  EXPECT_EQ(cfg->volume().al_extents(), 1237u);
+  EXPECT_EQ(cfg->volume().resync_rate_kib_per_s(), 250u);
+  EXPECT_EQ(cfg->volume().c_plan_ahead_ms(), 2000u);
+  EXPECT_EQ(cfg->volume().ko_count(), 7u);
+  EXPECT_EQ(cfg->heartbeat().deadtime_ms(), 10000u);
+  EXPECT_EQ(cfg->quorum().mode(), "two_node");
+  EXPECT_EQ(cfg->split_brain().after_sb_0pri(), "disconnect");
+  EXPECT_EQ(cfg->nfs().server_scope(), "hafs-c1");
+}
+
+TEST(Config, ExplicitZeroIsKeptWhereItMeansSomething) {
+  std::string text(kMinimal);
+  text.replace(text.find("volume { name: \"r0\" }"), 21,
+               "volume { name: \"r0\" resync_rate_kib_per_s: 0 c_plan_ahead_ms: 0 }");
+  absl::StatusOr<HafsConfig> cfg = LoadConfigText(text, "z.conf");
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->volume().resync_rate_kib_per_s(), 0u);  // unlimited
+  EXPECT_EQ(cfg->volume().c_plan_ahead_ms(), 0u);        // fixed rate
+}
+
+TEST(Config, SyntaxErrorNamesLineAndColumn) {
+  EXPECT_THAT(LoadConfigText("version: 1\ncluster_nme: \"x\"\n", "bad.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("bad.conf:2:1"), HasSubstr("cluster_nme"))));
+}
+
+TEST(Config, SemanticErrorsNameFieldLineAndHint) {
+  std::string text = R"(version: 1
+cluster_name: "c1"
+node { name: "a" id: 0 peer_address: "192.0.2.1:7788" backing_device: "/dev/vdb" }
+node { name: "b"
+       id: 0
+       peer_address: "2001:db8::2:7788" backing_device: "/dev/vdb" }
+volume { name: "r0" protocol: "D" }
+heartbeat { keepalive_ms: 2000 warntime_ms: 1000 }
+)";
+  absl::Status s = LoadConfigText(text, "h.conf").status();
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
+                          AllOf(HasSubstr("h.conf:5:8: node[1].id: duplicate node id 0"),
+                                HasSubstr("node[1].peer_address"),
+                                HasSubstr("[2001:db8::1]:7788"),
+                                HasSubstr("h.conf:7:21: volume.protocol: \"D\" is not a "
+                                          "valid value; hint: use one of: A, B, C"),
+                                HasSubstr("keepalive_ms < warntime_ms"))));
+}
+
+TEST(Config, WrongVersionAndNodeCount) {
+  EXPECT_THAT(LoadConfigText("version: 2 cluster_name: \"x\"", "v.conf"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("unsupported configuration version 2"),
+                             HasSubstr("exactly 2 nodes, found 0"))));
+}
+
+TEST(Config, EmbeddedDefaultIsValidAndRoundTrips) {
+  std::string text = DefaultLocalPairConfigText("/var/lib/hafs-demo");
+  absl::StatusOr<HafsConfig> cfg = LoadConfigText(text, "<default>");
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->node(1).backing_device(), "/var/lib/hafs-demo/bravo.img");
+  absl::StatusOr<HafsConfig> again = LoadConfigText(ToText(*cfg), "<again>");
+  ASSERT_OK(again);
+  EXPECT_EQ(ToText(*again), ToText(*cfg));
+}
+
+TEST(Config, MissingFileIsNotFound) {
+  EXPECT_THAT(LoadConfigFile("/nonexistent/hafs.conf"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/hafs.conf")));
+}
+
+}  // namespace
+}  // namespace hafs::config
