@@ -16,6 +16,8 @@ namespace hafs::cli {
 void RegisterVersionCommand(CLI::App& app, int* exit_code);
 // hafsctl selfcheck [--file PATH] [--size BYTES]
 void RegisterSelfcheckCommand(CLI::App& app, int* exit_code);
+// hafsctl exports etab|check|match|ganesha (exports_cmd.cc)
+void RegisterExportsCommands(CLI::App& app, int* exit_code);
 
 }  // namespace hafs::cli
 
