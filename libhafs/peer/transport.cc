@@ -1,0 +1,19 @@
+#include "libhafs/peer/transport.h"
+
+namespace hafs::peer {
+
+const char* KindName(TransportEvent::Kind kind) {
+  switch (kind) {
+    case TransportEvent::Kind::kConnected:
+      return "Connected";
+    case TransportEvent::Kind::kMessage:
+      return "Message";
+    case TransportEvent::Kind::kDisconnected:
+      return "Disconnected";
+    case TransportEvent::Kind::kWritable:
+      return "Writable";
+  }
+  return "?";
+}
+
+}  // namespace hafs::peer
