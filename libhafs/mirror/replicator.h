@@ -1,0 +1,451 @@
+// File: libhafs/mirror/replicator.h
+// -----------------------------------------------------------------------------
+// The block mirror's protocol core: one replicated volume on one node, talking
+// to one peer (a userspace DRBD). A pure, deterministic state machine in the
+// etcd-raft style: no threads, no clock, no sockets, no disk. Events go in
+// (application I/O, peer messages, I/O completions, transport up/down, ticks,
+// administrative commands); effects come out in a `Ready`.
+//
+// The Ready contract (the runtime must follow it, in this order):
+//   1. If `persist` is set, make it durable (superblock: generation ids and
+//      flags) before anything else of this Ready.
+//   2. Issue `ios` to the local disk, through the activity log (a write to a
+//      cold extent is issued only after its AL transaction is durable). Report
+//      each completion with IoDone(token, status).
+//   3. Send `messages` to the peer, in order, on the replication stream.
+//   4. Complete `done` to the application.
+//   5. If `drop_connection` is set, close the transport (TransportDown follows).
+//
+// Semantics (reference/drbd.md §1.1–1.2, §1.7–1.8):
+//   * Protocols A, B, C complete an application write after the local write
+//     and (A) the Data message was queued, (B) the peer's ACK_RECEIVED,
+//     (C) the peer's ACK_WRITTEN. While the peer is not replicating, the local
+//     write alone completes it and its blocks are marked out of sync.
+//   * Write ordering: a write completed to the application closes the current
+//     epoch (Barrier); the secondary finishes and flushes an epoch before it
+//     acks the barrier and before it issues any write of the next epoch.
+//     Requests stay in the transfer log until their barrier is acked; when the
+//     connection is lost, every request not barrier-acked is marked out of sync.
+//   * Overlapping local I/O (application writes, replicated writes, resync
+//     reads and writes) is serialized in arrival order, so a resync can never
+//     overwrite newer data.
+//   * Handshake by DRBD 8.4's generation-identifier rules
+//     (libhafs/splitbrain); bitmaps are exchanged and merged (union) before a
+//     bitmap-based resync; the SyncTarget requests out-of-sync blocks in order,
+//     rate-limited, stays Inconsistent until done and then adopts the source's
+//     generation identifiers.
+//
+// Thread-safety: none; one event loop owns a Replicator.
+//
+// Example (runtime loop):
+//   Replicator r(options, persisted, &bitmap);
+//   r.Write(id, offset, buf, /*fua=*/false);
+//   while (r.HasReady()) {
+//     Ready rd = r.TakeReady();
+//     if (rd.persist) WriteSuperblock(*rd.persist);
+//     for (auto& io : rd.ios) SubmitThroughAl(io);
+//     for (auto& m : rd.messages) transport.Send(m);
+//     for (auto& d : rd.done) app.Complete(d);
+//   }
+#ifndef HAFS_LIBHAFS_MIRROR_REPLICATOR_H_
+#define HAFS_LIBHAFS_MIRROR_REPLICATOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "libhafs/base/random.h"
+#include "libhafs/io/block_device.h"
+#include "libhafs/meta/bitmap.h"
+#include "libhafs/peer/peer.pb.h"
+#include "libhafs/splitbrain/generation_ids.h"
+#include "libhafs/splitbrain/handshake.h"
+#include "libhafs/splitbrain/policy.h"
+
+namespace hafs::mirror {
+
+using splitbrain::DiskState;
+using splitbrain::GenerationIds;
+using splitbrain::Role;
+using Protocol = splitbrain::WireProtocol;
+
+absl::string_view RoleName(Role r);
+absl::string_view DiskStateName(DiskState d);
+absl::string_view ProtocolName(Protocol p);
+
+// Connection state (DRBD's cs without the replication part).
+enum class ConnState {
+  kStandAlone,   // not trying to connect (after disconnect or a refused handshake)
+  kConnecting,   // waiting for the transport
+  kHandshaking,  // transport up, handshake / bitmap exchange in progress
+  kConnected,
+};
+absl::string_view ConnStateName(ConnState c);
+
+// Replication state (DRBD 9's repl).
+enum class ReplState {
+  kOff,
+  kEstablished,
+  kSyncSource,
+  kSyncTarget,
+  kVerifyS,
+  kVerifyT,
+};
+absl::string_view ReplStateName(ReplState r);
+
+using Buffer = std::shared_ptr<io::AlignedBuffer>;
+
+// What the runtime persists in the superblock (generation ids and flags).
+struct PersistedState {
+  GenerationIds gi;
+  bool consistent = false;       // data is consistent (not a resync target mid-way)
+  bool was_up_to_date = false;   // was UpToDate (decides UpToDate vs Outdated on attach)
+  bool crashed_primary = false;  // set while Primary; cleared on clean demotion
+  bool peer_outdated = false;    // the peer is known Outdated
+  friend bool operator==(const PersistedState&, const PersistedState&) = default;
+};
+
+struct ReplicatorOptions {
+  uint32_t node_id = 0;
+  uint32_t peer_node_id = 1;
+  std::string node_name;
+  std::string peer_name;
+  // Usable data size of the local replica (multiple of 4 KiB).
+  uint64_t size_bytes = 0;
+  Protocol protocol = Protocol::kC;
+  splitbrain::SplitBrainPolicy split_brain;
+  // DRBD's max-epoch-size.
+  uint32_t max_epoch_writes = 2048;
+  // Resync: request size, bytes in flight at most, fixed rate (0 = unlimited).
+  uint64_t resync_request_bytes = 128 * 1024;
+  uint64_t resync_max_inflight_bytes = 4 * 1024 * 1024;
+  uint64_t resync_rate_bytes_per_s = 0;
+  // Online verify request size.
+  uint64_t verify_request_bytes = 256 * 1024;
+  // DRBD's ping-int, ping-timeout, timeout and ko-count.
+  absl::Duration ping_int = absl::Seconds(10);
+  absl::Duration ping_timeout = absl::Milliseconds(500);
+  absl::Duration timeout = absl::Seconds(6);
+  int ko_count = 7;
+  // on-io-error detach (true) or pass the error to the application (false).
+  bool detach_on_io_error = true;
+};
+
+// A local I/O the runtime must issue. `token` identifies it in IoDone.
+struct LocalIo {
+  uint64_t token = 0;
+  io::IoOp op = io::IoOp::kRead;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  Buffer buf;  // kRead: destination; kWrite: source
+  bool fua = false;
+};
+
+// An application request finished.
+struct AppDone {
+  uint64_t id = 0;
+  absl::Status status;
+  Buffer data;  // reads only
+};
+
+// A block range found different by online verify.
+struct VerifyMismatch {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+struct Ready {
+  std::optional<PersistedState> persist;
+  std::vector<LocalIo> ios;
+  std::vector<peer::MirrorMessage> messages;
+  std::vector<AppDone> done;
+  bool drop_connection = false;
+  std::string drop_reason;
+  // State changes and decisions, one operator-readable line each.
+  std::vector<std::string> log;
+  // Online verify results (reported, not repaired).
+  std::vector<VerifyMismatch> verify_mismatches;
+  // Handler hooks to run ("initial-split-brain", "split-brain", ...).
+  std::vector<std::string> handlers;
+};
+
+// DRBD-style counters (KiB unless noted), see docs/mirror.md.
+struct Counters {
+  uint64_t ns = 0;  // net send: replicated data sent
+  uint64_t nr = 0;  // net receive: replicated data received
+  uint64_t dw = 0;  // disk write
+  uint64_t dr = 0;  // disk read
+  uint64_t lo = 0;  // local I/Os in flight (count)
+  uint64_t pe = 0;  // requests sent to the peer and not yet answered (count)
+  uint64_t ua = 0;  // requests received from the peer and not yet answered (count)
+  uint64_t ap = 0;  // application requests in flight (count)
+  uint64_t oos = 0;  // out of sync
+};
+
+struct Status {
+  Role role = Role::kSecondary;
+  Role peer_role = Role::kSecondary;
+  DiskState disk = DiskState::kDiskless;
+  DiskState peer_disk = DiskState::kDUnknown;
+  ConnState conn = ConnState::kStandAlone;
+  ReplState repl = ReplState::kOff;
+  GenerationIds gi;
+  Counters counters;
+  uint64_t resync_total_blocks = 0;  // at resync start
+  uint64_t resync_left_blocks = 0;
+  uint64_t verify_done_bytes = 0;
+  uint64_t verify_mismatch_blocks = 0;
+  std::string last_handshake;  // explanation of the last decision
+};
+
+class Replicator {
+ public:
+  // `bitmap` (not owned) is the volume's out-of-sync bitmap, one bit per 4 KiB;
+  // the runtime persists its dirty pages. `disk` is the local disk state after
+  // attach (kUpToDate, kConsistent, kOutdated, kInconsistent or kDiskless).
+  Replicator(const ReplicatorOptions& options, const PersistedState& persisted,
+             DiskState disk, meta::Bitmap* bitmap, uint64_t uuid_seed);
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // --- Application I/O (ids are the caller's; each gets one AppDone). ---
+  // REQUIRES for writes: Primary; offset/length 4 KiB aligned and in range
+  // (violations complete with kInvalidArgument / kOutOfRange /
+  // kFailedPrecondition).
+  void Write(uint64_t id, uint64_t offset, Buffer data, bool fua = false);
+  void Read(uint64_t id, uint64_t offset, uint64_t length);
+  void Flush(uint64_t id);
+
+  // --- Administration. ---
+  // Promote: needs an UpToDate disk (or `force`), no Primary peer.
+  absl::Status Promote(bool force);
+  absl::Status Demote();
+  // Start connecting (from StandAlone). `discard_my_data` marks this node the
+  // split-brain victim; `tentative` only reports the handshake decision.
+  void Connect(bool discard_my_data = false, bool tentative = false);
+  // Drop the connection and stay StandAlone.
+  void Disconnect();
+  // Online verify of the whole volume (needs Connected/Established).
+  absl::Status StartVerify();
+
+  // --- Transport. ---
+  void TransportUp();
+  void TransportDown(absl::string_view reason);
+  void Receive(const peer::MirrorMessage& m);
+
+  // --- Local I/O completion and time. ---
+  void IoDone(uint64_t token, absl::Status status);
+  void Tick(absl::Time now);
+
+  bool HasReady() const;
+  Ready TakeReady();
+
+  Status status() const;
+  const PersistedState& persisted() const { return persisted_; }
+
+ private:
+  enum class IoKind {
+    kAppWrite,
+    kAppRead,
+    kAppFlush,
+    kPeerWrite,     // replicated Data on the secondary
+    kBarrierFlush,  // secondary: flush closing an epoch
+    kResyncRead,    // source: read for a ResyncRequest
+    kResyncWrite,   // target: write of ResyncData
+    kVerifyRead,    // either side: read for a digest
+    kPeerRead,      // serve a ReadRequest of a diskless peer
+  };
+  struct IoCtx {
+    IoKind kind;
+    uint64_t ref = 0;  // seq / app id / flush id / epoch / request id, by kind
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    Buffer buf;
+    bool gated = false;     // holds a range in the conflict gate
+    uint64_t epoch = 0;     // kPeerWrite
+    uint64_t conn_gen = 0;  // connection the I/O belongs to
+  };
+  // Primary: a replicated application write (transfer log entry).
+  struct Request {
+    uint64_t app_id = 0;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint64_t epoch = 0;
+    bool local_done = false;
+    absl::Status local_status;
+    bool sent = false;           // a Data message went out for it
+    bool peer_done = false;      // the protocol's completion point reached
+    bool peer_ok = false;        // the peer wrote it (ACK_WRITTEN / barrier ack)
+    bool barrier_acked = false;  // durable on the peer, or no barrier expected
+    bool completed = false;      // AppDone emitted
+    absl::Time sent_at;
+  };
+  // Secondary: an epoch received from the primary.
+  struct InEpoch {
+    uint32_t received = 0;   // Data messages received
+    uint32_t completed = 0;  // of which locally written
+    std::optional<uint32_t> barrier_writes;  // set when the Barrier arrived
+    bool flushing = false;
+  };
+  // A local operation waiting for an overlapping one to finish.
+  struct Pending {
+    uint64_t offset;
+    uint64_t length;
+    LocalIo io;
+    IoCtx ctx;
+  };
+  struct DeferredWrite {
+    uint64_t id;
+    uint64_t offset;
+    Buffer data;
+    bool fua;
+  };
+  struct AppFlush {
+    uint64_t id = 0;
+    uint64_t epoch = 0;  // every epoch <= this must be barrier-acked
+    bool local_done = false;
+    absl::Status status;
+  };
+  // offset -> (length, local digest, peer digest); compared when both are in.
+  struct VerifySlot {
+    uint64_t length = 0;
+    std::optional<std::string> local, remote;
+  };
+
+  // Local I/O issue with conflict gating.
+  void IssueGated(LocalIo io, IoCtx ctx);
+  void IssueNow(LocalIo io, IoCtx ctx);
+  bool Overlaps(uint64_t offset, uint64_t length) const;
+  void ReleaseGate(uint64_t offset, uint64_t length);
+
+  void Send(peer::MirrorMessage m);
+  void SendAck(uint64_t seq, peer::AckKind kind);
+  void SendState();
+  void Log(std::string line);
+  void SetGenerations(const GenerationIds& gi);
+  bool HasLocalDisk() const;
+  bool Replicating() const;  // the peer receives application writes
+  void MarkOutOfSync(uint64_t offset, uint64_t length, bool tell_peer);
+  void FailApp(uint64_t id, absl::Status s);
+
+  // Primary write and flush path.
+  void StartWrite(uint64_t id, uint64_t offset, Buffer data, bool fua);
+  void ReplayDeferredWrites();
+  void MaybeCompleteRequest(uint64_t seq);
+  void CloseEpoch();
+  void MaybeCompleteFlushes();
+  void ReadFromPeer(uint64_t id, uint64_t offset, uint64_t length);
+
+  // Receive path.
+  void ProcessInbound();
+  bool HandleInbound(const peer::MirrorMessage& m);  // false: blocked
+  void MaybeFinishEpoch(uint64_t epoch);
+  void FinishEpoch(uint64_t epoch);
+
+  // Handshake, resync and verify.
+  void SendHandshake();
+  void OnHandshake(const peer::VolumeHandshake& h);
+  void BeginSync(bool source, bool full);
+  void SendBitmap();
+  void OnBitmapChunk(const peer::BitmapChunk& c);
+  void OnSyncUuid(uint64_t uuid);
+  void RefillResyncTokens();
+  void PumpResync();
+  void MaybeFinishResyncAsSource();
+  void FinishResyncAsTarget(const peer::ResyncDone& d);
+  void PumpVerify();
+  void OnVerifyReply(const peer::VerifyReply& r);
+  void CompareVerifySlot(uint64_t offset);
+
+  void LostConnection(absl::string_view reason);
+  void DropConnection(std::string reason);
+  void ProtocolError(absl::string_view what);
+  void LocalDiskFailed(const absl::Status& s);
+
+  // ---- constant after construction ----
+  const ReplicatorOptions opt_;
+  meta::Bitmap* const bitmap_;
+  const uint64_t num_blocks_;
+
+  // ---- state ----
+  PersistedState persisted_;
+  bool persist_dirty_ = false;
+  Role role_ = Role::kSecondary;
+  DiskState disk_;
+  ConnState conn_ = ConnState::kConnecting;
+  ReplState repl_ = ReplState::kOff;
+  Role peer_role_ = Role::kSecondary;
+  DiskState peer_disk_ = DiskState::kDUnknown;
+  bool discard_my_data_ = false;
+  bool tentative_ = false;
+  bool new_uuid_on_write_ = false;  // Primary without peer: new UUID at first write
+  Random rng_;                      // fresh UUIDs (seeded: replays exactly)
+  bool crashed_at_attach_;          // crashed-primary flag sent in handshakes
+  absl::Time now_ = absl::InfinitePast();
+
+  // Connection.
+  bool transport_up_ = false;
+  uint64_t conn_gen_ = 0;
+  absl::Time handshake_started_ = absl::InfinitePast();
+  std::optional<peer::VolumeHandshake> peer_handshake_;
+  bool sync_started_ = false;
+  bool peer_bitmap_done_ = false;
+  std::string last_handshake_;
+  std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
+
+  // Local I/O.
+  uint64_t next_token_ = 1;
+  std::map<uint64_t, IoCtx> io_;       // by token
+  std::map<uint64_t, uint64_t> gate_;  // in-flight gated ranges: offset -> length
+  std::deque<Pending> waiting_;        // blocked by the gate, FIFO
+
+  // Primary.
+  uint64_t next_seq_ = 1;
+  uint64_t epoch_ = 1;
+  uint32_t epoch_writes_ = 0;
+  std::map<uint64_t, Request> tl_;                // transfer log, by seq
+  std::map<uint64_t, uint32_t> epoch_barriers_;   // closed epochs awaiting BarrierAck
+  std::deque<DeferredWrite> deferred_writes_;     // arrived during the handshake
+  uint64_t next_flush_ = 1;
+  std::map<uint64_t, AppFlush> flushes_;
+  std::map<uint64_t, uint64_t> remote_reads_;     // request id -> app id
+  uint64_t next_remote_read_ = 1;
+
+  // Secondary.
+  std::deque<peer::MirrorMessage> inbound_;
+  std::map<uint64_t, InEpoch> in_epochs_;
+  uint64_t blocked_epoch_ = 0;  // 0: not blocked; else waiting for its flush
+
+  // Resync (target side drives).
+  uint64_t resync_cursor_ = 0;
+  uint64_t resync_inflight_bytes_ = 0;
+  std::map<uint64_t, uint64_t> resync_requested_;  // offset -> bytes
+  double resync_tokens_ = 0;
+  absl::Time resync_last_refill_ = absl::InfinitePast();
+  uint64_t resync_total_blocks_ = 0;
+
+  // Verify (VerifyS side).
+  uint64_t verify_cursor_ = 0;
+  std::map<uint64_t, VerifySlot> verify_pending_;
+  uint64_t verify_mismatch_blocks_ = 0;
+  uint64_t verify_done_bytes_ = 0;
+
+  // Liveness.
+  absl::Time last_rx_ = absl::InfinitePast();
+  std::optional<std::pair<uint64_t, absl::Time>> ping_outstanding_;
+  uint64_t ping_nonce_ = 1;
+
+  Counters counters_;
+  Ready ready_;
+};
+
+}  // namespace hafs::mirror
+
+#endif  // HAFS_LIBHAFS_MIRROR_REPLICATOR_H_
