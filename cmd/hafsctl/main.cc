@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   int exit_code = 0;
   hafs::cli::RegisterVersionCommand(app, &exit_code);
+  hafs::cli::RegisterSelfcheckCommand(app, &exit_code);
   hafs::cli::RegisterExportsCommands(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<UringDevice>> UringDevice::Open(
           "UringDevice: open ", path,
           " with O_DIRECT: Invalid argument (errno 22 EINVAL): the "
           "filesystem refuses direct I/O (hint: put the file on ext4/xfs/"
-          "btrfs, e.g. under /var/tmp, not on tmpfs/ramfs/overlay)"));
+          "btrfs, e.g. under /var/tmp, not on ramfs, tmpfs before Linux 6.6, or overlayfs)"));
     }
     return IoErrnoStatus(err, absl::StrCat("UringDevice: open ", path));
   }
