@@ -1,0 +1,308 @@
+#include "libhafs/cluster/role_manager.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hafs::cluster {
+
+const char* RoleName(Role r) { return r == Role::kPrimary ? "primary" : "secondary"; }
+
+const char* DiskStateName(DiskState d) {
+  switch (d) {
+    case DiskState::kDiskless: return "Diskless";
+    case DiskState::kInconsistent: return "Inconsistent";
+    case DiskState::kOutdated: return "Outdated";
+    case DiskState::kConsistent: return "Consistent";
+    case DiskState::kUpToDate: return "UpToDate";
+  }
+  return "?";
+}
+
+const char* RoleActionName(RoleAction::Type t) {
+  using T = RoleAction::Type;
+  switch (t) {
+    case T::kPromote: return "promote";
+    case T::kDemote: return "demote";
+    case T::kRunFencePeer: return "run-fence-peer";
+    case T::kSuspendIo: return "suspend-io";
+    case T::kResumeIo: return "resume-io";
+    case T::kFailIo: return "fail-io";
+    case T::kSplitBrain: return "split-brain";
+    case T::kSyncFromPeer: return "sync-from-peer";
+  }
+  return "?";
+}
+
+namespace {
+uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+bool FenceAllows(int r) {
+  return r == kFencePeerInconsistent || r == kFencePeerOutdated ||
+         r == kFencePeerStonithed;
+}
+bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+}  // namespace
+
+RoleManager::RoleManager(const RoleOptions& opts, PersistedRoleState persisted)
+    : opts_(opts), persisted_(std::move(persisted)) {}
+
+void RoleManager::OnPeerStatus(const PeerStatus& s) {
+  if (peer_.has_value() && s.seq != 0 && s.seq <= peer_->seq) return;  // stale
+  peer_ = s;
+  if (!s.promote_intent) acked_peer_seq_ = 0;
+}
+
+void RoleManager::OnPeerRestart() {
+  peer_.reset();
+  acked_peer_seq_ = 0;
+}
+
+void RoleManager::OnFenceResult(int exit_code, absl::Time now) {
+  fencing_ = false;
+  fence_result_ = exit_code;
+  if (!FenceAllows(exit_code)) fence_retry_at_ = now + opts_.fence_retry;
+}
+
+bool RoleManager::PeerMaybePrimary() const {
+  return peer_.has_value() && (peer_->role == Role::kPrimary || acked_peer_seq_ != 0);
+}
+
+int RoleManager::Score(NodeId n, bool candidate, bool takeover) const {
+  if (!candidate) return -1;
+  int s = 0;
+  if (takeover) s += 2 * kInfiniteScore;  // beats infinite stickiness
+  if (opts_.preferred != 0 && n == opts_.preferred) s += opts_.preference;
+  bool current = n == opts_.self ? role_ == Role::kPrimary
+                                 : (peer_.has_value() && peer_->role == Role::kPrimary);
+  if (current) s += opts_.auto_failback ? opts_.stickiness : kInfiniteScore;
+  return s;
+}
+
+bool RoleManager::PeerDesignated(const RoleInputs& in) const {
+  if (!peer_.has_value()) return false;
+  bool self_cand = !standby_ && (in.disk == DiskState::kUpToDate || force_);
+  bool peer_cand = !peer_->standby && peer_->disk == DiskState::kUpToDate;
+  int ss = Score(opts_.self, self_cand, takeover_);
+  int ps = Score(opts_.peer, peer_cand, peer_->takeover);
+  if (ss != ps) return ps > ss;
+  if (role_ == Role::kPrimary) return false;
+  if (peer_->role == Role::kPrimary) return true;
+  return opts_.peer < opts_.self;
+}
+
+void RoleManager::NewGeneration() {
+  auto& h = persisted_.history;
+  h.insert(h.begin(), persisted_.generation);
+  if (h.size() > 8) h.resize(8);
+  persisted_.generation =
+      Mix(Mix(opts_.self) ^ Mix(opts_.incarnation * 1000003 + ++gen_counter_));
+}
+
+void RoleManager::CompareGenerations(std::vector<RoleAction>& out) {
+  if (!peer_.has_value() || split_brain_) return;
+  uint64_t mine = persisted_.generation, theirs = peer_->generation;
+  if (theirs == 0 || mine == theirs) return;
+  if (Contains(persisted_.history, theirs)) return;  // we are ahead
+  if (Contains(peer_->history, mine) && role_ == Role::kSecondary) {
+    persisted_.generation = theirs;
+    persisted_.history = peer_->history;
+    out.push_back({RoleAction::Type::kSyncFromPeer,
+                   absl::StrCat("peer generation ", absl::Hex(theirs),
+                                " is ahead of ours ", absl::Hex(mine))});
+    return;
+  }
+  split_brain_ = true;
+  out.push_back({RoleAction::Type::kSplitBrain,
+                 absl::StrCat("data generations diverged: ours ", absl::Hex(mine),
+                              ", peer's ", absl::Hex(theirs),
+                              "; manual recovery: discard-my-data on the victim")});
+}
+
+void RoleManager::Promote(std::vector<RoleAction>& out, const std::string& why) {
+  role_ = Role::kPrimary;
+  io_ = IoState::kRunning;
+  intent_ = false;
+  intent_seq_ = 0;
+  takeover_ = false;
+  force_ = false;
+  blocked_.clear();
+  out.push_back({RoleAction::Type::kPromote, why});
+}
+
+void RoleManager::Demote(std::vector<RoleAction>& out, const std::string& why) {
+  role_ = Role::kSecondary;
+  io_ = IoState::kRunning;
+  out.push_back({RoleAction::Type::kDemote, why});
+}
+
+std::vector<RoleAction> RoleManager::DiscardMyData() {
+  std::vector<RoleAction> out;
+  if (!peer_.has_value()) return out;
+  if (role_ == Role::kPrimary) Demote(out, "discard-my-data: split-brain victim");
+  persisted_.generation = peer_->generation;
+  persisted_.history = peer_->history;
+  split_brain_ = false;
+  out.push_back({RoleAction::Type::kSyncFromPeer, "discard-my-data"});
+  return out;
+}
+
+std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in) {
+  std::vector<RoleAction> out;
+  disk_ = in.disk;
+  if (in.connected && !was_connected_) {
+    fence_result_.reset();
+    fencing_ = false;
+    new_gen_this_disconnect_ = false;
+  }
+  if (!in.connected && (was_connected_ || disconnected_since_ == absl::InfinitePast())) {
+    disconnected_since_ = now;
+  }
+  was_connected_ = in.connected;
+
+  if (in.connected) {
+    CompareGenerations(out);
+    if (peer_.has_value() && peer_->role == Role::kPrimary && role_ == Role::kPrimary &&
+        !split_brain_) {
+      split_brain_ = true;
+      out.push_back({RoleAction::Type::kSplitBrain, "both nodes are primary"});
+    }
+  }
+
+  if (role_ == Role::kPrimary) {
+    blocked_.clear();
+    if (!in.quorate) {
+      switch (opts_.loss_action) {
+        case QuorumLossAction::kDemote:
+          Demote(out, "quorum lost");
+          break;
+        case QuorumLossAction::kSuspendIo:
+          if (io_ != IoState::kSuspended) {
+            io_ = IoState::kSuspended;
+            out.push_back({RoleAction::Type::kSuspendIo, "quorum lost"});
+          }
+          break;
+        case QuorumLossAction::kFailIo:
+          if (io_ != IoState::kFailing) {
+            io_ = IoState::kFailing;
+            out.push_back({RoleAction::Type::kFailIo, "quorum lost"});
+          }
+          break;
+      }
+      return out;
+    }
+    if (io_ != IoState::kRunning) {
+      io_ = IoState::kRunning;
+      out.push_back({RoleAction::Type::kResumeIo, "quorum regained"});
+    }
+    if (!in.connected && !new_gen_this_disconnect_) {
+      NewGeneration();  // writes from now on are not on the peer
+      new_gen_this_disconnect_ = true;
+    }
+    if (in.connected && PeerDesignated(in) && !split_brain_) {
+      Demote(out, peer_->takeover ? "peer requested takeover"
+                  : standby_      ? "standby: handing over to the peer"
+                                  : "failback: the peer is the designated primary");
+    }
+    return out;
+  }
+
+  // Secondary.
+  auto block = [&](std::string why) {
+    blocked_ = std::move(why);
+    return out;
+  };
+  if (!in.quorate) {
+    intent_ = false;
+    return block("no quorum");
+  }
+  if (split_brain_) {
+    intent_ = false;
+    return block("split brain: manual recovery required");
+  }
+  bool fenced_ok = fence_result_.has_value() && FenceAllows(*fence_result_);
+  bool disk_ok = in.disk == DiskState::kUpToDate || force_ ||
+                 (in.disk == DiskState::kConsistent && fenced_ok);
+
+  if (in.connected && peer_.has_value()) {
+    if (peer_->role == Role::kPrimary) {
+      intent_ = false;
+      return block("peer is primary");
+    }
+    if (acked_peer_seq_ != 0) {
+      intent_ = false;
+      return block("acknowledged the peer's promote intent");
+    }
+    if (!disk_ok) {
+      intent_ = false;
+      return block(absl::StrCat("local disk is ", DiskStateName(in.disk)));
+    }
+    if (PeerDesignated(in) || standby_) {
+      intent_ = false;
+      return block("the peer is the designated primary");
+    }
+    if (!intent_) {
+      intent_ = true;
+      intent_seq_ = 0;
+    }
+    if (intent_seq_ != 0 && peer_->intent_ack_seq >= intent_seq_ &&
+        peer_->role == Role::kSecondary) {
+      Promote(out, "designated primary; the peer acknowledged");
+      return out;
+    }
+    return block("waiting for the peer to acknowledge the promote intent");
+  }
+
+  intent_ = false;
+  bool peer_lost = in.peer_dead || now - disconnected_since_ >= opts_.deadtime;
+  if (!peer_lost) return block("peer not lost yet");
+  if (opts_.fencing != FencingPolicy::kDontCare) {
+    if (fence_result_.has_value() && !FenceAllows(*fence_result_) &&
+        !(*fence_result_ == kFencePeerUnreachable &&
+          opts_.fencing == FencingPolicy::kResourceOnly &&
+          in.disk == DiskState::kUpToDate)) {
+      if (now < fence_retry_at_) {
+        return block(absl::StrCat("fence-peer exited ", *fence_result_,
+                                  "; retrying at ", absl::FormatTime(fence_retry_at_)));
+      }
+      fence_result_.reset();
+    }
+    if (!fence_result_.has_value()) {
+      if (!fencing_) {
+        fencing_ = true;
+        out.push_back({RoleAction::Type::kRunFencePeer, "peer lost; fencing before promotion"});
+      }
+      return block("fencing the peer");
+    }
+  }
+  if (!disk_ok) return block(absl::StrCat("local disk is ", DiskStateName(in.disk),
+                                          "; refusing to promote without --force"));
+  Promote(out, in.peer_dead ? "peer dead" : "peer disconnected for deadtime");
+  NewGeneration();
+  new_gen_this_disconnect_ = true;
+  return out;
+}
+
+LocalStatus RoleManager::MakeStatus(uint64_t seq) {
+  if (peer_.has_value() && peer_->promote_intent && role_ == Role::kSecondary) {
+    bool peer_wins = !intent_ || opts_.peer < opts_.self;
+    if (peer_wins) {
+      intent_ = false;
+      intent_seq_ = 0;
+      acked_peer_seq_ = std::max(acked_peer_seq_, peer_->seq);
+    }
+  }
+  if (intent_ && intent_seq_ == 0) intent_seq_ = seq;
+  return LocalStatus{role_,     disk_,               standby_,
+                     takeover_, intent_,             acked_peer_seq_,
+                     persisted_.generation, persisted_.history};
+}
+
+}  // namespace hafs::cluster
