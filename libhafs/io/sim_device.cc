@@ -306,11 +306,6 @@ SimDevice::CrashReport SimDevice::Crash(uint64_t seed) {
   }
   pending_.clear();
   volatile_ = durable_;
-  HAFS_LOG(INFO) << "sim device crash (seed " << seed << "): "
-                 << report.writes_dropped << " writes dropped, "
-                 << report.writes_kept << " kept, " << report.writes_torn
-                 << " torn, " << report.requests_abandoned
-                 << " in-flight requests abandoned";
   return report;
 }
 
