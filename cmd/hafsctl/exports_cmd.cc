@@ -8,6 +8,9 @@
 #include "CLI/CLI.hpp"
 #include "cmd/hafsctl/commands.h"
 #include "libhafs/exports/exports.h"
+#include "libhafs/exports/lint.h"
+#include "libhafs/exports/match.h"
+#include "libhafs/exports/render.h"
 #include "libhafs/exports/table.h"
 
 namespace hafs::cli {
@@ -114,6 +117,126 @@ void RegisterExportsCommands(CLI::App& app, int* exit_code) {
       }
       if (!*quiet) {
         for (const ex::Diagnostic& d : t.diagnostics) PrintDiag(d);
+      }
+      *exit_code = t.ExitStatus();
+    });
+  }
+  // ---- check ----
+  {
+    auto* flags = new CommonFlags;
+    auto* args = new std::vector<std::string>;
+    CLI::App* cmd = exports->add_subcommand(
+        "check",
+        "lint exports files: FILE:LINE:COL: error|warning: message + hint. "
+        "Exit 0 clean, 1 warnings only, 2 errors");
+    cmd->add_option("FILE", *args, "exports file(s); a DIR is read like "
+                    "/etc/exports.d")->required();
+    AddCommon(cmd, flags);
+    cmd->callback([=] {
+      ex::RealFileSystem fs;
+      auto resolver = MakeResolver(*flags, fs, exit_code);
+      if (!resolver) return;
+      ex::LintOptions lo;
+      lo.table = MakeTableOptions(*flags);
+      ex::LintResult r = ex::Lint(SourcesFor(*args, fs), fs, *resolver, lo);
+      for (const ex::Diagnostic& d : r.diagnostics) {
+        std::cout << ex::FormatDiagnostic(d);
+      }
+      *exit_code = r.ExitStatus();
+    });
+  }
+
+  // ---- match ----
+  {
+    auto* flags = new CommonFlags;
+    auto* file = new std::string;
+    auto* addr = new std::string;
+    auto* hostname = new std::string;
+    auto* netgroups = new std::vector<std::string>;
+    CLI::App* cmd = exports->add_subcommand(
+        "match",
+        "show which entries apply to a client (knfsd precedence: host > "
+        "subnet > wildcard > netgroup > anonymous; file order within a kind) "
+        "and its effective options. Exit 0 if any path matches, 1 if none");
+    cmd->add_option("FILE", *file, "exports file or directory")->required();
+    cmd->add_option("CLIENT-ADDRESS", *addr, "client IPv4/IPv6 address")
+        ->required();
+    cmd->add_option("--hostname", *hostname,
+                    "the client's name (reverse DNS), for host names and "
+                    "wildcards");
+    cmd->add_option("--netgroup", *netgroups,
+                    "a netgroup the client belongs to (repeatable, no '@')");
+    AddCommon(cmd, flags);
+    cmd->callback([=] {
+      ex::RealFileSystem fs;
+      auto resolver = MakeResolver(*flags, fs, exit_code);
+      if (!resolver) return;
+      ex::MatchQuery q;
+      q.addr = ex::ParseIp(*addr);
+      if (!q.addr) {
+        std::cerr << "hafsctl: exports match: \"" << *addr
+                  << "\" is not an IP address\n  hint: give the client's "
+                     "numeric address; use --hostname for its name\n";
+        *exit_code = 64;
+        return;
+      }
+      q.hostname = *hostname;
+      for (std::string g : *netgroups) {
+        if (!g.empty() && g[0] == '@') g = g.substr(1);
+        q.netgroups.push_back(g);
+      }
+      ex::TableOptions to = MakeTableOptions(*flags);
+      to.validate_paths = false;
+      ex::ExportTable t = ex::BuildTable(SourcesFor({*file}, fs), fs, *resolver, to);
+      ex::Matcher m(t);
+      std::vector<ex::PathMatch> res = m.Match(q);
+      for (const ex::PathMatch& pm : res) {
+        const ex::Export& w = t.exports[pm.winner];
+        const ex::Client& c = t.clients[w.client];
+        std::cout << ex::EscapePath(pm.path) << "\t" << c.hostname << " ("
+                  << ex::ClientKindName(c.kind) << ", " << w.entry.client_pos.file
+                  << ":" << w.entry.client_pos.line << ")\n    "
+                  << ex::RenderEtabOptions(w.entry.opts) << "\n";
+        for (int s : pm.shadowed) {
+          const ex::Export& o = t.exports[s];
+          std::cout << "    shadowed: " << t.clients[o.client].hostname << " ("
+                    << ex::ClientKindName(t.clients[o.client].kind) << ", "
+                    << o.entry.client_pos.file << ":" << o.entry.client_pos.line
+                    << ")\n";
+        }
+      }
+      if (res.empty()) std::cout << "no export applies to " << *addr << "\n";
+      *exit_code = res.empty() ? 1 : 0;
+    });
+  }
+
+  // ---- ganesha ----
+  {
+    auto* flags = new CommonFlags;
+    auto* file = new std::string;
+    auto* knfsd = new bool(false);
+    CLI::App* cmd = exports->add_subcommand(
+        "ganesha",
+        "render NFS-Ganesha EXPORT blocks (NFSv4 only) for an exports file; "
+        "--knfsd renders the canonical exports.d file and exportfs plan "
+        "instead. Exit 1 if exportfs would report errors (output still "
+        "printed)");
+    cmd->add_option("FILE", *file, "exports file or directory")->required();
+    cmd->add_flag("--knfsd", *knfsd, "render for knfsd instead");
+    AddCommon(cmd, flags);
+    cmd->callback([=] {
+      ex::RealFileSystem fs;
+      auto resolver = MakeResolver(*flags, fs, exit_code);
+      if (!resolver) return;
+      ex::ExportTable t = ex::BuildTable(SourcesFor({*file}, fs), fs, *resolver,
+                                         MakeTableOptions(*flags));
+      for (const ex::Diagnostic& d : t.diagnostics) PrintDiag(d);
+      if (*knfsd) {
+        ex::KnfsdPlan p = ex::RenderKnfsd(t);
+        std::cout << p.exports_file << "# plan:\n";
+        for (const std::string& c : p.commands) std::cout << "#   " << c << "\n";
+      } else {
+        std::cout << ex::RenderGanesha(t).text;
       }
       *exit_code = t.ExitStatus();
     });
