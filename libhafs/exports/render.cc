@@ -182,7 +182,7 @@ GaneshaConfig RenderGanesha(const ExportTable& t) {
         continue;
       }
       absl::StrAppend(&s, "  CLIENT {  # ", ClientKindName(c.kind), "\n");
-      absl::StrAppend(&s, "    Clients = ", Quote(cl), ";\n");
+      absl::StrAppend(&s, "    Clients = ", cl, ";\n");
       absl::StrAppend(&s, "    Access_Type = ", (o.flags & kReadOnly) ? "RO" : "RW", ";\n");
       const char* squash = (o.flags & kAllSquash)    ? "All_Squash"
                            : (o.flags & kRootSquash) ? "Root_Squash"
