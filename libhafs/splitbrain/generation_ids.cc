@@ -24,13 +24,13 @@ std::string GenerationIds::DebugString() const {
 
 absl::StatusOr<GenerationIds> GenerationIds::Parse(absl::string_view text) {
   std::vector<absl::string_view> fields = absl::StrSplit(text, ':');
-  if (fields.size() != 2 + kHistorySize) {
+  if (fields.size() < 2 || fields.size() > 2 + kHistorySize) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "generation ids \"", text, "\": expected ", 2 + kHistorySize,
-        " ':'-separated hex fields (current:bitmap:history0:history1), got ",
+        "generation ids \"", text, "\": expected 2 to ", 2 + kHistorySize,
+        " ':'-separated hex fields (current:bitmap[:history0...]), got ",
         fields.size()));
   }
-  uint64_t values[2 + kHistorySize];
+  uint64_t values[2 + kHistorySize] = {};
   for (size_t i = 0; i < fields.size(); ++i) {
     absl::string_view f = fields[i];
     if (f.empty() || f.size() > 16) {

@@ -19,9 +19,9 @@
 // Thread-safety: plain values; no shared state.
 //
 // Example:
-//   GenerationIds gi{.current = 0x5A3C...01, .bitmap = 0, .history = {0, 0}};
+//   GenerationIds gi{.current = 0x5A3C...01, .bitmap = 0, .history = {}};
 //   if (MaskedUuid(gi.current) == MaskedUuid(peer.current)) { ... }
-//   std::cout << gi.DebugString();  // "5A3C...01:0000...:0000...:0000..."
+//   std::cout << gi.DebugString();  // "5A3C...01:0000...:0000...:..."
 #ifndef HAFS_LIBHAFS_SPLITBRAIN_GENERATION_IDS_H_
 #define HAFS_LIBHAFS_SPLITBRAIN_GENERATION_IDS_H_
 
@@ -34,10 +34,12 @@
 
 namespace hafs::splitbrain {
 
-// Number of history UUIDs (DRBD 8.4 keeps 2: UI_HISTORY_START..UI_HISTORY_END).
-// All code is written against this constant; metadata formats may store more
-// and truncate when converting.
-inline constexpr int kHistorySize = 2;
+// Number of history UUIDs. DRBD 8.4 keeps 2 (UI_HISTORY_START..END), DRBD 9
+// keeps 32; hafs keeps 4, the count libhafs/meta stores (kHistoryGis), so the
+// superblock and the handshake carry the same values. Rules 34/35 look at
+// history[0] and history[1] exactly as DRBD 8.4 does; rules 60, 80 and 100
+// scan every entry. All code is written against this constant.
+inline constexpr int kHistorySize = 4;
 
 // Bit 0 of a UUID: set while the owner is Primary. Masked in comparisons.
 inline constexpr uint64_t kUuidPrimaryBit = 1;
@@ -73,13 +75,14 @@ struct GenerationIds {
   // True iff MaskedUuid(uuid) is one of the history entries (masked).
   bool InHistory(uint64_t uuid) const;
 
-  // "CCCCCCCCCCCCCCCC:BBBBBBBBBBBBBBBB:H0H0H0H0H0H0H0H0:H1H1H1H1H1H1H1H1",
-  // the format of DRBD's `show-gi` / kernel log (unmasked, upper-case hex).
+  // "CCCCCCCCCCCCCCCC:BBBBBBBBBBBBBBBB:H0...:H1...:H2...:H3...", the format
+  // of DRBD's `show-gi` / kernel log (unmasked, upper-case hex, all
+  // kHistorySize history entries).
   std::string DebugString() const;
 
-  // Parses DebugString()'s format (1-16 hex digits per field, exactly
-  // 2 + kHistorySize fields). InvalidArgument with the offending field
-  // otherwise.
+  // Parses DebugString()'s format: 1-16 hex digits per field, current and
+  // bitmap, then 0 to kHistorySize history entries (missing ones are 0).
+  // InvalidArgument naming the offending field otherwise.
   static absl::StatusOr<GenerationIds> Parse(absl::string_view text);
 
   friend bool operator==(const GenerationIds&, const GenerationIds&) = default;

@@ -24,7 +24,8 @@ TEST(GenerationIds, DebugStringParsesBack) {
   gi.bitmap = 0x10;
   gi.history = {0xABCDEF, 0};
   EXPECT_EQ(gi.DebugString(),
-            "5A3CF00DDEADBEEF:0000000000000010:0000000000ABCDEF:0000000000000000");
+            "5A3CF00DDEADBEEF:0000000000000010:0000000000ABCDEF:0000000000000000"
+            ":0000000000000000:0000000000000000");
   auto parsed = GenerationIds::Parse(gi.DebugString());
   ASSERT_OK(parsed);
   EXPECT_EQ(*parsed, gi);
@@ -34,9 +35,16 @@ TEST(GenerationIds, DebugStringParsesBack) {
 }
 
 TEST(GenerationIds, ParseErrorsArePrecise) {
-  EXPECT_THAT(GenerationIds::Parse("1:2:3"),
+  EXPECT_THAT(GenerationIds::Parse("1"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("expected 4 ':'-separated hex fields")));
+                       HasSubstr("expected 2 to 6 ':'-separated hex fields")));
+  EXPECT_THAT(GenerationIds::Parse("1:2:3:4:5:6:7"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("got 7")));
+  auto padded = GenerationIds::Parse("10:20:30");
+  ASSERT_OK(padded);
+  EXPECT_EQ(padded->history[0], 0x30u);
+  EXPECT_EQ(padded->history[1], 0u);
   EXPECT_THAT(GenerationIds::Parse("1:2:3:x"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("field 4 (\"x\") has a non-hex character 'x'")));

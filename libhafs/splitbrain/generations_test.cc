@@ -1,6 +1,7 @@
 #include "libhafs/splitbrain/generations.h"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <iostream>
 #include <string>
 
@@ -18,12 +19,16 @@ namespace {
 using ::hafs::testing::StatusIs;
 using ::testing::HasSubstr;
 
-GenerationIds Gi(uint64_t c, uint64_t b, uint64_t h0, uint64_t h1) {
+GenerationIds Gi(uint64_t c, uint64_t b, std::initializer_list<uint64_t> h) {
   GenerationIds gi;
   gi.current = c;
   gi.bitmap = b;
-  gi.history = {h0, h1};
+  int i = 0;
+  for (uint64_t v : h) gi.history[i++] = v;
   return gi;
+}
+GenerationIds Gi(uint64_t c, uint64_t b, uint64_t h0, uint64_t h1) {
+  return Gi(c, b, {h0, h1});
 }
 
 TEST(Generations, FreshUuidAvoidsReservedAndKnownValues) {
@@ -117,8 +122,7 @@ TEST(Generations, ResyncLifecycleEndsWithEqualSetsAndMatchesRule34) {
   GenerationComparison c71 = CompareGenerations(self, peer_old, false);
   EXPECT_EQ(c71.rule, 71);
   ASSERT_TRUE(c71.self_fixed.has_value());
-  // DRBD's undo duplicates history[1]; 0x40 had already fallen off.
-  EXPECT_EQ(*c71.self_fixed, Gi(0x21, 0x11, 0x30, 0x30));
+  EXPECT_EQ(*c71.self_fixed, Gi(0x21, 0x11, 0x30, 0x40));
 }
 
 TEST(Generations, InitialSyncAndClearBitmap) {
@@ -168,10 +172,10 @@ TEST(Generations, CheckAdvanceRejectsRegressions) {
               StatusIs(absl::StatusCode::kInternal, HasSubstr("strict shift")));
   EXPECT_THAT(CheckAdvance(before, Gi(0x20, 0, 0x99, 0x30)),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("strict shift")));
-  EXPECT_OK(CheckAdvance(before, Gi(0x20, 0, 0x10, 0x30)));
+  EXPECT_OK(CheckAdvance(before, Gi(0x20, 0, {0x10, 0x30, 0x40})));
   // Rule 71's undo is a documented exception: it shifts history backwards.
   EXPECT_FALSE(CheckAdvance(Gi(0x20, 0x11 + kUuidNewBitmapOffset, 0x11, 0x40),
-                            Gi(0x20, 0x11, 0x40, 0x40))
+                            Gi(0x20, 0x11, {0x40}))
                    .ok());
 }
 

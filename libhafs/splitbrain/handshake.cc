@@ -453,15 +453,17 @@ GenerationComparison CompareGenerations(const NodeState& self_node,
                              ": both changed their data since they were last "
                              "connected"));
   }
+  // hafs deviation: DRBD 8.4 also matches two empty (0) history slots here,
+  // which turns "unrelated data" into a split brain that --discard-my-data
+  // would then "resolve" with a bitmap-based resync of unrelated disks. An
+  // empty slot is not a shared generation; hafs skips it.
   for (uint64_t sh : s.history) {
+    if (MaskedUuid(sh) == 0) continue;
     for (uint64_t ph : p.history) {
       if (MaskedUuid(sh) == MaskedUuid(ph)) {
         return done(100, -100,
                     absl::StrCat("the nodes share only the history UUID ",
                                  Hex(MaskedUuid(sh)),
-                                 MaskedUuid(sh) == 0
-                                     ? " (an empty slot; DRBD 8.4 counts it)"
-                                     : "",
                                  ": the data diverged longer ago than the "
                                  "bitmaps cover"));
       }
@@ -617,8 +619,12 @@ HandshakeDecision SyncHandshake(const NodeState& self, const NodeState& peer,
                       "Primary, violating the stable-data assumption.");
         break;
       case RrConflict::kAutoDiscard:
+        // Only a direction that the crashed-primary rule itself chose may be
+        // reversed (never one a split-brain recovery chose: the peer would
+        // not reverse with us). With rule 41 letting a current Primary win,
+        // this does not occur between two hafs nodes; kept for parity.
         if (policy.protocol == WireProtocol::kA && hg == -1 &&
-            (d.rule == 40 || d.rule == 41)) {
+            d.compare_result == -1 && d.rule == 40) {
           hg = 1;
           why.push_back("rr-conflict auto-discard (protocol A, crashed "
                         "Primary): reversing the resync so that the current "
