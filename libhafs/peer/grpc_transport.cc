@@ -1,0 +1,985 @@
+#include "libhafs/peer/grpc_transport.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <deque>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libhafs/base/logging.h"
+#include "libhafs/base/status_macros.h"
+
+namespace hafs::peer {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mTLS: no ", what, " file configured (security.tls_", what, "_file)"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("mTLS: cannot read ", what, " file ", path));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mTLS: ", what, " file ", path, " contains no PEM block"));
+  }
+  return ss.str();
+}
+
+int Ms(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+grpc::ChannelArguments ChannelArgs(const PeerServiceOptions& o, absl::Duration reconnect) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(o.max_message_bytes);
+  args.SetMaxSendMessageSize(o.max_message_bytes);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(o.keepalive_time));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(o.keepalive_timeout));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  int r = std::max(1, Ms(reconnect));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, r);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, r);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, r);
+  // A private subchannel per channel, so that one transport's reconnects do not
+  // share state with another's.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (o.auth.mode == AuthMode::kMtls && !o.tls.target_name_override.empty()) {
+    args.SetSslTargetNameOverride(o.tls.target_name_override);
+  }
+  return args;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const PeerServiceOptions& o) {
+  if (o.auth.mode != AuthMode::kMtls) return grpc::InsecureServerCredentials();
+  HAFS_ASSIGN_OR_RETURN(std::string cert, ReadPem(o.tls.cert_file, "cert"));
+  HAFS_ASSIGN_OR_RETURN(std::string key, ReadPem(o.tls.key_file, "key"));
+  HAFS_ASSIGN_OR_RETURN(std::string ca, ReadPem(o.tls.ca_file, "ca"));
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = ca;
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const PeerServiceOptions& o) {
+  if (o.auth.mode != AuthMode::kMtls) return grpc::InsecureChannelCredentials();
+  HAFS_ASSIGN_OR_RETURN(std::string cert, ReadPem(o.tls.cert_file, "cert"));
+  HAFS_ASSIGN_OR_RETURN(std::string key, ReadPem(o.tls.key_file, "key"));
+  HAFS_ASSIGN_OR_RETURN(std::string ca, ReadPem(o.tls.ca_file, "ca"));
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca;
+  ssl.pem_private_key = key;
+  ssl.pem_cert_chain = cert;
+  return grpc::SslCredentials(ssl);
+}
+
+namespace internal {
+
+std::vector<std::string> TlsNames(const std::shared_ptr<const grpc::AuthContext>& ctx) {
+  std::vector<std::string> names;
+  if (ctx == nullptr) return names;
+  for (const char* prop : {"x509_common_name", "x509_subject_alternative_name"}) {
+    for (const grpc::string_ref& v : ctx->FindPropertyValues(prop)) {
+      names.emplace_back(v.data(), v.size());
+    }
+  }
+  return names;
+}
+
+// The reactor side of a stream (client or server).
+class StreamIo {
+ public:
+  virtual ~StreamIo() = default;
+  virtual void IoWrite(const Frame* f) = 0;
+  virtual void IoWritesDone() = 0;  // client graceful close; server: no-op (Finish follows)
+  virtual void IoRead(Frame* f) = 0;
+  virtual void IoCancel() = 0;
+  virtual void IoFinal(const absl::Status& status) = 0;  // client RemoveHold / server Finish
+  virtual bool IsClient() const = 0;
+  virtual std::vector<std::string> TlsPeerNames() = 0;
+};
+
+// Transport-independent half of one Replicate stream: handshake, batching,
+// back-pressure and the close protocol. See the file comment of the header.
+class StreamCore : public std::enable_shared_from_this<StreamCore> {
+ public:
+  enum class Phase { kHandshake, kOpen, kClosing, kDone };
+
+  StreamCore(PeerServer* server, std::string peer_address, std::string channel,
+             bool is_client, size_t max_batch_bytes, size_t max_queued_bytes,
+             Clock* clock, absl::Duration handshake_timeout)
+      : server_(server),
+        peer_address_(peer_address),
+        max_batch_bytes_(max_batch_bytes),
+        max_queued_bytes_(max_queued_bytes),
+        clock_(clock),
+        handshake_timeout_(handshake_timeout),
+        hs_(server->options().auth, server->challenges(), RandomChallenge(),
+            std::move(peer_address), std::move(channel),
+            is_client ? std::function<bool(const std::string&)>(nullptr)
+                      : [this](const std::string& ch) {
+                          return server_->AcceptChannel(ch, this);
+                        }) {}
+
+  void SetIo(StreamIo* io) { io_ = io; }
+
+  void BindOwner(GrpcTransport* owner) {
+    absl::WriterMutexLock l(&owner_mu_);
+    owner_ = owner;
+    if (owner_ != nullptr) owner_->StreamStarted(this);
+  }
+  void Detach() {
+    absl::WriterMutexLock l(&owner_mu_);
+    owner_ = nullptr;
+  }
+
+  // Called by the reactor's constructor, before any reaction can run.
+  void Start() {
+    const Frame* w = nullptr;
+    {
+      absl::MutexLock l(&mu_);
+      control_.push_back(hs_.Start());
+      w = PrepareWriteLocked();
+    }
+    io_->IoRead(&read_buf_);
+    if (w != nullptr) io_->IoWrite(w);
+    std::weak_ptr<StreamCore> weak = weak_from_this();
+    clock_->ScheduleAfter(handshake_timeout_, [weak, t = handshake_timeout_] {
+      if (auto core = weak.lock()) {
+        bool stuck;
+        {
+          absl::MutexLock l(&core->mu_);
+          stuck = core->phase_ == Phase::kHandshake || core->phase_ == Phase::kClosing;
+        }
+        if (stuck) {
+          core->Abort(absl::DeadlineExceededError(absl::StrCat(
+              "peer ", core->peer_address_, ": authentication not completed within ",
+              absl::FormatDuration(t))));
+        }
+      }
+    });
+  }
+
+  absl::Status Enqueue(MirrorMessage m) {
+    const Frame* w = nullptr;
+    {
+      absl::MutexLock l(&mu_);
+      if (phase_ != Phase::kOpen) {
+        return absl::UnavailableError(
+            absl::StrCat("stream to ", peer_address_, " is closing"));
+      }
+      size_t bytes = m.ByteSizeLong();
+      size_t queued = queued_bytes_ + writing_bytes_;
+      if (queued > 0 && queued + bytes > max_queued_bytes_) {
+        refused_ = true;
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "send queue full: ", queued, " bytes queued + ", bytes, " > max_queued_bytes ",
+            max_queued_bytes_, "; retry after a Writable event"));
+      }
+      queued_bytes_ += bytes;
+      data_.push_back({std::move(m), bytes});
+      w = PrepareWriteLocked();
+      if (w != nullptr) ++external_ops_;
+    }
+    if (w != nullptr) {
+      io_->IoWrite(w);
+      EndExternal();
+    }
+    return absl::OkStatus();
+  }
+
+  uint64_t batches() {
+    absl::MutexLock l(&mu_);
+    return batches_;
+  }
+
+  size_t QueuedBytes() {
+    absl::MutexLock l(&mu_);
+    return queued_bytes_ + writing_bytes_;
+  }
+
+  // Closes now: cancels the RPC (pending writes fail) and finishes.
+  void Abort(absl::Status why) {
+    {
+      absl::MutexLock l(&mu_);
+      if (phase_ == Phase::kDone || final_done_ || cancelled_) return;
+      if (phase_ != Phase::kClosing) close_status_ = why;
+      phase_ = Phase::kClosing;
+      cancelled_ = true;
+      data_.clear();
+      control_.clear();
+      queued_bytes_ = 0;
+      ++external_ops_;
+    }
+    io_->IoCancel();
+    EndExternal();
+  }
+
+  // --- reactions ---
+
+  void OnWriteDone(bool ok) {
+    const Frame* w = nullptr;
+    bool writable = false, writes_done = false, final = false;
+    absl::Status final_status;
+    {
+      absl::MutexLock l(&mu_);
+      write_in_flight_ = false;
+      writing_bytes_ = 0;
+      if (!ok && phase_ != Phase::kClosing) {
+        phase_ = Phase::kClosing;
+        close_status_ = absl::UnavailableError(
+            absl::StrCat("write to peer ", peer_address_, " failed (stream broken)"));
+      }
+      if (refused_ && phase_ == Phase::kOpen && queued_bytes_ <= max_queued_bytes_ / 2) {
+        refused_ = false;
+        writable = true;
+      }
+      w = PrepareWriteLocked();
+      if (w == nullptr) writes_done = WantWritesDoneLocked();
+      if (w == nullptr && !writes_done) final = WantFinalLocked(&final_status);
+    }
+    if (writable) CallOwner([&](GrpcTransport* o) { o->OnStreamWritable(this); });
+    if (w != nullptr) io_->IoWrite(w);
+    if (writes_done) io_->IoWritesDone();
+    if (final) io_->IoFinal(final_status);
+  }
+
+  void OnReadDone(bool ok) {
+    if (!ok) {
+      {
+        absl::MutexLock l(&mu_);
+        read_finished_ = true;
+        if (phase_ != Phase::kClosing) {
+          close_status_ = absl::UnavailableError(
+              absl::StrCat("stream closed by peer ", peer_address_));
+        }
+      }
+      Abort(absl::UnavailableError("stream closed by peer"));
+      MaybeFinal();
+      return;
+    }
+    std::vector<MirrorMessage> messages;
+    bool authenticated = false;
+    PeerInfo peer;
+    const Frame* w = nullptr;
+    bool abort = false;
+    bool reread = true;
+    {
+      absl::MutexLock l(&mu_);
+      if (phase_ == Phase::kHandshake) {
+        if (read_buf_.has_hello() && server_->options().auth.mode == AuthMode::kMtls) {
+          hs_.SetTlsPeerNames(io_->TlsPeerNames());
+        }
+        for (Frame& f : hs_.OnFrame(read_buf_)) control_.push_back(std::move(f));
+        switch (hs_.state()) {
+          case Handshake::State::kPending:
+            break;
+          case Handshake::State::kAuthenticated:
+            phase_ = Phase::kOpen;
+            authenticated = true;
+            peer = hs_.peer();
+            break;
+          case Handshake::State::kRefused:
+            HAFS_LOG(WARNING) << hs_.RefusalLogLine();
+            phase_ = Phase::kClosing;
+            close_status_ = absl::PermissionDeniedError(hs_.reason());
+            break;
+          case Handshake::State::kRefusedByPeer:
+            HAFS_LOG(WARNING) << hs_.reason();
+            phase_ = Phase::kClosing;
+            close_status_ = absl::UnauthenticatedError(hs_.reason());
+            break;
+        }
+      } else if (phase_ == Phase::kOpen) {
+        if (read_buf_.has_batch()) {
+          MirrorBatch* b = read_buf_.mutable_batch();
+          messages.reserve(b->messages_size());
+          for (MirrorMessage& m : *b->mutable_messages()) messages.push_back(std::move(m));
+        } else {
+          HAFS_LOG(WARNING) << "peer " << peer_address_
+                            << ": protocol violation: frame case " << read_buf_.body_case()
+                            << " after authentication; closing the stream";
+          close_status_ = absl::InternalError("protocol violation by peer");
+          abort = true;
+        }
+      }
+      reread = phase_ != Phase::kDone && !abort;
+      w = PrepareWriteLocked();
+      if (w != nullptr) ++external_ops_;
+    }
+    if (w != nullptr) {
+      io_->IoWrite(w);
+      EndExternal();
+    }
+    if (authenticated) {
+      std::shared_ptr<StreamCore> self = shared_from_this();
+      CallOwner([&](GrpcTransport* o) { o->OnStreamAuthenticated(self, peer); });
+    }
+    if (!messages.empty()) {
+      CallOwner([&](GrpcTransport* o) { o->OnStreamMessages(this, std::move(messages)); });
+    }
+    if (abort) {
+      Abort(absl::InternalError("protocol violation by peer"));
+      reread = true;  // keep the read side going until the RPC ends
+    }
+    read_buf_.Clear();
+    if (reread) io_->IoRead(&read_buf_);
+    MaybeFinal();
+  }
+
+  void OnWritesDoneDone() { OnWriteDone(true); }
+
+  // The RPC is over (reactor's OnDone); `status` is the client's final status
+  // (the server passes its own close status).
+  void OnDone(const absl::Status& rpc_status) {
+    absl::Status s;
+    {
+      absl::MutexLock l(&mu_);
+      phase_ = Phase::kDone;
+      s = close_status_.ok() ? rpc_status : close_status_;
+      if (s.ok()) s = absl::UnavailableError("stream ended");
+    }
+    CallOwner([&](GrpcTransport* o) { o->OnStreamDone(this, s); });
+  }
+
+  absl::Status close_status() {
+    absl::MutexLock l(&mu_);
+    return close_status_;
+  }
+  const std::string& peer_address() const { return peer_address_; }
+
+ private:
+  struct Queued {
+    MirrorMessage message;
+    size_t bytes;
+  };
+
+  template <typename Fn>
+  void CallOwner(Fn fn) {
+    absl::ReaderMutexLock l(&owner_mu_);
+    if (owner_ != nullptr) fn(owner_);
+  }
+
+  // Picks the next frame to write, if any. Sets write_in_flight_.
+  const Frame* PrepareWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_in_flight_ || final_done_ || phase_ == Phase::kDone) return nullptr;
+    if (!control_.empty()) {
+      write_buf_ = std::move(control_.front());
+      control_.pop_front();
+      write_in_flight_ = true;
+      return &write_buf_;
+    }
+    if (phase_ != Phase::kOpen || data_.empty()) return nullptr;
+    write_buf_.Clear();
+    MirrorBatch* batch = write_buf_.mutable_batch();
+    size_t bytes = 0;
+    while (!data_.empty() && (bytes == 0 || bytes + data_.front().bytes <= max_batch_bytes_)) {
+      bytes += data_.front().bytes;
+      *batch->add_messages() = std::move(data_.front().message);
+      data_.pop_front();
+    }
+    queued_bytes_ -= bytes;
+    writing_bytes_ = bytes;
+    write_in_flight_ = true;
+    ++batches_;
+    return &write_buf_;
+  }
+
+  // Client graceful close: after the refusal AuthResult went out, half-close.
+  bool WantWritesDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (phase_ != Phase::kClosing || cancelled_ || writes_done_ || write_in_flight_ ||
+        !io_->IsClient() || !control_.empty()) {
+      return false;
+    }
+    writes_done_ = true;
+    write_in_flight_ = true;
+    return true;
+  }
+
+  bool WantFinalLocked(absl::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (phase_ != Phase::kClosing || final_done_ || write_in_flight_ || external_ops_ > 0 ||
+        !control_.empty()) {
+      return false;
+    }
+    // The client keeps its hold until the read side ended (the server finished
+    // or the call was cancelled), so that Abort() can still cancel.
+    if (io_->IsClient() && !read_finished_) return false;
+    final_done_ = true;
+    *status = close_status_;
+    return true;
+  }
+
+  void EndExternal() {
+    {
+      absl::MutexLock l(&mu_);
+      --external_ops_;
+    }
+    MaybeFinal();
+  }
+
+  void MaybeFinal() {
+    absl::Status s;
+    bool final = false, writes_done = false;
+    {
+      absl::MutexLock l(&mu_);
+      writes_done = WantWritesDoneLocked();
+      if (!writes_done) final = WantFinalLocked(&s);
+    }
+    if (writes_done) io_->IoWritesDone();
+    if (final) io_->IoFinal(s);
+  }
+
+  PeerServer* const server_;
+  const std::string peer_address_;
+  const size_t max_batch_bytes_;
+  const size_t max_queued_bytes_;
+  Clock* const clock_;
+  const absl::Duration handshake_timeout_;
+  StreamIo* io_ = nullptr;
+
+  absl::Mutex owner_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  GrpcTransport* owner_ ABSL_GUARDED_BY(owner_mu_) = nullptr;
+
+  absl::Mutex mu_;
+  Handshake hs_ ABSL_GUARDED_BY(mu_);
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kHandshake;
+  std::deque<Frame> control_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> data_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool refused_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool final_done_ ABSL_GUARDED_BY(mu_) = false;
+  int external_ops_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+  Frame write_buf_;  // owned by the one write in flight
+  Frame read_buf_;   // owned by the one read in flight
+};
+
+// --- client side ---
+
+class ClientStream final : public grpc::ClientBidiReactor<Frame, Frame>, public StreamIo {
+ public:
+  ClientStream(std::shared_ptr<StreamCore> core, PeerService::Stub* stub)
+      : core_(std::move(core)) {
+    core_->SetIo(this);
+    stub->async()->Replicate(&context_, this);
+    AddHold();
+    core_->Start();
+    StartCall();
+  }
+  void IoWrite(const Frame* f) override { StartWrite(f); }
+  void IoWritesDone() override { StartWritesDone(); }
+  void IoRead(Frame* f) override { StartRead(f); }
+  void IoCancel() override { context_.TryCancel(); }
+  void IoFinal(const absl::Status&) override { RemoveHold(); }
+  bool IsClient() const override { return true; }
+  std::vector<std::string> TlsPeerNames() override { return TlsNames(context_.auth_context()); }
+
+  void OnWriteDone(bool ok) override { core_->OnWriteDone(ok); }
+  void OnWritesDoneDone(bool ok) override { core_->OnWritesDoneDone(); }
+  void OnReadDone(bool ok) override { core_->OnReadDone(ok); }
+  void OnDone(const grpc::Status& s) override {
+    core_->OnDone(FromGrpc(s));
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<StreamCore> core_;
+  grpc::ClientContext context_;
+};
+
+// --- server side ---
+
+class ServerStream final : public grpc::ServerBidiReactor<Frame, Frame>, public StreamIo {
+ public:
+  ServerStream(std::shared_ptr<StreamCore> core, grpc::CallbackServerContext* ctx)
+      : core_(std::move(core)), ctx_(ctx) {
+    core_->SetIo(this);
+    core_->Start();
+  }
+  void IoWrite(const Frame* f) override { StartWrite(f); }
+  void IoWritesDone() override {}
+  void IoRead(Frame* f) override { StartRead(f); }
+  void IoCancel() override { ctx_->TryCancel(); }
+  void IoFinal(const absl::Status& s) override {
+    Finish(s.ok() ? grpc::Status::OK : ToGrpc(s));
+  }
+  bool IsClient() const override { return false; }
+  std::vector<std::string> TlsPeerNames() override { return TlsNames(ctx_->auth_context()); }
+
+  void OnWriteDone(bool ok) override { core_->OnWriteDone(ok); }
+  void OnReadDone(bool ok) override { core_->OnReadDone(ok); }
+  void OnCancel() override { core_->Abort(absl::CancelledError("cancelled by peer")); }
+  void OnDone() override {
+    core_->OnDone(absl::UnavailableError("stream ended"));
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<StreamCore> core_;
+  grpc::CallbackServerContext* ctx_;
+};
+
+class ServiceImpl final : public PeerService::CallbackService {
+ public:
+  explicit ServiceImpl(PeerServer* server) : server_(server) {}
+
+  grpc::ServerBidiReactor<Frame, Frame>* Replicate(grpc::CallbackServerContext* ctx) override {
+    auto core = std::make_shared<StreamCore>(server_, ctx->peer(), "", /*is_client=*/false,
+                                             size_t{1} << 20, size_t{64} << 20,
+                                             Clock::System(), absl::Seconds(10));
+    return new ServerStream(std::move(core), ctx);
+  }
+
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
+                                      const HeartbeatFrame* request,
+                                      HeartbeatFrame* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<HeartbeatFrame> r = server_->HandleHeartbeat(*request, ctx->peer());
+    if (r.ok()) {
+      *response = *std::move(r);
+      reactor->Finish(grpc::Status::OK);
+    } else {
+      reactor->Finish(ToGrpc(r.status()));
+    }
+    return reactor;
+  }
+
+ private:
+  PeerServer* const server_;
+};
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------
+// PeerServer
+
+PeerServer::PeerServer(PeerServiceOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions options,
+                                                              const std::string& listen_address) {
+  if (options.auth.mode == AuthMode::kHmac && options.auth.keys == nullptr) {
+    return absl::InvalidArgumentError(
+        "peer_auth 'hmac' needs a key ring (security.authkeys_file)");
+  }
+  HAFS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
+                        MakeServerCredentials(options));
+  std::unique_ptr<PeerServer> s(new PeerServer(std::move(options)));
+  s->service_ = std::make_unique<internal::ServiceImpl>(s.get());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen_address, creds, &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.SetMaxReceiveMessageSize(s->options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(s->options_.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(s->options_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(s->options_.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             std::max(1, Ms(s->options_.keepalive_time) / 2));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "PeerService: cannot listen on ", listen_address,
+        " (address in use, bad address or bad credentials; see gRPC's log above)"));
+  }
+  return s;
+}
+
+PeerServer::~PeerServer() { Shutdown(); }
+
+void PeerServer::Shutdown() {
+  {
+    absl::MutexLock l(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_->Wait();
+}
+
+void PeerServer::SetHeartbeatHandler(HeartbeatHandler handler) {
+  absl::MutexLock l(&mu_);
+  heartbeat_ = std::move(handler);
+}
+
+absl::StatusOr<HeartbeatFrame> PeerServer::HandleHeartbeat(const HeartbeatFrame& in,
+                                                           const std::string& from) {
+  HeartbeatHandler h;
+  {
+    absl::MutexLock l(&mu_);
+    h = heartbeat_;
+  }
+  if (!h) return absl::UnimplementedError("no heartbeat handler registered on this node");
+  return h(in, from);
+}
+
+void PeerServer::Register(const std::string& channel, GrpcTransport* t) {
+  absl::MutexLock l(&mu_);
+  channels_[channel] = t;
+}
+
+void PeerServer::Unregister(const std::string& channel, GrpcTransport* t) {
+  absl::MutexLock l(&mu_);
+  auto it = channels_.find(channel);
+  if (it != channels_.end() && it->second == t) channels_.erase(it);
+}
+
+bool PeerServer::AcceptChannel(const std::string& channel, internal::StreamCore* core) {
+  absl::MutexLock l(&mu_);
+  auto it = channels_.find(channel);
+  if (it == channels_.end() || !it->second->WantsConnection()) return false;
+  core->BindOwner(it->second);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// PeerClient
+
+absl::StatusOr<std::unique_ptr<PeerClient>> PeerClient::Create(const PeerServiceOptions& options,
+                                                               const std::string& address,
+                                                               absl::Duration reconnect) {
+  if (address.empty()) return absl::InvalidArgumentError("PeerClient: empty peer address");
+  HAFS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
+                        MakeChannelCredentials(options));
+  std::unique_ptr<PeerClient> c(new PeerClient());
+  c->channel_ = grpc::CreateCustomChannel(address, creds, ChannelArgs(options, reconnect));
+  c->stub_ = PeerService::NewStub(c->channel_);
+  return c;
+}
+
+void PeerClient::Heartbeat(const HeartbeatFrame& frame, absl::Duration timeout,
+                           std::function<void(absl::StatusOr<HeartbeatFrame>)> done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    HeartbeatFrame request;
+    HeartbeatFrame response;
+  };
+  auto* call = new Call();
+  call->request = frame;
+  call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  stub_->async()->Heartbeat(&call->ctx, &call->request, &call->response,
+                            [call, done = std::move(done)](grpc::Status s) {
+                              if (s.ok()) {
+                                done(std::move(call->response));
+                              } else {
+                                done(FromGrpc(s));
+                              }
+                              delete call;
+                            });
+}
+
+absl::StatusOr<HeartbeatFrame> PeerClient::HeartbeatSync(const HeartbeatFrame& frame,
+                                                         absl::Duration timeout) {
+  absl::Mutex mu;
+  bool finished = false;
+  absl::StatusOr<HeartbeatFrame> result;
+  Heartbeat(frame, timeout, [&](absl::StatusOr<HeartbeatFrame> r) {
+    absl::MutexLock l(&mu);
+    result = std::move(r);
+    finished = true;
+  });
+  absl::MutexLock l(&mu);
+  mu.Await(absl::Condition(&finished));
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// GrpcTransport
+
+absl::StatusOr<std::unique_ptr<GrpcTransport>> GrpcTransport::Create(
+    PeerServer* server, GrpcTransportOptions options) {
+  if (server == nullptr) return absl::InvalidArgumentError("GrpcTransport: null PeerServer");
+  const PeerAuthConfig& auth = server->options().auth;
+  if (auth.node_id == auth.expected_peer_node_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GrpcTransport: our node id ", auth.node_id, " equals the peer's; ids must differ"));
+  }
+  if (options.max_batch_bytes == 0 || options.transport.max_queued_bytes == 0) {
+    return absl::InvalidArgumentError("GrpcTransport: max_batch_bytes and max_queued_bytes must be > 0");
+  }
+  const bool dialer = auth.node_id < auth.expected_peer_node_id;
+  std::unique_ptr<GrpcTransport> t(new GrpcTransport(server, std::move(options), dialer));
+  if (dialer) {
+    if (t->options_.peer_address.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "GrpcTransport: node ", auth.node_id, " has the lower id and dials, but no ",
+          "peer_address is configured"));
+    }
+    HAFS_ASSIGN_OR_RETURN(t->client_,
+                          PeerClient::Create(server->options(), t->options_.peer_address,
+                                             t->options_.transport.connect_interval));
+  } else {
+    server->Register(t->options_.channel, t.get());
+  }
+  return t;
+}
+
+GrpcTransport::GrpcTransport(PeerServer* server, GrpcTransportOptions options, bool dialer)
+    : server_(server),
+      options_(std::move(options)),
+      dialer_(dialer),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::System()),
+      token_(std::make_shared<Token>()) {
+  absl::MutexLock l(&token_->mu);
+  token_->transport = this;
+}
+
+GrpcTransport::~GrpcTransport() {
+  if (!dialer_) server_->Unregister(options_.channel, this);
+  Disconnect();
+  {
+    absl::MutexLock l(&token_->mu);
+    token_->transport = nullptr;
+  }
+  std::vector<std::weak_ptr<internal::StreamCore>> bound;
+  {
+    absl::MutexLock l(&mu_);
+    destroying_ = true;
+    bound.swap(bound_);
+  }
+  // After Detach no stream calls into this object any more.
+  for (auto& w : bound) {
+    if (auto core = w.lock()) core->Detach();
+  }
+}
+
+void GrpcTransport::Wake() {
+  std::function<void()> w;
+  {
+    absl::MutexLock l(&mu_);
+    w = wakeup_;
+  }
+  if (w) w();
+}
+
+void GrpcTransport::PushLocked(TransportEvent e) { events_.push_back(std::move(e)); }
+
+void GrpcTransport::SetWakeup(std::function<void()> wakeup) {
+  absl::MutexLock l(&mu_);
+  wakeup_ = std::move(wakeup);
+}
+
+bool GrpcTransport::WantsConnection() {
+  absl::MutexLock l(&mu_);
+  return wants_ && !destroying_;
+}
+
+void GrpcTransport::StreamStarted(internal::StreamCore* core) {
+  absl::MutexLock l(&mu_);
+  std::erase_if(bound_, [](const std::weak_ptr<internal::StreamCore>& w) { return w.expired(); });
+  bound_.push_back(core->weak_from_this());
+}
+
+void GrpcTransport::Connect() {
+  {
+    absl::MutexLock l(&mu_);
+    if (wants_) return;
+    wants_ = true;
+  }
+  if (dialer_) Dial();
+}
+
+void GrpcTransport::Dial() {
+  std::shared_ptr<internal::StreamCore> core;
+  {
+    absl::MutexLock l(&mu_);
+    if (!wants_ || destroying_ || dialed_ != nullptr || current_ != nullptr) return;
+    core = std::make_shared<internal::StreamCore>(
+        server_, options_.peer_address, options_.channel, /*is_client=*/true,
+        options_.max_batch_bytes, options_.transport.max_queued_bytes, clock_,
+        options_.handshake_timeout);
+    dialed_ = core;
+  }
+  core->BindOwner(this);
+  new internal::ClientStream(core, client_->stub());  // deletes itself in OnDone
+}
+
+void GrpcTransport::ScheduleRedial() {
+  if (redial_timer_ != 0) return;
+  std::weak_ptr<Token> weak = token_;
+  redial_timer_ = clock_->ScheduleAfter(options_.transport.connect_interval, [weak] {
+    std::shared_ptr<Token> token = weak.lock();
+    if (token == nullptr) return;
+    absl::MutexLock l(&token->mu);
+    if (token->transport == nullptr) return;
+    {
+      absl::MutexLock tl(&token->transport->mu_);
+      token->transport->redial_timer_ = 0;
+    }
+    token->transport->Dial();
+  });
+}
+
+void GrpcTransport::Disconnect() {
+  std::shared_ptr<internal::StreamCore> cur, dialed;
+  {
+    absl::MutexLock l(&mu_);
+    wants_ = false;
+    if (redial_timer_ != 0) clock_->Cancel(redial_timer_);
+    redial_timer_ = 0;
+    cur = std::move(current_);
+    current_.reset();
+    dialed = dialed_;
+    if (cur != nullptr) {
+      TransportEvent e;
+      e.kind = TransportEvent::Kind::kDisconnected;
+      e.connection = conn_id_;
+      e.reason = absl::CancelledError("local Disconnect()");
+      PushLocked(std::move(e));
+    }
+  }
+  absl::Status why = absl::CancelledError("peer called Disconnect()");
+  if (cur != nullptr) cur->Abort(why);
+  if (dialed != nullptr && dialed != cur) dialed->Abort(why);
+  if (cur != nullptr) Wake();
+}
+
+absl::Status GrpcTransport::Send(ConnectionId connection, MirrorMessage message) {
+  std::shared_ptr<internal::StreamCore> core;
+  {
+    absl::MutexLock l(&mu_);
+    if (current_ == nullptr || connection != conn_id_) {
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", connection, " is not established (current ",
+          current_ != nullptr ? conn_id_ : 0, ")"));
+    }
+    core = current_;
+  }
+  return core->Enqueue(std::move(message));
+}
+
+std::vector<TransportEvent> GrpcTransport::TakeEvents() {
+  absl::MutexLock l(&mu_);
+  std::vector<TransportEvent> out;
+  out.swap(events_);
+  return out;
+}
+
+size_t GrpcTransport::QueuedBytes() {
+  std::shared_ptr<internal::StreamCore> core;
+  {
+    absl::MutexLock l(&mu_);
+    core = current_;
+  }
+  return core != nullptr ? core->QueuedBytes() : 0;
+}
+
+uint64_t GrpcTransport::BatchesSent() {
+  std::shared_ptr<internal::StreamCore> core;
+  {
+    absl::MutexLock l(&mu_);
+    core = current_;
+  }
+  return core != nullptr ? core->batches() : 0;
+}
+
+void GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
+                                          const PeerInfo& peer) {
+  std::shared_ptr<internal::StreamCore> old;
+  bool reject = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (destroying_ || !wants_) {
+      reject = true;
+    } else {
+      if (current_ != nullptr && current_ != core) {
+        old = std::move(current_);
+        TransportEvent e;
+        e.kind = TransportEvent::Kind::kDisconnected;
+        e.connection = conn_id_;
+        e.reason = absl::AbortedError("replaced by a newer authenticated stream from the peer");
+        PushLocked(std::move(e));
+      }
+      current_ = core;
+      ++conn_id_;
+      TransportEvent e;
+      e.kind = TransportEvent::Kind::kConnected;
+      e.connection = conn_id_;
+      e.peer = peer;
+      PushLocked(std::move(e));
+    }
+  }
+  if (reject) {
+    core->Abort(absl::CancelledError("transport is not connecting"));
+    return;
+  }
+  if (old != nullptr) old->Abort(absl::AbortedError("replaced by a newer stream"));
+  Wake();
+}
+
+void GrpcTransport::OnStreamMessages(internal::StreamCore* core,
+                                     std::vector<MirrorMessage> messages) {
+  {
+    absl::MutexLock l(&mu_);
+    if (current_.get() != core) return;  // a replaced or closed stream
+    for (MirrorMessage& m : messages) {
+      TransportEvent e;
+      e.kind = TransportEvent::Kind::kMessage;
+      e.connection = conn_id_;
+      e.message = std::move(m);
+      PushLocked(std::move(e));
+    }
+  }
+  Wake();
+}
+
+void GrpcTransport::OnStreamWritable(internal::StreamCore* core) {
+  {
+    absl::MutexLock l(&mu_);
+    if (current_.get() != core) return;
+    TransportEvent e;
+    e.kind = TransportEvent::Kind::kWritable;
+    e.connection = conn_id_;
+    PushLocked(std::move(e));
+  }
+  Wake();
+}
+
+void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status& status) {
+  bool wake = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (current_.get() == core) {
+      TransportEvent e;
+      e.kind = TransportEvent::Kind::kDisconnected;
+      e.connection = conn_id_;
+      e.reason = status;
+      PushLocked(std::move(e));
+      current_.reset();
+      wake = true;
+    }
+    if (dialed_.get() == core) {
+      dialed_.reset();
+      if (wants_ && !destroying_) ScheduleRedial();
+    }
+  }
+  if (wake) Wake();
+}
+
+}  // namespace hafs::peer

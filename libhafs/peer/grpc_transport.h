@@ -1,0 +1,262 @@
+// File: libhafs/peer/grpc_transport.h
+// -----------------------------------------------------------------------------
+// The real PeerService over gRPC 1.51 (callback API; reactors never block):
+//
+//   * PeerServer: one per node. Serves `Replicate` (bidi stream of Frame: the
+//     authentication exchange, then MirrorBatch frames) and `Heartbeat` (unary;
+//     the HeartbeatFrame is handed to a registered handler, the cluster
+//     component's, and its answer is returned).
+//   * GrpcTransport: the Transport port (transport.h) over one Replicate
+//     stream. Who dials: the node with the lower node id dials the peer's
+//     PeerServer; the higher one accepts the stream through its own PeerServer
+//     (routed by Hello.channel). A new authenticated stream replaces an older
+//     one on the accepting side (the dialer only dials when it has none, so
+//     the old one is dead). The dialer retries every
+//     TransportOptions::connect_interval (DRBD's connect-int) after a failed
+//     attempt or a drop.
+//   * Batching: queued MirrorMessages are coalesced into one MirrorBatch per
+//     gRPC write, up to `max_batch_bytes` (at least one message per batch).
+//     One write is in flight per stream; the next batch is formed when it
+//     completes, so batches grow under load and stay single under light load.
+//   * Back-pressure: bytes queued plus the batch being written count against
+//     TransportOptions::max_queued_bytes (transport.h).
+//   * PeerClient: an authenticated channel to the peer's PeerServer for unary
+//     Heartbeat calls (the cluster component's gRPC heartbeat path).
+//
+// Authentication (handshake.h, docs/wire.md): HMAC challenge/response with the
+// node's KeyRing, or mTLS (grpc::SslServerCredentials requiring and verifying
+// a client certificate; the peer's certificate must name its node_name in CN
+// or SAN). A refused peer gets AuthResult{ok=false, reason}; the refusing side
+// logs one WARNING with peer address, claimed node and reason.
+//
+// Thread-safety: all public methods are thread-safe. Destructors block until
+// their gRPC callbacks have finished; never destroy from a wake-up callback or
+// a heartbeat handler. Heartbeat handlers run on gRPC threads and must not
+// block.
+//
+// Example (node 0 dials node 1):
+//   PeerServiceOptions o{.auth = auth_config};
+//   HAFS_ASSIGN_OR_RETURN(auto server, PeerServer::Start(o, "[::]:7788"));
+//   server->SetHeartbeatHandler(
+//       [&](const HeartbeatFrame& in, const std::string& from) { return cluster.Handle(in); });
+//   HAFS_ASSIGN_OR_RETURN(auto transport, GrpcTransport::Create(
+//       server.get(), {.channel = "r0", .peer_address = "node1:7788"}));
+//   transport->Connect();
+#ifndef HAFS_LIBHAFS_PEER_GRPC_TRANSPORT_H_
+#define HAFS_LIBHAFS_PEER_GRPC_TRANSPORT_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libhafs/base/clock.h"
+#include "libhafs/peer/handshake.h"
+#include "libhafs/peer/peer.grpc.pb.h"
+#include "libhafs/peer/peer.pb.h"
+#include "libhafs/peer/transport.h"
+
+namespace grpc {
+class Channel;
+class ChannelCredentials;
+class Server;
+class ServerCredentials;
+}  // namespace grpc
+
+namespace hafs::peer {
+
+// PEM files for mTLS (Security.tls_* in the config).
+struct TlsFiles {
+  std::string cert_file;  // this node's certificate (chain)
+  std::string key_file;   // its private key
+  std::string ca_file;    // CA bundle that signed the peer's certificate
+  // Expected name in the server certificate when dialing by IP or another
+  // name (GRPC_SSL_TARGET_NAME_OVERRIDE_ARG); empty = the dialed host.
+  std::string target_name_override;
+};
+
+struct PeerServiceOptions {
+  PeerAuthConfig auth;
+  // Required iff auth.mode == AuthMode::kMtls.
+  TlsFiles tls;
+  // gRPC's own dead-connection detection (HTTP/2 keepalive pings).
+  absl::Duration keepalive_time = absl::Seconds(10);
+  absl::Duration keepalive_timeout = absl::Seconds(6);
+  // Largest Frame accepted or sent.
+  int max_message_bytes = 256 << 20;
+};
+
+// Server or channel credentials for `options` (reads the PEM files).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const PeerServiceOptions& options);
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const PeerServiceOptions& options);
+
+class GrpcTransport;
+namespace internal {
+class StreamCore;
+class ServiceImpl;
+}  // namespace internal
+
+class PeerServer {
+ public:
+  // `from` is the caller's address ("ipv4:127.0.0.1:40000").
+  using HeartbeatHandler = std::function<absl::StatusOr<HeartbeatFrame>(
+      const HeartbeatFrame& in, const std::string& from)>;
+
+  // Listens on `listen_address` ("127.0.0.1:0" picks a free port; see port()).
+  static absl::StatusOr<std::unique_ptr<PeerServer>> Start(PeerServiceOptions options,
+                                                           const std::string& listen_address);
+  ~PeerServer();  // Shutdown()
+
+  // The bound port.
+  int port() const { return port_; }
+  const PeerServiceOptions& options() const { return options_; }
+  ChallengeRegistry* challenges() { return &challenges_; }
+
+  // Installs (or with nullptr removes) the handler for Heartbeat calls.
+  void SetHeartbeatHandler(HeartbeatHandler handler);
+
+  // Cancels all streams and stops serving. Idempotent. Blocks until the gRPC
+  // server has finished its callbacks.
+  void Shutdown();
+
+ private:
+  friend class GrpcTransport;
+  friend class internal::ServiceImpl;
+  friend class internal::StreamCore;
+  PeerServer(PeerServiceOptions options);
+
+  // Accepting transports, by channel.
+  void Register(const std::string& channel, GrpcTransport* t);
+  void Unregister(const std::string& channel, GrpcTransport* t);
+  // Called from a stream's handshake: the accepting transport for `channel`,
+  // or nullptr (refused). Binds the stream to it.
+  bool AcceptChannel(const std::string& channel, internal::StreamCore* core);
+  absl::StatusOr<HeartbeatFrame> HandleHeartbeat(const HeartbeatFrame& in,
+                                                 const std::string& from);
+
+  const PeerServiceOptions options_;
+  ChallengeRegistry challenges_;
+  std::unique_ptr<internal::ServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Mutex mu_;
+  std::map<std::string, GrpcTransport*> channels_ ABSL_GUARDED_BY(mu_);
+  HeartbeatHandler heartbeat_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// An authenticated channel to a peer's PeerServer for unary calls.
+class PeerClient {
+ public:
+  // `reconnect` bounds gRPC's reconnect backoff of the channel.
+  static absl::StatusOr<std::unique_ptr<PeerClient>> Create(
+      const PeerServiceOptions& options, const std::string& address,
+      absl::Duration reconnect = absl::Seconds(1));
+  // Sends one heartbeat; `done` runs on a gRPC thread with the peer's answer
+  // or the gRPC error mapped to absl::Status (kDeadlineExceeded after
+  // `timeout`, kUnavailable when the peer is unreachable).
+  void Heartbeat(const HeartbeatFrame& frame, absl::Duration timeout,
+                 std::function<void(absl::StatusOr<HeartbeatFrame>)> done);
+  // Blocking convenience wrapper (not for gRPC threads).
+  absl::StatusOr<HeartbeatFrame> HeartbeatSync(const HeartbeatFrame& frame,
+                                              absl::Duration timeout);
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  PeerService::Stub* stub() { return stub_.get(); }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<PeerService::Stub> stub_;
+};
+
+struct GrpcTransportOptions {
+  TransportOptions transport;
+  // Hello.channel of this stream (e.g. the volume name); both nodes must use
+  // the same value.
+  std::string channel;
+  // Where the peer's PeerServer listens; required on the dialing node (the
+  // lower node id), ignored on the accepting one.
+  std::string peer_address;
+  // Upper bound of one MirrorBatch (a single larger message is sent alone).
+  size_t max_batch_bytes = 1 << 20;
+  // A stream not authenticated within this time is closed.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // For timers (reconnect, handshake timeout); nullptr = Clock::System().
+  Clock* clock = nullptr;
+};
+
+class GrpcTransport final : public Transport {
+ public:
+  // `server` is this node's PeerServer (must outlive the transport); it
+  // provides the identity, keys and credentials. Dials iff our node id is
+  // lower than the expected peer's.
+  static absl::StatusOr<std::unique_ptr<GrpcTransport>> Create(PeerServer* server,
+                                                               GrpcTransportOptions options);
+  ~GrpcTransport() override;
+
+  void Connect() override;
+  void Disconnect() override;
+  absl::Status Send(ConnectionId connection, MirrorMessage message) override;
+  std::vector<TransportEvent> TakeEvents() override;
+  void SetWakeup(std::function<void()> wakeup) override;
+  size_t QueuedBytes() override;
+
+  bool dialer() const { return dialer_; }
+
+  // MirrorBatch frames written on the current connection (for tests/metrics).
+  uint64_t BatchesSent();
+
+  // Internal, called by streams (public for the implementation's helper
+  // classes; not part of the API).
+  void OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
+                             const PeerInfo& peer);
+  void OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
+  void OnStreamWritable(internal::StreamCore* core);
+  void OnStreamDone(internal::StreamCore* core, const absl::Status& status);
+  bool WantsConnection();
+  void StreamStarted(internal::StreamCore* core);
+
+ private:
+  GrpcTransport(PeerServer* server, GrpcTransportOptions options, bool dialer);
+  void Dial() ABSL_LOCKS_EXCLUDED(mu_);
+  void ScheduleRedial() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushLocked(TransportEvent e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Wake() ABSL_LOCKS_EXCLUDED(mu_);
+
+  PeerServer* const server_;
+  const GrpcTransportOptions options_;
+  const bool dialer_;
+  Clock* const clock_;
+  std::unique_ptr<PeerClient> client_;  // dialer only
+
+  absl::Mutex mu_;
+  bool wants_ ABSL_GUARDED_BY(mu_) = false;
+  bool destroying_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<internal::StreamCore> current_ ABSL_GUARDED_BY(mu_);  // authenticated
+  ConnectionId conn_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // The dialed stream (dialer only), from the dial until it is done.
+  std::shared_ptr<internal::StreamCore> dialed_ ABSL_GUARDED_BY(mu_);
+  Clock::TimerId redial_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  // Every stream bound to this transport; detached on destruction.
+  std::vector<std::weak_ptr<internal::StreamCore>> bound_ ABSL_GUARDED_BY(mu_);
+  struct Token {
+    absl::Mutex mu;
+    GrpcTransport* transport ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Token> token_;
+  std::vector<TransportEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> wakeup_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hafs::peer
+
+#endif  // HAFS_LIBHAFS_PEER_GRPC_TRANSPORT_H_
