@@ -19,6 +19,9 @@ void RegisterSelfcheckCommand(CLI::App& app, int* exit_code);
 // hafsctl exports etab|check|match|ganesha (exports_cmd.cc)
 void RegisterExportsCommands(CLI::App& app, int* exit_code);
 
+// hafsctl create-md|dump-md|restore-md|show-gi|apply-al|wipe-md (meta_cmd.cc)
+void RegisterMetaCommands(CLI::App& app, int* exit_code);
+
 }  // namespace hafs::cli
 
 #endif  // HAFS_CMD_HAFSCTL_COMMANDS_H_

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   hafs::cli::RegisterVersionCommand(app, &exit_code);
   hafs::cli::RegisterSelfcheckCommand(app, &exit_code);
   hafs::cli::RegisterExportsCommands(app, &exit_code);
+  hafs::cli::RegisterMetaCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
