@@ -89,7 +89,8 @@ void QuorumTracker::OnPeerRestart() {
 
 bool QuorumTracker::WantWitness(absl::Time now) const {
   if (opts_.mode != QuorumMode::kWitness) return false;
-  if (GrantValid(now)) return true;  // keep renewing while held
+  // Ask (and keep renewing) only while the peer's vote is missing or half
+  // its lease is gone; a connected pair lets its grant lapse.
   return peer_lease_until_ - now < opts_.peer_lease / 2;
 }
 

@@ -85,8 +85,8 @@ class QuorumTracker {
   // The peer restarted (new incarnation): forget its sequence numbers.
   void OnPeerRestart();
 
-  // kWitness only: whether to ask the witness now (the peer's vote is missing
-  // or half its lease is gone, or a held grant needs renewing).
+  // kWitness only: whether to ask the witness now: the peer's vote is missing
+  // or half its lease is gone (this also renews a held grant).
   bool WantWitness(absl::Time now) const;
   // Records that witness request `request_seq` leaves now.
   void OnWitnessRequest(uint64_t request_seq, absl::Time now);

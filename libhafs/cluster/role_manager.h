@@ -159,6 +159,9 @@ class RoleManager {
   // Manual split-brain recovery on the victim: adopt the peer's data
   // (drbdadm connect --discard-my-data). Demotes first if primary.
   std::vector<RoleAction> DiscardMyData();
+  // Manual split-brain recovery on the survivor (drbdadm connect): keeps its
+  // data and clears the split-brain flag so that the victim can sync from it.
+  void SplitBrainResolved() { split_brain_ = false; }
 
   std::vector<RoleAction> Update(absl::Time now, const RoleInputs& in);
 

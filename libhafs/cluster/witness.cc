@@ -1,5 +1,7 @@
 #include "libhafs/cluster/witness.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace hafs::cluster {
@@ -48,7 +50,9 @@ std::vector<WitnessDecision> WitnessArbiter::OnRequest(const WitnessRequest& req
     return out;
   }
   pending_[req.node] = req;  // a newer request replaces an older one
-  if (decide_at_ == absl::InfiniteFuture()) decide_at_ = now + opts_.decision_window;
+  if (decide_at_ == absl::InfiniteFuture()) {
+    decide_at_ = std::max(now + opts_.decision_window, quiet_until_);
+  }
   auto more = Tick(now);
   out.insert(out.end(), more.begin(), more.end());
   return out;

@@ -9,6 +9,7 @@
 //   1. While a lease is held (now < lease_end), only the holder is answered
 //      with a grant (renewal, same term); everybody else is refused.
 //   2. When the vote is free, requests are collected for `decision_window`
+//      (and, after a witness restart, until one lease has passed)
 //      (so both sides of a fresh partition compete), then ranked by
 //        a. larger partition (ffsplit: most active nodes),
 //        b. higher heuristics score,
@@ -66,7 +67,12 @@ struct WitnessDecision {
 
 class WitnessArbiter {
  public:
-  explicit WitnessArbiter(const WitnessOptions& opts) : opts_(opts) {}
+  // `start`: when this witness process started. A restarted witness has lost
+  // its grants, so it decides nothing before start + lease (a grant it gave in
+  // its previous life has expired by then).
+  explicit WitnessArbiter(const WitnessOptions& opts,
+                          absl::Time start = absl::InfinitePast())
+      : opts_(opts), quiet_until_(start + opts.lease) {}
 
   std::vector<WitnessDecision> OnRequest(const WitnessRequest& req, absl::Time now);
   std::vector<WitnessDecision> Tick(absl::Time now);
@@ -88,6 +94,7 @@ class WitnessArbiter {
   uint64_t term_ = 0;
   std::map<NodeId, WitnessRequest> pending_;
   absl::Time decide_at_ = absl::InfiniteFuture();
+  absl::Time quiet_until_;
 };
 
 }  // namespace hafs::cluster
