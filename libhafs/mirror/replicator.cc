@@ -129,7 +129,8 @@ void Replicator::FailApp(uint64_t id, absl::Status s) {
 bool Replicator::HasReady() const {
   return persist_dirty_ || !ready_.ios.empty() || !ready_.messages.empty() ||
          !ready_.done.empty() || ready_.drop_connection || !ready_.log.empty() ||
-         !ready_.verify_mismatches.empty();
+         !ready_.verify_mismatches.empty() || !ready_.handlers.empty() ||
+         !ready_.al_release.empty() || !ready_.al_begin.empty();
 }
 
 Ready Replicator::TakeReady() {
@@ -184,24 +185,30 @@ void Replicator::IssueNow(LocalIo io, IoCtx ctx) {
 
 void Replicator::IssueGated(LocalIo io, IoCtx ctx) {
   const uint64_t offset = io.offset, length = io.length;
+  Gate(offset, length, [this, io = std::move(io), ctx = std::move(ctx)]() mutable {
+    ctx.gated = true;
+    IssueNow(std::move(io), std::move(ctx));
+  });
+}
+
+void Replicator::Gate(uint64_t offset, uint64_t length, std::function<void()> run) {
   bool blocked = Overlaps(offset, length);
   for (const Pending& p : waiting_) {
     if (blocked) break;
     blocked = p.offset < offset + length && offset < p.offset + p.length;
   }
   if (blocked) {
-    waiting_.push_back(Pending{offset, length, std::move(io), std::move(ctx)});
+    waiting_.push_back(Pending{offset, length, std::move(run)});
     return;
   }
   gate_.emplace(offset, length);
-  ctx.gated = true;
-  IssueNow(std::move(io), std::move(ctx));
+  run();
 }
 
 void Replicator::ReleaseGate(uint64_t offset, uint64_t length) {
   gate_.erase(offset);
-  // Issue waiting operations that no longer overlap anything in flight nor
-  // an earlier waiting one (FIFO among overlapping operations).
+  // Run waiting operations that no longer overlap anything in flight nor an
+  // earlier waiting one (FIFO among overlapping operations).
   std::vector<std::pair<uint64_t, uint64_t>> earlier;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     bool blocked = Overlaps(it->offset, it->length);
@@ -215,9 +222,9 @@ void Replicator::ReleaseGate(uint64_t offset, uint64_t length) {
       continue;
     }
     gate_.emplace(it->offset, it->length);
-    it->ctx.gated = true;
-    IssueNow(std::move(it->io), std::move(it->ctx));
+    std::function<void()> run = std::move(it->run);
     it = waiting_.erase(it);
+    run();
   }
 }
 
@@ -272,43 +279,87 @@ void Replicator::StartWrite(uint64_t id, uint64_t offset, Buffer data,
     Log(absl::StrCat("new current UUID at first write without peer: ",
                      persisted_.gi.DebugString()));
   }
-  const uint64_t seq = next_seq_++;
   Request r;
   r.app_id = id;
   r.offset = offset;
   r.length = length;
-  r.epoch = epoch_;
+  r.data = std::move(data);
+  r.fua = fua;
+  if (HasLocalDisk()) {
+    // The extents must be hot in the AL before the data leaves this node or
+    // reaches the local disk: after a crash the AL then covers every block
+    // that may differ from the peer.
+    const uint64_t token = next_token_++;
+    r.local_issued = true;
+    al_waiting_.emplace(token, std::move(r));
+    ready_.al_begin.push_back(AlBegin{token, offset, length});
+    return;
+  }
+  SendAndIssue(std::move(r));
+}
+
+void Replicator::AlAdmitted(uint64_t token) {
+  auto it = al_waiting_.find(token);
+  HAFS_CHECK(it != al_waiting_.end()) << "AlAdmitted for unknown token " << token;
+  Request r = std::move(it->second);
+  al_waiting_.erase(it);
+  SendAndIssue(std::move(r));
+}
+
+void Replicator::SendAndIssue(Request req) {
+  if (!req.local_issued || !HasLocalDisk()) {
+    SendAndIssueNow(std::move(req), /*gated=*/false);
+    return;
+  }
+  // The Data message is part of the gated operation: a resync read of the
+  // same blocks that is already in flight must send its (older) ResyncData
+  // before this write's Data, or the SyncTarget would end with old data.
+  const uint64_t offset = req.offset, length = req.length;
+  Gate(offset, length, [this, req = std::move(req)]() mutable {
+    SendAndIssueNow(std::move(req), /*gated=*/true);
+  });
+}
+
+void Replicator::SendAndIssueNow(Request req, bool gated) {
+  // Sequence numbers follow the order in which requests enter the transfer
+  // log, which is the order of their Data messages on the wire.
+  const uint64_t seq = next_seq_++;
+  Request& r = tl_.emplace(seq, std::move(req)).first->second;
+  Buffer data = std::move(r.data);
   if (Replicating()) {
     peer::MirrorMessage m;
     peer::Data* d = m.mutable_data();
     d->set_seq(seq);
     d->set_epoch(epoch_);
-    d->set_offset(offset);
-    d->set_data(data->data(), length);
-    d->set_fua(fua);
+    d->set_offset(r.offset);
+    d->set_data(data->data(), r.length);
+    d->set_fua(r.fua);
     Send(std::move(m));
+    r.epoch = epoch_;
     r.sent = true;
     r.sent_at = now_;
-    counters_.ns += length / 1024;
+    counters_.ns += r.length / 1024;
     ++epoch_writes_;
-    if (opt_.protocol == Protocol::kA) {
-      r.peer_done = true;
-    } else {
-      ++counters_.pe;
-    }
+    if (opt_.protocol == Protocol::kA) r.peer_done = true;
   } else {
     r.peer_done = true;
     r.barrier_acked = true;  // no barrier will come
-    MarkOutOfSync(offset, length, /*tell_peer=*/false);
+    MarkOutOfSync(r.offset, r.length, /*tell_peer=*/false);
   }
-  if (HasLocalDisk()) {
-    LocalIo io{0, io::IoOp::kWrite, offset, length, data, fua};
-    IoCtx ctx{IoKind::kAppWrite, seq, offset, length, data};
-    tl_.emplace(seq, std::move(r));
-    IssueGated(std::move(io), std::move(ctx));
+  if (r.local_issued && HasLocalDisk()) {
+    LocalIo io{0, io::IoOp::kWrite, r.offset, r.length, data, r.fua,
+               /*hold_al=*/true};
+    IoCtx ctx{IoKind::kAppWrite, seq, r.offset, r.length, data};
+    ctx.gated = gated;
+    IssueNow(std::move(io), std::move(ctx));
   } else {
-    r.local_done = true;  // diskless Primary: the peer holds the data
-    tl_.emplace(seq, std::move(r));
+    if (gated) ReleaseGate(r.offset, r.length);
+    // Diskless Primary (or the disk detached while waiting): the peer holds
+    // the data.
+    r.local_done = true;
+    if (r.local_issued) {
+      r.local_status = absl::UnavailableError("local disk detached");
+    }
     MaybeCompleteRequest(seq);
   }
   if (epoch_writes_ >= opt_.max_epoch_writes) CloseEpoch();
@@ -325,11 +376,15 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
     if (!s.ok() && opt_.detach_on_io_error && r.sent && r.peer_ok) {
       s = absl::OkStatus();  // the peer has it; the local disk detached
     }
-    ready_.done.push_back(AppDone{r.app_id, std::move(s), nullptr});
+    ready_.done.push_back(AppDone{r.app_id, std::move(s), nullptr,
+                                  r.sent && r.peer_ok});
     // A completed write may be depended on: later writes go to a new epoch.
     if (r.sent) CloseEpoch();
   }
-  if (r.completed && r.barrier_acked) tl_.erase(it);
+  if (r.completed && r.barrier_acked) {
+    if (r.local_issued) ready_.al_release.emplace_back(r.offset, r.length);
+    tl_.erase(it);
+  }
 }
 
 void Replicator::CloseEpoch() {
@@ -570,6 +625,7 @@ void Replicator::DropConnection(std::string reason) {
 
 void Replicator::LostConnection(absl::string_view reason) {
   transport_up_ = false;
+  linger_until_.reset();
   ++conn_gen_;
   const bool was_connected = conn_ == ConnState::kConnected;
   Log(absl::StrCat("connection lost (", reason, ")"));
@@ -583,10 +639,7 @@ void Replicator::LostConnection(absl::string_view reason) {
       marked = true;
     }
     r.barrier_acked = true;
-    if (!r.peer_done) {
-      r.peer_done = true;
-      --counters_.pe;
-    }
+    r.peer_done = true;
     seqs.push_back(seq);
   }
   epoch_barriers_.clear();
@@ -641,7 +694,7 @@ void Replicator::ProtocolError(absl::string_view what) {
 }
 
 void Replicator::Receive(const peer::MirrorMessage& m) {
-  if (!transport_up_) return;
+  if (!transport_up_ || linger_until_.has_value()) return;
   last_rx_ = now_;
   switch (m.body_case()) {
     case peer::MirrorMessage::kPing: {
@@ -786,7 +839,6 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
           (opt_.protocol == Protocol::kC && a.kind() == peer::ACK_WRITTEN);
       if (completes && !r.peer_done) {
         r.peer_done = true;
-        --counters_.pe;
         MaybeCompleteRequest(a.seq());
       }
       return true;
@@ -878,8 +930,10 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
         ProtocolError("both nodes are Primary");
       }
-      if (repl_ == ReplState::kVerifyT && m.state().disk_state() != 0) {
-        // VerifyS announces the end of a verify with a state update.
+      if (repl_ == ReplState::kVerifyT) {
+        // VerifyS announces the end of the verify with a state update.
+        repl_ = ReplState::kEstablished;
+        Log("replication: Established (online verify finished)");
       }
       return true;
     }
@@ -973,7 +1027,13 @@ void Replicator::IoDone(uint64_t token, absl::Status status) {
   IoCtx ctx = std::move(it->second);
   io_.erase(it);
   --counters_.lo;
+  // The gate is released after the completion's effects (e.g. ResyncData)
+  // are queued, so that a waiting write's Data cannot overtake them.
+  HandleIoDone(ctx, std::move(status));
   if (ctx.gated) ReleaseGate(ctx.offset, ctx.length);
+}
+
+void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
   const bool same_conn = ctx.conn_gen == conn_gen_ && transport_up_;
   if (status.ok()) {
     if (ctx.kind == IoKind::kAppWrite || ctx.kind == IoKind::kPeerWrite ||
@@ -1217,13 +1277,16 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
   peer_role_ = peer.role;
   peer_disk_ = peer.disk;
   if (d.dry_run || !d.connects()) {
-    conn_ = ConnState::kStandAlone;
-    if (d.outcome == splitbrain::Outcome::kRetryConnect) {
-      conn_ = ConnState::kConnecting;
-    }
-    DropConnection(d.dry_run ? "tentative connect: decision reported only"
-                             : absl::StrCat("handshake: ",
-                                            splitbrain::OutcomeName(d.outcome)));
+    conn_ = d.outcome == splitbrain::Outcome::kRetryConnect
+                ? ConnState::kConnecting
+                : ConnState::kStandAlone;
+    // Linger before closing so that the peer receives our handshake and
+    // reaches (and logs) its own decision; it normally closes first.
+    linger_reason_ = d.dry_run ? "tentative connect: decision reported only"
+                               : absl::StrCat("handshake: ",
+                                              splitbrain::OutcomeName(d.outcome));
+    linger_until_ = now_ + std::max(opt_.ping_timeout, absl::Milliseconds(100));
+    ReplayDeferredWrites();
     return;
   }
   if (d.self_fixed) SetGenerations(*d.self_fixed);
@@ -1537,6 +1600,10 @@ void Replicator::CompareVerifySlot(uint64_t offset) {
 void Replicator::Tick(absl::Time now) {
   now_ = now;
   if (!transport_up_) return;
+  if (linger_until_) {
+    if (now_ >= *linger_until_) DropConnection(linger_reason_);
+    return;
+  }
   if (conn_ == ConnState::kHandshaking &&
       now_ - handshake_started_ > opt_.timeout) {
     DropConnection("handshake did not finish within timeout");

@@ -9,12 +9,15 @@
 // The Ready contract (the runtime must follow it, in this order):
 //   1. If `persist` is set, make it durable (superblock: generation ids and
 //      flags) before anything else of this Ready.
-//   2. Issue `ios` to the local disk, through the activity log (a write to a
+//   2. Persist dirty bitmap pages of extents that are not hot in the AL (bits
+//      set outside the AL's cover must not be lost in a crash).
+//   3. Issue `ios` to the local disk, through the activity log (a write to a
 //      cold extent is issued only after its AL transaction is durable). Report
-//      each completion with IoDone(token, status).
-//   3. Send `messages` to the peer, in order, on the replication stream.
-//   4. Complete `done` to the application.
-//   5. If `drop_connection` is set, close the transport (TransportDown follows).
+//      each completion with IoDone(token, status). Release AL references per
+//      LocalIo::hold_al and `al_release`.
+//   4. Send `messages` to the peer, in order, on the replication stream.
+//   5. Complete `done` to the application.
+//   6. If `drop_connection` is set, close the transport (TransportDown follows).
 //
 // Semantics (reference/drbd.md §1.1–1.2, §1.7–1.8):
 //   * Protocols A, B, C complete an application write after the local write
@@ -52,6 +55,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -146,6 +150,21 @@ struct LocalIo {
   uint64_t length = 0;
   Buffer buf;  // kRead: destination; kWrite: source
   bool fua = false;
+  // kWrite: the activity-log reference was already taken through
+  // Ready::al_begin / AlAdmitted (application writes on the Primary); it is
+  // kept after completion until the range appears in Ready::al_release (the
+  // write stays in the AL until the peer confirmed it durable, like DRBD's
+  // transfer log). Otherwise the runtime takes the reference itself (Begin,
+  // waiting for a transaction if needed) and releases it on completion.
+  bool hold_al = false;
+};
+
+// An application write that needs its AL extents hot before it may be sent
+// to the peer or written locally (DRBD: al_begin_io before send and submit).
+struct AlBegin {
+  uint64_t token = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
 };
 
 // An application request finished.
@@ -153,6 +172,11 @@ struct AppDone {
   uint64_t id = 0;
   absl::Status status;
   Buffer data;  // reads only
+  // Writes: the peer confirmed it wrote the data before completion (always
+  // the case for a successful protocol-C write while Connected); false for a
+  // write that completed degraded (peer unreachable: the blocks are marked
+  // out of sync).
+  bool replicated = false;
 };
 
 // A block range found different by online verify.
@@ -174,6 +198,12 @@ struct Ready {
   std::vector<VerifyMismatch> verify_mismatches;
   // Handler hooks to run ("initial-split-brain", "split-brain", ...).
   std::vector<std::string> handlers;
+  // Application writes that need AL admission; answer with AlAdmitted(token)
+  // once the extents are hot (their AL transaction is durable).
+  std::vector<AlBegin> al_begin;
+  // Ranges (offset, length) of hold_al writes whose AL references the runtime
+  // may now release (ActivityLog::End).
+  std::vector<std::pair<uint64_t, uint64_t>> al_release;
 };
 
 // DRBD-style counters (KiB unless noted), see docs/mirror.md.
@@ -240,14 +270,20 @@ class Replicator {
   void TransportDown(absl::string_view reason);
   void Receive(const peer::MirrorMessage& m);
 
-  // --- Local I/O completion and time. ---
+  // --- Local I/O completion, AL admission and time. ---
   void IoDone(uint64_t token, absl::Status status);
+  // The AL extents of an al_begin request are hot and referenced.
+  void AlAdmitted(uint64_t token);
   void Tick(absl::Time now);
 
   bool HasReady() const;
   Ready TakeReady();
 
   Status status() const;
+  ConnState conn_state() const { return conn_; }
+  ReplState repl_state() const { return repl_; }
+  Role role() const { return role_; }
+  DiskState disk_state() const { return disk_; }
   const PersistedState& persisted() const { return persisted_; }
 
  private:
@@ -285,6 +321,9 @@ class Replicator {
     bool peer_ok = false;        // the peer wrote it (ACK_WRITTEN / barrier ack)
     bool barrier_acked = false;  // durable on the peer, or no barrier expected
     bool completed = false;      // AppDone emitted
+    bool local_issued = false;   // AL admission requested (released via al_release)
+    Buffer data;                 // until sent and issued
+    bool fua = false;
     absl::Time sent_at;
   };
   // Secondary: an epoch received from the primary.
@@ -294,12 +333,13 @@ class Replicator {
     std::optional<uint32_t> barrier_writes;  // set when the Barrier arrived
     bool flushing = false;
   };
-  // A local operation waiting for an overlapping one to finish.
+  // An operation waiting for an overlapping one to finish; `run` issues it
+  // (and must leave exactly one gated LocalIo in flight for the range, or
+  // release the gate itself).
   struct Pending {
     uint64_t offset;
     uint64_t length;
-    LocalIo io;
-    IoCtx ctx;
+    std::function<void()> run;
   };
   struct DeferredWrite {
     uint64_t id;
@@ -321,6 +361,8 @@ class Replicator {
 
   // Local I/O issue with conflict gating.
   void IssueGated(LocalIo io, IoCtx ctx);
+  void Gate(uint64_t offset, uint64_t length, std::function<void()> run);
+  void HandleIoDone(const IoCtx& ctx, absl::Status status);
   void IssueNow(LocalIo io, IoCtx ctx);
   bool Overlaps(uint64_t offset, uint64_t length) const;
   void ReleaseGate(uint64_t offset, uint64_t length);
@@ -337,6 +379,8 @@ class Replicator {
 
   // Primary write and flush path.
   void StartWrite(uint64_t id, uint64_t offset, Buffer data, bool fua);
+  void SendAndIssue(Request r);
+  void SendAndIssueNow(Request r, bool gated);
   void ReplayDeferredWrites();
   void MaybeCompleteRequest(uint64_t seq);
   void CloseEpoch();
@@ -399,6 +443,9 @@ class Replicator {
   bool peer_bitmap_done_ = false;
   std::string last_handshake_;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
+  // A refused handshake keeps the transport open until then (see OnHandshake).
+  std::optional<absl::Time> linger_until_;
+  std::string linger_reason_;
 
   // Local I/O.
   uint64_t next_token_ = 1;
@@ -411,6 +458,7 @@ class Replicator {
   uint64_t epoch_ = 1;
   uint32_t epoch_writes_ = 0;
   std::map<uint64_t, Request> tl_;                // transfer log, by seq
+  std::map<uint64_t, Request> al_waiting_;        // by AL admission token
   std::map<uint64_t, uint32_t> epoch_barriers_;   // closed epochs awaiting BarrierAck
   std::deque<DeferredWrite> deferred_writes_;     // arrived during the handshake
   uint64_t next_flush_ = 1;

@@ -507,6 +507,27 @@ HandshakeDecision SyncHandshake(const NodeState& self, const NodeState& peer,
     return finish(Outcome::kUnrelatedData, hg);
   }
 
+  // hafs deviation from DRBD 8.4 (docs/splitbrain.md): under protocol C every
+  // write acknowledged to the application is on the node that did NOT crash,
+  // while the crashed Primary may have lost it from its volatile cache. Rule
+  // 40 with exactly one crashed Primary therefore resyncs the crashed node's
+  // activity-log extents FROM the survivor when the survivor is UpToDate;
+  // only writes that were never acknowledged are given up.
+  if (cmp.rule == 40 && std::abs(hg) == 1 && policy.protocol == WireProtocol::kC &&
+      self.crashed_primary != peer.crashed_primary) {
+    const NodeState& survivor = self.crashed_primary ? peer : self;
+    if (survivor.disk == DiskState::kUpToDate) {
+      hg = self.crashed_primary ? -1 : 1;
+      why.push_back(absl::StrCat(
+          "Protocol C: every acknowledged write is on the node that did not "
+          "crash, so ",
+          self.crashed_primary ? "I (the crashed Primary) become sync target"
+                               : "I (the surviving node) become sync source",
+          " for the crashed Primary's activity-log extents (hafs deviation "
+          "from DRBD's rule 40)."));
+    }
+  }
+
   d.split_brain = std::abs(hg) == 100;
   const DiskState mydisk = self.disk;
   const DiskState peerdisk = peer.disk;

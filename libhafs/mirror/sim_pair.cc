@@ -1,0 +1,822 @@
+#include "libhafs/mirror/sim_pair.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "libhafs/base/logging.h"
+#include "libhafs/meta/al_format.h"
+#include "libhafs/splitbrain/generations.h"
+
+namespace hafs::mirror {
+namespace {
+
+constexpr uint64_t kBlock = io::kBlockSize;
+constexpr uint64_t kSector = io::kSectorSize;
+constexpr uint64_t kBlocksPerExtent = meta::kAlExtentBytes / kBlock;
+
+// A sector image: [write id][block][sector index][filler derived from id].
+void StampSector(char* sector, uint64_t write_id, uint64_t block, uint32_t idx) {
+  std::memcpy(sector, &write_id, 8);
+  std::memcpy(sector + 8, &block, 8);
+  std::memcpy(sector + 16, &idx, 4);
+  for (uint64_t i = 20; i < kSector; ++i) {
+    sector[i] = static_cast<char>((write_id * 131 + i) & 0xff);
+  }
+}
+
+std::string Hex(uint64_t v) { return absl::StrFormat("%016X", v); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// SimNode
+
+SimNode::SimNode(SimPair* pair, int id)
+    : pair_(pair),
+      id_(id),
+      bitmap_(pair->options().size_bytes / kBlock),
+      durable_bitmap_(pair->options().size_bytes / kBlock),
+      transport_(pair->network().endpoint(id)) {
+  const SimPairOptions& o = pair->options();
+  io::SimDeviceOptions d;
+  d.size_bytes = o.size_bytes;
+  d.seed = o.seed * 2 + id;
+  d.clock = &pair->clock();
+  d.write_latency = o.write_latency;
+  d.read_latency = o.read_latency;
+  d.flush_latency = o.flush_latency;
+  disk_ = std::make_unique<io::SimDevice>(d);
+  durable_state_.gi = GenerationIds::JustCreated();
+  durable_al_slots_.assign(o.al_extents, meta::kAlEmptyExtent);
+  Boot(durable_state_, DiskState::kInconsistent, o.seed * 7 + id);
+}
+
+SimNode::~SimNode() = default;
+
+void SimNode::Boot(const PersistedState& state, DiskState disk, uint64_t seed) {
+  const SimPairOptions& o = pair_->options();
+  meta::AlGeometry g;
+  g.extents = o.al_extents;
+  g.ring_blocks = 8;
+  g.device_uuid = 0x5eed0000 + id_;
+  g.data_extents = (o.size_bytes + meta::kAlExtentBytes - 1) / meta::kAlExtentBytes;
+  al_ = std::make_unique<meta::ActivityLog>(g, durable_al_slots_,
+                                            durable_al_next_tr_,
+                                            durable_al_next_context_);
+  ReplicatorOptions r;
+  r.node_id = id_;
+  r.peer_node_id = 1 - id_;
+  r.node_name = absl::StrCat("n", id_);
+  r.peer_name = absl::StrCat("n", 1 - id_);
+  r.size_bytes = o.size_bytes;
+  r.protocol = o.protocol;
+  r.resync_rate_bytes_per_s = o.resync_rate_bytes_per_s;
+  r.ping_int = absl::Seconds(1);
+  r.ping_timeout = absl::Milliseconds(500);
+  r.timeout = absl::Seconds(6);
+  rep_ = std::make_unique<Replicator>(r, state, disk, &bitmap_, seed);
+  last_tick_ = absl::InfinitePast();
+  ++boot_count_;
+  SyncTransportWish();
+}
+
+void SimNode::SyncTransportWish() {
+  if (!rep_) return;
+  const bool want = rep_->conn_state() != ConnState::kStandAlone;
+  if (want && !wants_connection_) {
+    transport_->Connect();
+    wants_connection_ = true;
+  } else if (!want && wants_connection_ && conn_ == 0) {
+    // StandAlone: stop reconnecting. An open connection is closed only when
+    // the replicator asks (drop_connection), e.g. after lingering.
+    transport_->Disconnect();
+    wants_connection_ = false;
+  }
+}
+
+std::vector<uint32_t> SimNode::durable_hot_extents() const {
+  std::vector<uint32_t> out;
+  for (uint32_t e : durable_al_slots_) {
+    if (e != meta::kAlEmptyExtent) out.push_back(e);
+  }
+  return out;
+}
+
+void SimNode::Crash(uint64_t seed) {
+  if (!up()) return;
+  pair_->TraceLine(id_, "*** crash (power loss)");
+  io::SimDevice::CrashReport cr = disk_->Crash(seed);
+  pair_->TraceLine(id_, absl::StrCat("    unsynced writes: dropped ", cr.writes_dropped,
+                                     ", kept ", cr.writes_kept, ", torn ",
+                                     cr.writes_torn, ", abandoned ",
+                                     cr.requests_abandoned));
+  ops_.clear();
+  al_parked_.clear();
+  al_admission_waiting_.clear();
+  admitted_.clear();
+  al_flush_in_flight_ = false;
+  al_tr_.reset();
+  rep_.reset();
+  al_.reset();
+  transport_->Disconnect();
+  wants_connection_ = false;
+  conn_ = 0;
+  held_.clear();
+  // The application on this node died with it.
+  auto pending = std::move(app_done_);
+  app_done_.clear();
+  for (auto& [id, fn] : pending) fn(absl::AbortedError("node crashed"));
+}
+
+void SimNode::Restart() {
+  if (up()) return;
+  // apply-al: every extent of the durable AL may differ from the peer.
+  bitmap_ = durable_bitmap_;
+  for (uint32_t e : durable_hot_extents()) {
+    bitmap_.SetRange(uint64_t{e} * kBlocksPerExtent,
+                     uint64_t{e + 1} * kBlocksPerExtent);
+  }
+  durable_bitmap_ = bitmap_;
+  DiskState disk = DiskState::kInconsistent;
+  if (durable_state_.consistent) {
+    disk = durable_state_.was_up_to_date ? DiskState::kUpToDate
+                                         : DiskState::kOutdated;
+  }
+  pair_->TraceLine(id_, absl::StrCat("*** restart: disk ", DiskStateName(disk),
+                                     ", gi ", durable_state_.gi.DebugString(),
+                                     ", bitmap ", bitmap_.Count(), " blocks",
+                                     durable_state_.crashed_primary
+                                         ? ", crashed primary"
+                                         : ""));
+  Boot(durable_state_, disk, pair_->options().seed * 13 + boot_count_ * 101 + id_);
+}
+
+bool SimNode::Pump() {
+  if (!up()) return false;
+  bool any = false;
+  const absl::Time now = pair_->clock().Now();
+  if (now != last_tick_) {
+    last_tick_ = now;
+    rep_->Tick(now);
+  }
+  for (;;) {
+    bool progress = false;
+    std::vector<peer::TransportEvent> events = transport_->TakeEvents();
+    for (peer::TransportEvent& e : events) {
+      if (!up()) break;
+      progress = true;
+      switch (e.kind) {
+        case peer::TransportEvent::Kind::kConnected:
+          conn_ = e.connection;
+          rep_->TransportUp();
+          break;
+        case peer::TransportEvent::Kind::kMessage:
+          if (e.connection == conn_) rep_->Receive(e.message);
+          break;
+        case peer::TransportEvent::Kind::kDisconnected:
+          if (e.connection == conn_) {
+            conn_ = 0;
+            held_.clear();
+            rep_->TransportDown(e.reason.message());
+          }
+          break;
+        case peer::TransportEvent::Kind::kWritable:
+          while (!held_.empty() && conn_ != 0) {
+            absl::Status s = transport_->Send(conn_, held_.front());
+            if (absl::IsResourceExhausted(s)) break;
+            held_.pop_front();
+          }
+          break;
+      }
+      // Effects of each event are processed before the next event, as the
+      // real runtime does.
+      while (up() && rep_->HasReady()) ProcessReady(rep_->TakeReady());
+    }
+    if (!up()) return true;
+    while (!admitted_.empty() && up()) {
+      const uint64_t token = admitted_.front();
+      admitted_.pop_front();
+      rep_->AlAdmitted(token);
+      progress = true;
+      while (up() && rep_->HasReady()) ProcessReady(rep_->TakeReady());
+    }
+    absl::StatusOr<int> n = disk_->Poll(0, absl::ZeroDuration());
+    if (!n.ok()) pair_->Violation(absl::StrCat("disk poll: ", n.status().message()));
+    if (n.ok() && *n > 0) progress = true;
+    while (up() && rep_->HasReady()) {
+      ProcessReady(rep_->TakeReady());
+      progress = true;
+    }
+    if (!progress) break;
+    any = true;
+  }
+  return any;
+}
+
+void SimNode::PersistBitmapPages(uint64_t first_block, uint64_t end_block) {
+  end_block = std::min(end_block, bitmap_.size());
+  if (first_block >= end_block) return;
+  durable_bitmap_.ClearRange(first_block, end_block);
+  bitmap_.ForEachRun(first_block, end_block, [&](meta::Bitmap::Run r) {
+    durable_bitmap_.SetRange(r.start, r.end());
+  });
+}
+
+void SimNode::ProcessReady(Ready rd) {
+  for (const std::string& line : rd.log) {
+    pair_->TraceLine(id_, line);
+    if (line.find("replication: Established") != std::string::npos) {
+      pair_->era_start_[id_] = pair_->event_counter_++;
+    }
+  }
+  for (const std::string& h : rd.handlers) {
+    pair_->TraceLine(id_, absl::StrCat("handler: ", h));
+  }
+  // 1. Superblock.
+  if (rd.persist) {
+    const bool adopting = rep_->repl_state() == ReplState::kSyncTarget ||
+                          std::any_of(rd.log.begin(), rd.log.end(),
+                                      [](const std::string& l) {
+                                        return l.find("handshake:") != std::string::npos ||
+                                               l.find("SyncTarget") != std::string::npos;
+                                      });
+    if (!adopting) {
+      absl::Status adv = splitbrain::CheckAdvance(durable_state_.gi, rd.persist->gi);
+      if (!adv.ok()) {
+        pair_->Violation(absl::StrCat("node ", id_, ": generation ids went back: ",
+                                      adv.message()));
+      }
+    }
+    durable_state_ = *rd.persist;
+  }
+  // 2. Bitmap pages (all dirty pages: bits set outside the AL must survive a
+  // crash; cleared bits are safe because every write goes through the AL).
+  for (uint64_t page : bitmap_.DirtyPages()) {
+    const uint64_t bits = meta::kBitmapBitsPerPage;
+    PersistBitmapPages(page * bits, (page + 1) * bits);
+    bitmap_.MarkClean(page);
+  }
+  // 3. Local I/O: AL admissions first (the replicator sends and writes only
+  // after them), then the I/Os themselves.
+  for (const AlBegin& b : rd.al_begin) {
+    const uint32_t first = static_cast<uint32_t>(b.offset / meta::kAlExtentBytes);
+    const uint32_t last =
+        static_cast<uint32_t>((b.offset + b.length - 1) / meta::kAlExtentBytes);
+    absl::StatusOr<meta::ActivityLog::Admit> a = al_->Begin(b.token, first, last);
+    if (!a.ok()) {
+      pair_->Violation(absl::StrCat("AL refused a write: ", a.status().message()));
+      continue;
+    }
+    if (*a == meta::ActivityLog::Admit::kReady) {
+      admitted_.push_back(b.token);
+    } else {
+      al_admission_waiting_.insert(b.token);
+    }
+  }
+  for (LocalIo& io : rd.ios) Issue(std::move(io));
+  for (const auto& [offset, length] : rd.al_release) ReleaseAl(offset, length);
+  MaybeStartAlTransaction();
+  // 4. Messages.
+  for (peer::MirrorMessage& m : rd.messages) {
+    if (conn_ == 0) break;
+    if (!held_.empty()) {
+      held_.push_back(std::move(m));
+      continue;
+    }
+    absl::Status s = transport_->Send(conn_, m);
+    if (absl::IsResourceExhausted(s)) {
+      held_.push_back(std::move(m));
+    } else if (!s.ok()) {
+      break;  // the connection broke; its kDisconnected is queued
+    }
+  }
+  // 5. Completions.
+  for (AppDone& d : rd.done) {
+    auto it = app_done_.find(d.id);
+    if (it == app_done_.end()) {
+      pair_->Violation(absl::StrCat("node ", id_, ": completion for unknown request ", d.id));
+      continue;
+    }
+    auto fn = std::move(it->second);
+    app_done_.erase(it);
+    last_done_replicated_ = d.replicated;
+    fn(d.status);
+  }
+  // 6. Connection drop.
+  if (rd.drop_connection) {
+    transport_->Disconnect();
+    wants_connection_ = false;
+    conn_ = 0;
+    held_.clear();
+  }
+  SyncTransportWish();
+}
+
+void SimNode::Issue(LocalIo io) {
+  const uint64_t token = io.token;
+  Op op;
+  op.io = std::move(io);
+  if (op.io.op == io::IoOp::kWrite && !op.io.hold_al) {
+    op.first = static_cast<uint32_t>(op.io.offset / meta::kAlExtentBytes);
+    op.last = static_cast<uint32_t>((op.io.offset + op.io.length - 1) /
+                                    meta::kAlExtentBytes);
+    absl::StatusOr<meta::ActivityLog::Admit> a = al_->Begin(token, op.first, op.last);
+    if (!a.ok()) {
+      pair_->Violation(absl::StrCat("AL refused a write: ", a.status().message()));
+      return;
+    }
+    op.al_held = true;
+    if (*a == meta::ActivityLog::Admit::kWait) {
+      al_parked_.emplace(token, std::move(op));
+      return;
+    }
+  }
+  ops_.emplace(token, std::move(op));
+  SubmitOp(token);
+}
+
+void SimNode::SubmitOp(uint64_t token) {
+  Op& op = ops_.at(token);
+  op.req.op = op.io.op;
+  op.req.offset = op.io.offset;
+  op.req.length = op.io.length;
+  op.req.data = op.io.buf ? op.io.buf->data() : nullptr;
+  op.req.fua = op.io.fua;
+  const uint64_t gen = boot_count_;
+  op.req.done = [this, token, gen](absl::Status s) {
+    if (gen != boot_count_ || !up()) return;
+    auto it = ops_.find(token);
+    if (it == ops_.end()) return;
+    Op done = std::move(it->second);
+    ops_.erase(it);
+    if (done.al_held) al_->End(done.first, done.last);
+    rep_->IoDone(token, std::move(s));
+    MaybeStartAlTransaction();
+  };
+  absl::Status s = disk_->Submit(&op.req);
+  if (!s.ok()) {
+    pair_->Violation(absl::StrCat("node ", id_, ": disk refused ",
+                                  io::IoOpName(op.io.op), ": ", s.message()));
+  }
+}
+
+void SimNode::ReleaseAl(uint64_t offset, uint64_t length) {
+  al_->End(static_cast<uint32_t>(offset / meta::kAlExtentBytes),
+           static_cast<uint32_t>((offset + length - 1) / meta::kAlExtentBytes));
+}
+
+void SimNode::MaybeStartAlTransaction() {
+  if (!al_ || al_flush_in_flight_ || al_->waiting() == 0 ||
+      al_->transaction_in_flight()) {
+    return;
+  }
+  std::optional<meta::ActivityLog::Transaction> tr = al_->PrepareTransaction();
+  if (!tr) return;
+  // Evicted extents: their bitmap part becomes durable, then every completed
+  // data write (flush), then the transaction (FUA; atomic in the simulation).
+  for (uint32_t e : tr->evicted) {
+    PersistBitmapPages(uint64_t{e} * kBlocksPerExtent,
+                       uint64_t{e + 1} * kBlocksPerExtent);
+  }
+  al_tr_ = std::move(tr);
+  al_flush_in_flight_ = true;
+  al_flush_req_ = io::IoRequest();
+  al_flush_req_.op = io::IoOp::kFlush;
+  const uint64_t gen = boot_count_;
+  al_flush_req_.done = [this, gen](absl::Status s) {
+    if (gen != boot_count_ || !up()) return;
+    al_flush_in_flight_ = false;
+    if (!s.ok()) {
+      pair_->Violation(absl::StrCat("AL flush failed: ", s.message()));
+      return;
+    }
+    std::vector<uint64_t> ids = al_->CommitTransaction();
+    durable_al_slots_ = al_->slots();
+    durable_al_next_tr_ = al_->next_tr();
+    al_tr_.reset();
+    for (uint64_t id : ids) {
+      if (al_admission_waiting_.erase(id)) {
+        admitted_.push_back(id);
+        continue;
+      }
+      auto it = al_parked_.find(id);
+      if (it == al_parked_.end()) continue;
+      ops_.emplace(id, std::move(it->second));
+      al_parked_.erase(it);
+      SubmitOp(id);
+    }
+    MaybeStartAlTransaction();
+  };
+  absl::Status s = disk_->Submit(&al_flush_req_);
+  if (!s.ok()) pair_->Violation(absl::StrCat("AL flush refused: ", s.message()));
+}
+
+void SimNode::Write(uint64_t offset, io::AlignedBuffer data, bool fua,
+                    std::function<void(absl::Status)> done) {
+  const uint64_t id = next_app_id_++;
+  app_done_.emplace(id, std::move(done));
+  rep_->Write(id, offset, std::make_shared<io::AlignedBuffer>(std::move(data)), fua);
+}
+
+void SimNode::Flush(std::function<void(absl::Status)> done) {
+  const uint64_t id = next_app_id_++;
+  app_done_.emplace(id, std::move(done));
+  rep_->Flush(id);
+}
+
+// ---------------------------------------------------------------------------
+// SimPair
+
+SimPair::SimPair(const SimPairOptions& options)
+    : options_(options), rng_(options.seed) {
+  peer::PeerInfo n0, n1;
+  n0.node_id = 0;
+  n0.node_name = "n0";
+  n1.node_id = 1;
+  n1.node_name = "n1";
+  peer::TransportOptions t;
+  t.connect_interval = absl::Milliseconds(500);
+  network_ = std::make_unique<peer::SimNetwork>(&clock_, options.seed,
+                                                options.network, n0, n1, t);
+  nodes_[0] = std::make_unique<SimNode>(this, 0);
+  nodes_[1] = std::make_unique<SimNode>(this, 1);
+}
+
+SimPair::~SimPair() = default;
+
+void SimPair::TraceLine(int node, absl::string_view line) {
+  if (!options_.trace) return;
+  trace_.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E6S", clock_.Now(),
+                                                 absl::UTCTimeZone()),
+                                " n", node, " ", line));
+}
+
+void SimPair::Violation(std::string what) {
+  if (violation_) return;
+  violation_ = absl::StrCat(absl::FormatTime("%H:%M:%E6S", clock_.Now(),
+                                             absl::UTCTimeZone()),
+                            ": ", what);
+  TraceLine(-1, absl::StrCat("VIOLATION: ", what));
+}
+
+void SimPair::RunFor(absl::Duration d) {
+  const absl::Time end = clock_.Now() + d;
+  for (;;) {
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (auto& n : nodes_) progress |= n->Pump();
+    }
+    if (clock_.Now() >= end || violation_) return;
+    // Small steps while disks are busy (their completions are not timers);
+    // otherwise jump to the next timer or tick.
+    absl::Duration step = options_.tick;
+    for (auto& n : nodes_) {
+      if (n->up() && n->ios_in_flight() > 0) step = absl::Microseconds(100);
+    }
+    absl::Time next = std::min(end, clock_.Now() + step);
+    if (std::optional<absl::Time> t = clock_.NextDeadline(); t && *t < next) {
+      next = std::max(*t, clock_.Now());
+    }
+    clock_.AdvanceTo(next);
+  }
+}
+
+bool SimPair::RunUntil(const std::function<bool()>& pred, absl::Duration limit) {
+  const absl::Time end = clock_.Now() + limit;
+  while (clock_.Now() < end && !violation_) {
+    if (pred()) return true;
+    RunFor(absl::Milliseconds(5));
+  }
+  return pred();
+}
+
+bool SimPair::Bootstrap() {
+  absl::Status s = node(0).replicator()->Promote(/*force=*/true);
+  if (!s.ok()) {
+    Violation(absl::StrCat("bootstrap promote: ", s.message()));
+    return false;
+  }
+  if (!RunUntil([&] { return Converged(); }, absl::Seconds(60))) {
+    Violation("bootstrap: the initial full sync did not finish");
+    return false;
+  }
+  return true;
+}
+
+bool SimPair::Converged() {
+  for (auto& n : nodes_) {
+    if (!n->up()) return false;
+    Replicator* r = n->replicator();
+    if (r->conn_state() != ConnState::kConnected ||
+        r->repl_state() != ReplState::kEstablished ||
+        r->disk_state() != DiskState::kUpToDate || n->bitmap().Count() != 0 ||
+        n->ios_in_flight() != 0) {
+      return false;
+    }
+  }
+  return writes_in_flight_ == 0;
+}
+
+void SimPair::CheckIdentical() {
+  const std::string& a = node(0).disk()->contents();
+  const std::string& b = node(1).disk()->contents();
+  if (a == b) return;
+  for (uint64_t off = 0; off < a.size(); off += kSector) {
+    if (std::memcmp(a.data() + off, b.data() + off, kSector) != 0) {
+      Violation(absl::StrCat("replicas differ after convergence at byte ", off,
+                             " (block ", off / kBlock, "): n0 has write ",
+                             StampOf(a.data() + off), ", n1 has write ",
+                             StampOf(b.data() + off)));
+      return;
+    }
+  }
+}
+
+uint64_t SimPair::StampOf(const char* sector) {
+  uint64_t id;
+  std::memcpy(&id, sector, 8);
+  return id;
+}
+
+void SimPair::RandomWrite(int n, uint64_t max_blocks) {
+  SimNode& nd = node(n);
+  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
+  const uint64_t num_blocks = options_.size_bytes / kBlock;
+  const uint64_t blocks = rng_.Range(1, max_blocks);
+  const uint64_t first = rng_.Uniform(num_blocks - blocks + 1);
+  WriteRec w;
+  w.id = next_write_id_++;
+  w.node = n;
+  w.offset = first * kBlock;
+  w.length = blocks * kBlock;
+  w.issued_at = event_counter_++;
+  io::AlignedBuffer buf(w.length);
+  for (uint64_t b = 0; b < blocks; ++b) {
+    for (uint32_t s = 0; s < kBlock / kSector; ++s) {
+      StampSector(buf.data() + b * kBlock + s * kSector, w.id, first + b, s);
+    }
+  }
+  writes_.emplace(w.id, w);
+  ++writes_in_flight_;
+  TraceLine(n, absl::StrCat("app write ", w.id, ": blocks ", first, "+", blocks));
+  const uint64_t id = w.id;
+  const bool fua = rng_.OneIn(8);
+  nd.Write(w.offset, std::move(buf), fua, [this, id, n](absl::Status s) {
+    WriteRec& rec = writes_.at(id);
+    rec.acked_at = event_counter_++;
+    rec.ok = s.ok();
+    // Protocol C promises survival of a single node failure only when the
+    // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
+    // cannot take over).
+    rec.confirmed = s.ok() && node(n).last_done_replicated() && node(n).up() &&
+                    node(n).replicator()->status().peer_disk == DiskState::kUpToDate;
+    --writes_in_flight_;
+    TraceLine(n, absl::StrCat("app write ", id, " done: ", s.ok() ? "ok" : s.ToString(),
+                              rec.confirmed ? ", replicated" : ""));
+  });
+}
+
+void SimPair::AppFlush(int n) {
+  SimNode& nd = node(n);
+  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
+  const uint64_t issued = event_counter_++;
+  TraceLine(n, "app flush issued");
+  nd.Flush([this, issued, n](absl::Status s) {
+    TraceLine(n, absl::StrCat("app flush done: ", s.ok() ? "ok" : s.ToString()));
+    if (s.ok()) flushes_.push_back(FlushRec{issued, event_counter_++});
+  });
+}
+
+void SimPair::NoteCrash(int n) { crashes_.push_back(CrashRec{event_counter_++, n}); }
+
+bool SimPair::Protected(const WriteRec& w) const {
+  // Protocol C keeps an acknowledged write while one node survives; a
+  // completed flush issued after it keeps it through any crash. Lost by
+  // design: both nodes crashed after the ack and no such flush came first.
+  uint64_t crashed[2] = {0, 0};
+  for (const CrashRec& c : crashes_) {
+    if (c.at > w.acked_at && crashed[c.node] == 0) crashed[c.node] = c.at;
+  }
+  if (crashed[0] == 0 || crashed[1] == 0) return true;
+  const uint64_t first_crash = std::min(crashed[0], crashed[1]);
+  for (const FlushRec& f : flushes_) {
+    if (f.issued > w.acked_at && f.done < first_crash) return true;
+  }
+  return false;
+}
+
+void SimPair::CheckFailover(int promoted) {
+  // Every block's newest protected confirmed write (protocol C, acked while
+  // connected) must be on the promoted node, or something issued after it.
+  const uint64_t num_blocks = options_.size_bytes / kBlock;
+  std::vector<uint64_t> newest(num_blocks, 0);
+  for (const auto& [id, w] : writes_) {
+    if (!w.confirmed || !Protected(w)) continue;
+    for (uint64_t b = w.offset / kBlock; b < (w.offset + w.length) / kBlock; ++b) {
+      newest[b] = std::max(newest[b], id);
+    }
+  }
+  const std::string& img = node(promoted).disk()->contents();
+  for (uint64_t b = 0; b < num_blocks; ++b) {
+    if (newest[b] == 0) continue;
+    for (uint64_t s = 0; s < kBlock / kSector; ++s) {
+      const uint64_t have = StampOf(img.data() + b * kBlock + s * kSector);
+      if (have < newest[b]) {
+        Violation(absl::StrCat("failover lost an acknowledged protocol-C write: block ",
+                               b, " sector ", s, " on n", promoted, " has write ",
+                               have, ", write ", newest[b], " was acknowledged"));
+        return;
+      }
+    }
+  }
+}
+
+void SimPair::CheckWriteOrderFidelity(int replica) {
+  // Writes confirmed during the replica's current era (since it last became
+  // Established) reached it in epoch order; the durable image after a crash
+  // must not show a later write without an earlier completed one.
+  const std::string& img = node(replica).disk()->contents();
+  const uint64_t era = era_start_[replica];
+  uint64_t newest_issue = 0;
+  for (uint64_t off = 0; off < img.size(); off += kSector) {
+    const uint64_t id = StampOf(img.data() + off);
+    auto it = writes_.find(id);
+    if (it == writes_.end() || it->second.issued_at < era) continue;
+    if (it->second.node == replica) continue;
+    newest_issue = std::max(newest_issue, it->second.issued_at);
+  }
+  for (const auto& [id, w] : writes_) {
+    if (!w.confirmed || w.node == replica || w.issued_at < era ||
+        w.acked_at >= newest_issue) {
+      continue;
+    }
+    for (uint64_t off = w.offset; off < w.offset + w.length; off += kSector) {
+      if (StampOf(img.data() + off) < id) {
+        Violation(absl::StrCat("write-order fidelity: replica n", replica,
+                               " lost write ", id, " (sector at byte ", off,
+                               ") but kept a write issued after it completed"));
+        return;
+      }
+    }
+  }
+}
+
+void SimPair::CheckCoverageAfterRestart(int restarted) {
+  SimNode& r = node(restarted);
+  SimNode& o = node(1 - restarted);
+  if (!o.up()) return;
+  const std::string& a = r.disk()->contents();
+  const std::string& b = o.disk()->contents();
+  for (uint64_t block = 0; block < a.size() / kBlock; ++block) {
+    if (std::memcmp(a.data() + block * kBlock, b.data() + block * kBlock, kBlock) == 0) {
+      continue;
+    }
+    if (!r.bitmap().Test(block) && !o.bitmap().Test(block)) {
+      Violation(absl::StrCat("block ", block, " differs between the replicas after n",
+                             restarted, " restarted but is in neither bitmap nor AL (n",
+                             restarted, " has write ", StampOf(a.data() + block * kBlock),
+                             ", n", 1 - restarted, " has write ",
+                             StampOf(b.data() + block * kBlock), ")"));
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Swarm test.
+
+SeedResult RunSeed(uint64_t seed, bool full_trace) {
+  SeedResult res;
+  Random r(seed ^ 0x6a09e667f3bcc908ULL);
+  SimPairOptions o;
+  o.seed = seed;
+  o.network.drop_probability = r.OneIn(3) ? 0 : r.NextDouble() * 0.003;
+  o.network.max_delay = absl::Microseconds(r.Range(100, 2000));
+  o.resync_rate_bytes_per_s = r.OneIn(4) ? 64u << 20 : 0;
+  SimPair p(o);
+  auto fail = [&](absl::string_view why) {
+    res.ok = false;
+    const auto& t = p.trace();
+    const size_t from = full_trace || t.size() <= 60 ? 0 : t.size() - 60;
+    res.failure = absl::StrCat("seed ", seed, ": ", why, "\ntrace (last lines):\n",
+                               absl::StrJoin(t.begin() + from, t.end(), "\n"));
+    return res;
+  };
+  if (!p.Bootstrap()) return fail(*p.violation());
+  int primary = 0;
+  const int steps = 150 + static_cast<int>(r.Uniform(150));
+  for (int step = 0; step < steps && !p.violation(); ++step) {
+    const uint64_t a = r.Uniform(100);
+    const int secondary = 1 - primary;
+    if (a < 55) {
+      for (uint64_t i = r.Range(1, 4); i > 0 && p.writes_in_flight() < 8; --i) {
+        p.RandomWrite(primary, 8);
+        ++res.writes;
+      }
+    } else if (a < 58) {
+      p.AppFlush(primary);
+    } else if (a < 62) {
+      p.network().BreakConnection();
+    } else if (a < 65) {
+      p.network().SetBlocked(r.OneIn(2), r.OneIn(2));
+    } else if (a < 70) {
+      p.network().Heal();
+    } else if (a < 74) {
+      // Crash and restart the secondary.
+      SimNode& s = p.node(secondary);
+      if (s.up()) {
+        const bool fidelity = s.replicator()->repl_state() == ReplState::kEstablished;
+        s.Crash(r.Next64());
+        p.NoteCrash(secondary);
+        ++res.crashes;
+        if (fidelity) p.CheckWriteOrderFidelity(secondary);
+        p.RunFor(absl::Milliseconds(r.Range(1, 300)));
+        s.Restart();
+        p.CheckCoverageAfterRestart(secondary);
+      }
+    } else if (a < 77) {
+      // Crash the primary; fail over if the secondary is in sync.
+      SimNode& pr = p.node(primary);
+      SimNode& s = p.node(secondary);
+      if (pr.up() && s.up()) {
+        const bool in_sync =
+            s.replicator()->repl_state() == ReplState::kEstablished &&
+            s.replicator()->disk_state() == DiskState::kUpToDate &&
+            s.replicator()->conn_state() == ConnState::kConnected;
+        pr.Crash(r.Next64());
+        p.NoteCrash(pr.id());
+        ++res.crashes;
+        p.RunFor(absl::Milliseconds(r.Range(1, 50)));
+        if (in_sync) {
+          p.CheckFailover(secondary);
+          // The peer is gone for good from the secondary's point of view.
+          absl::Status st = s.replicator()->Promote(/*force=*/false);
+          if (!st.ok()) {
+            p.Violation(absl::StrCat("failover: promote refused: ", st.message()));
+            break;
+          }
+          ++res.failovers;
+          primary = secondary;
+        }
+        p.RunFor(absl::Milliseconds(r.Range(1, 500)));
+        pr.Restart();
+        p.CheckCoverageAfterRestart(pr.id());
+        if (!in_sync) {
+          // The old primary comes back as Secondary; promote it again once
+          // it has reconnected (the only node with the newest data).
+          p.RunUntil([&] {
+            return pr.replicator()->conn_state() == ConnState::kConnected &&
+                   pr.replicator()->repl_state() == ReplState::kEstablished;
+          }, absl::Seconds(20));
+          absl::Status st = pr.replicator()->Promote(false);
+          if (!st.ok()) {
+            // Could not get back in sync within the budget: heal first.
+            p.network().Heal();
+            p.RunUntil([&] { return pr.replicator()->disk_state() == DiskState::kUpToDate &&
+                                    pr.replicator()->repl_state() == ReplState::kEstablished; },
+                       absl::Seconds(60));
+            st = pr.replicator()->Promote(false);
+            if (!st.ok()) {
+              p.Violation(absl::StrCat("could not promote the old primary again: ",
+                                       st.message()));
+              break;
+            }
+          }
+        }
+      }
+    } else if (a < 80) {
+      if (p.node(primary).up() &&
+          p.node(primary).replicator()->repl_state() == ReplState::kEstablished) {
+        (void)p.node(primary).replicator()->StartVerify();
+      }
+    }
+    p.RunFor(absl::Microseconds(r.Range(100, 30000)));
+  }
+  if (p.violation()) return fail(*p.violation());
+  // Liveness: heal everything and wait for convergence.
+  p.network().Heal();
+  for (int i = 0; i < 2; ++i) {
+    if (!p.node(i).up()) p.node(i).Restart();
+  }
+  if (!p.RunUntil([&] { return p.Converged(); }, absl::Seconds(120))) {
+    if (p.violation()) return fail(*p.violation());
+    std::string why = "the healed pair did not converge:";
+    for (int i = 0; i < 2; ++i) {
+      Status st = p.node(i).status();
+      absl::StrAppend(&why, " n", i, "=", RoleName(st.role), "/",
+                      ConnStateName(st.conn), "/", ReplStateName(st.repl), "/",
+                      DiskStateName(st.disk), " oos=", st.counters.oos, "KiB");
+    }
+    return fail(why);
+  }
+  p.CheckIdentical();
+  if (p.violation()) return fail(*p.violation());
+  return res;
+}
+
+}  // namespace hafs::mirror
