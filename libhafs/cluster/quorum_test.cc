@@ -223,6 +223,29 @@ TEST(WitnessTest, NewHolderGetsNewTerm) {
   EXPECT_EQ(d[0].term, 2u);
 }
 
+TEST(WitnessTest, RestartedWitnessStaysQuietForOneLease) {
+  WitnessArbiter w(WOpts(), /*start=*/At(0));
+  EXPECT_TRUE(w.OnRequest(Req(1, 1), At(10)).empty());
+  EXPECT_EQ(w.NextDeadline(), At(1000));  // not at 110: a lease must pass
+  EXPECT_TRUE(w.Tick(At(999)).empty());
+  auto d = w.Tick(At(1000));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0].granted);
+}
+
+TEST(QuorumTest, WaitForAllBlocksWitnessQuorumUntilPeerSeen) {
+  QuorumOptions o = Opts(QuorumMode::kWitness);
+  o.wait_for_all = true;
+  QuorumTracker q(o, kT0);
+  q.OnWitnessRequest(1, At(0));
+  q.OnWitnessReply(1, true, 5000 * kMs, 1);
+  EXPECT_FALSE(q.Quorate(At(2000), false));
+  q.OnSend(1, At(2000));
+  q.OnPeerHeartbeat(1, 1, At(2001));
+  EXPECT_TRUE(q.SeenAll());
+  EXPECT_TRUE(q.Quorate(At(3500), false));  // peer gone again, grant valid
+}
+
 TEST(WitnessTest, NeverTwoValidHoldersUnderRandomRequests) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed=" << seed);
