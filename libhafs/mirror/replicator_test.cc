@@ -109,6 +109,7 @@ TEST(Replicator, FailoverKeepsAcknowledgedWrites) {
   p.RunFor(absl::Milliseconds(3));
   p.node(0).Crash(99);
   p.NoteCrash(0);
+  p.NoteFailover();
   p.RunFor(absl::Milliseconds(10));
   p.CheckFailover(1);
   ASSERT_FALSE(p.violation()) << *p.violation() << "\n" << Trace(p);

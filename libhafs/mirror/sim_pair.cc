@@ -573,8 +573,16 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
     // Protocol C promises survival of a single node failure only when the
     // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
     // cannot take over).
-    rec.confirmed = s.ok() && node(n).last_done_replicated() && node(n).up() &&
+    // Judged from what the application can observe, not from the
+    // replicator's own claim: a protocol-C write that completes while the
+    // pair is connected is replicated.
+    rec.confirmed = s.ok() && options_.protocol == Protocol::kC && node(n).up() &&
+                    node(n).replicator()->conn_state() == ConnState::kConnected &&
                     node(n).replicator()->status().peer_disk == DiskState::kUpToDate;
+    if (rec.confirmed && !node(n).last_done_replicated()) {
+      Violation(absl::StrCat("write ", id, " completed while Connected under "
+                             "protocol C but is not marked replicated"));
+    }
     --writes_in_flight_;
     TraceLine(n, absl::StrCat("app write ", id, " done: ", s.ok() ? "ok" : s.ToString(),
                               rec.confirmed ? ", replicated" : ""));
@@ -594,20 +602,39 @@ void SimPair::AppFlush(int n) {
 
 void SimPair::NoteCrash(int n) { crashes_.push_back(CrashRec{event_counter_++, n}); }
 
+void SimPair::NoteFailover() {
+  if (!crashes_.empty()) crashes_.back().failover = true;
+}
+
 bool SimPair::Protected(const WriteRec& w) const {
-  // Protocol C keeps an acknowledged write while one node survives; a
-  // completed flush issued after it keeps it through any crash. Lost by
-  // design: both nodes crashed after the ack and no such flush came first.
-  uint64_t crashed[2] = {0, 0};
+  // What protocol C promises (reference/drbd.md §1.1), and no more:
+  //  * while the writer has not crashed, its copy stands;
+  //  * a flush issued after the ack and completed made it durable on both;
+  //  * if the writer crashed and the peer (UpToDate, connected) took over at
+  //    that moment, the peer's copy stands;
+  //  * otherwise (the writer crashed without a failover, or both crashed)
+  //    an unflushed write may be lost, as with DRBD.
+  uint64_t first_crash[2] = {0, 0};
+  bool failover_at_first[2] = {false, false};
   for (const CrashRec& c : crashes_) {
-    if (c.at > w.acked_at && crashed[c.node] == 0) crashed[c.node] = c.at;
+    if (c.at > w.acked_at && first_crash[c.node] == 0) {
+      first_crash[c.node] = c.at;
+      failover_at_first[c.node] = c.failover;
+    }
   }
-  if (crashed[0] == 0 || crashed[1] == 0) return true;
-  const uint64_t first_crash = std::min(crashed[0], crashed[1]);
+  const uint64_t writer_crash = first_crash[w.node];
+  const uint64_t other_crash = first_crash[1 - w.node];
+  if (writer_crash == 0 && other_crash == 0) return true;
+  uint64_t earliest = writer_crash == 0 ? other_crash
+                      : other_crash == 0 ? writer_crash
+                                         : std::min(writer_crash, other_crash);
   for (const FlushRec& f : flushes_) {
-    if (f.issued > w.acked_at && f.done < first_crash) return true;
+    if (f.issued > w.acked_at && f.done < earliest) return true;
   }
-  return false;
+  if (writer_crash == 0) return true;  // only the replica crashed
+  if (!failover_at_first[w.node]) return false;
+  // Failed over to the replica: it holds the write unless it crashed too.
+  return other_crash == 0;
 }
 
 void SimPair::CheckFailover(int promoted) {
@@ -753,6 +780,7 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
         ++res.crashes;
         p.RunFor(absl::Milliseconds(r.Range(1, 50)));
         if (in_sync) {
+          p.NoteFailover();
           p.CheckFailover(secondary);
           // The peer is gone for good from the secondary's point of view.
           absl::Status st = s.replicator()->Promote(/*force=*/false);

@@ -198,6 +198,8 @@ class SimPair {
   void AppFlush(int node);
   // Records that `node` crashed (for the failover check's double-failure rule).
   void NoteCrash(int node);
+  // Records that the last crash was followed by a failover to the peer.
+  void NoteFailover();
   // Whether protocol C promises `w` survives (see CheckFailover).
   bool Protected(const WriteRec& w) const;
   // Issues a random stamped write on `node` (must be Primary).
@@ -226,6 +228,7 @@ class SimPair {
   struct CrashRec {
     uint64_t at;
     int node;
+    bool failover = false;  // the peer was promoted right after this crash
   };
   std::vector<FlushRec> flushes_;
   std::vector<CrashRec> crashes_;  // event counter when each became Established
