@@ -23,6 +23,10 @@ set -u
 HAFSCTL="$(realpath "$1")"
 CORPUS="$(realpath "$2")"
 HOSTS="$(realpath "$3")"
+GEN="$(realpath "${4:-}" 2>/dev/null || true)"
+# Random files (never seen before): seeded; override with HAFS_EXPORTS_SEED.
+SEED="${HAFS_EXPORTS_SEED:-$(date +%s)}"
+RANDOM_COUNT="${HAFS_EXPORTS_RANDOM:-60}"
 EXPORTFS=/usr/sbin/exportfs
 
 if [ "$(id -u)" != 0 ]; then
@@ -43,6 +47,15 @@ done
 WORK="$(mktemp -d /tmp/hafs-exportfs-diff.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
+
+ALL="$WORK/cases"
+mkdir -p "$ALL"
+cp -a "$CORPUS"/. "$ALL"/
+if [ -n "$GEN" ] && [ "$RANDOM_COUNT" -gt 0 ]; then
+  python3 "$GEN" "$SEED" "$RANDOM_COUNT" "$ALL" || { echo "FAIL: generator" >&2; exit 1; }
+  echo "random cases: $RANDOM_COUNT (seed=$SEED; rerun with HAFS_EXPORTS_SEED=$SEED)"
+fi
+CORPUS="$ALL"
 
 cat > "$WORK/inner.sh" <<'INNER'
 #!/bin/bash
@@ -86,6 +99,7 @@ for c in "$CORPUS"/*; do
   n=$((n+1))
   if [ "$want_rc" != "$got_rc" ] || ! cmp -s "$WORK/out/$name.want" "$WORK/out/$name.got"; then
     fail=$((fail+1))
+    cp "$c" "$WORK/../hafs-exports-mismatch-$name" 2>/dev/null
     echo "MISMATCH $name: exportfs rc=$want_rc hafsctl rc=$got_rc"
     diff "$WORK/out/$name.want" "$WORK/out/$name.got" | head -20
     echo "--- hafsctl said:"; head -20 "$WORK/out/$name.err"

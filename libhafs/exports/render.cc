@@ -99,10 +99,68 @@ KnfsdPlan RenderKnfsd(const ExportTable& t, const std::string& target) {
       "# (path, client) per line, in knfsd precedence order.\n";
   for (const Export& x : t.exports) {
     const Client& c = t.clients[x.client];
-    std::string host = c.hostname;
-    if (host.empty()) host = "*";
-    absl::StrAppend(&plan.exports_file, EscapePath(x.entry.path), " ", host, "(",
-                    RenderEtabOptions(x.entry.opts), ")\n");
+    if (x.entry.path.empty()) {  // "" reads back as "no token"
+      absl::StrAppend(&plan.exports_file, "# NOT RENDERED (empty path)\n");
+      ++plan.unrendered;
+      continue;
+    }
+    if (c.hostname.empty() && RenderEtabOptions(x.entry.opts, kOldSecinfoFlags, true).size() + 1 >= 512) {
+      absl::StrAppend(&plan.exports_file, "# NOT RENDERED (token over 511 bytes): ",
+                      EscapePath(x.entry.path), "\n");
+      ++plan.unrendered;
+      continue;
+    }
+    if (c.hostname.empty()) {
+      // The "no client" anonymous entry is distinct from "*": keep it as a
+      // "-options" line with no client, which nfs-utils reads back as "".
+      absl::StrAppend(&plan.exports_file, EscapePath(x.entry.path), " -",
+                      RenderEtabOptions(x.entry.opts, kOldSecinfoFlags, true), "\n");
+      continue;
+    }
+    const ExportOptions& o = x.entry.opts;
+    bool uniform = true;
+    for (const SecFlavor& f : o.secinfo) {
+      if ((f.flags & kModernSecinfoFlags) != (o.flags & kModernSecinfoFlags)) {
+        uniform = false;
+      }
+    }
+    const std::string host = EscapePath(c.hostname);
+    const std::string all = RenderEtabOptions(o, kOldSecinfoFlags, true);
+    if (c.hostname[0] == '-') {  // would be read back as a "-options" token
+      absl::StrAppend(&plan.exports_file, "# NOT RENDERED (client starts with "
+                      "'-'): ", EscapePath(x.entry.path), " ", host, "\n");
+      ++plan.unrendered;
+      continue;
+    }
+    // nfs-utils reads tokens into 512-byte buffers: keep every token shorter.
+    if (uniform && host.size() + all.size() + 2 < 512) {
+      absl::StrAppend(&plan.exports_file, EscapePath(x.entry.path), " ", host,
+                      "(", all, ")\n");
+      continue;
+    }
+    if (uniform && all.size() + 1 < 512 && host.size() < 512) {
+      absl::StrAppend(&plan.exports_file, EscapePath(x.entry.path), " -", all,
+                      " ", host, "\n");
+      continue;
+    }
+    // Per-flavour flags differ from the export's own: in one option list a
+    // later plain option would also hit the flavours, so put the flavour
+    // groups in the line defaults and restore the export-wide values in the
+    // client's list (which starts with no active flavour).
+    std::string global = absl::StrCat(
+        (o.flags & kReadOnly) ? "ro" : "rw",
+        (o.flags & kInsecurePort) ? ",insecure" : ",secure",
+        (o.flags & kRootSquash) ? ",root_squash" : ",no_root_squash",
+        (o.flags & kAllSquash) ? ",all_squash" : ",no_all_squash");
+    std::string defs = RenderEtabOptions(o, kModernSecinfoFlags, true);
+    if (defs.size() + 1 >= 512 || host.size() + global.size() + 2 >= 512) {
+      absl::StrAppend(&plan.exports_file, "# NOT RENDERED (token over 511 bytes): ",
+                      EscapePath(x.entry.path), " ", host, "\n");
+      ++plan.unrendered;
+      continue;
+    }
+    absl::StrAppend(&plan.exports_file, EscapePath(x.entry.path), " -", defs,
+                    " ", host, "(", global, ")\n");
   }
   plan.commands = {
       absl::StrCat("install -m 0644 -D <rendered> ", target),

@@ -35,6 +35,9 @@ namespace hafs::exports {
 struct KnfsdPlan {
   std::string exports_file;           // contents for /etc/exports.d/NAME.exports
   std::vector<std::string> commands;  // shell commands, in order
+  // Entries that cannot be written back (a token would reach nfs-utils'
+  // 512-byte limit); they appear as "# NOT RENDERED" comments.
+  int unrendered = 0;
 };
 KnfsdPlan RenderKnfsd(const ExportTable& table,
                       const std::string& target = "/etc/exports.d/hafs.exports");

@@ -523,7 +523,8 @@ ExportTable BuildTableFromParsed(std::vector<ParsedFile> files, const FileSystem
   return b.Finish();
 }
 
-std::string RenderEtabOptions(const ExportOptions& o, uint32_t secinfo_flags) {
+std::string RenderEtabOptions(const ExportOptions& o, uint32_t secinfo_flags,
+                              bool rereadable) {
   const uint32_t f = o.flags;
   std::string s;
   s.reserve(256);
@@ -563,8 +564,20 @@ std::string RenderEtabOptions(const ExportOptions& o, uint32_t secinfo_flags) {
       }
     }
   };
-  if (!o.squash_uids.empty()) ids("squash_uids=", o.squash_uids, o.squash_uids.size());
-  if (!o.squash_gids.empty()) ids("squash_gids=", o.squash_gids, o.squash_uids.size());
+  if (rereadable) {
+    auto each = [&](const char* name, const std::vector<int>& v) {
+      for (size_t i = 0; i + 1 < v.size(); i += 2) {
+        absl::StrAppend(&s, name, v[i]);
+        if (v[i] != v[i + 1]) absl::StrAppend(&s, "-", v[i + 1]);
+        absl::StrAppend(&s, ",");
+      }
+    };
+    each("squash_uids=", o.squash_uids);
+    each("squash_gids=", o.squash_gids);
+  } else {
+    if (!o.squash_uids.empty()) ids("squash_uids=", o.squash_uids, o.squash_uids.size());
+    if (!o.squash_gids.empty()) ids("squash_gids=", o.squash_gids, o.squash_uids.size());
+  }
   absl::StrAppend(&s, "anonuid=", o.anonuid, ",anongid=", o.anongid);
   std::vector<SecFlavor> sec = o.secinfo;
   if (sec.empty()) sec.push_back(SecFlavor{"sys", 1, f});

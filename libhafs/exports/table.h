@@ -175,9 +175,13 @@ ExportTable BuildTableFromParsed(std::vector<ParsedFile> files,
 // putexportent(): "<path>\t<client>(<options>)" without the newline.
 std::string RenderEtabLine(const ExportTable& table, const Export& e,
                            uint32_t secinfo_flags = kOldSecinfoFlags);
-// Just the "(...)" option text (without parentheses).
+// Just the "(...)" option text (without parentheses). With
+// `rereadable`, squash id lists are written as one squash_uids=/squash_gids=
+// option per range (nfs-utils' etab spelling "squash_uids=0-15,20," cannot be
+// parsed back) and squash_gids uses its own count.
 std::string RenderEtabOptions(const ExportOptions& o,
-                              uint32_t secinfo_flags = kOldSecinfoFlags);
+                              uint32_t secinfo_flags = kOldSecinfoFlags,
+                              bool rereadable = false);
 
 }  // namespace hafs::exports
 
