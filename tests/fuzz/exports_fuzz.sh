@@ -35,16 +35,19 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address -I. \
   libhafs/exports/match.cc libhafs/exports/render.cc tests/fuzz/exports_fuzz.cc \
   -o "$OUT/exports_fuzz" $LIBS -lpthread
 echo "built $OUT/exports_fuzz"
-SEEDS=(libhafs/exports/testdata/corpus libhafs/exports/testdata/lint)
+# Seed the scratch corpus with the differential and lint inputs.
+find libhafs/exports/testdata/corpus libhafs/exports/testdata/lint -type f \
+  -name '*.exports' -exec cp -t "$OUT/new" {} + 2>/dev/null || true
 "$OUT/exports_fuzz" -max_total_time="$SECS" -timeout=5 -rss_limit_mb=2048 \
   -max_len=4096 -print_final_stats=1 "$OUT/new" "$CORPUS" \
-  $(for s in "${SEEDS[@]}"; do find "$s" -name '*.exports' -type f -printf '%h\n' | sort -u; done | sort -u | head -0) \
   2>&1 | tail -25
 if [ "$MERGE" = "--merge" ]; then
   mkdir -p "$OUT/merged"
   rm -rf "$OUT/merged"/*
   "$OUT/exports_fuzz" -merge=1 -max_len=4096 "$OUT/merged" "$CORPUS" "$OUT/new" 2>&1 | tail -3
+  # Keep the committed corpus small (< 500 files): the 450 smallest of the
+  # minimized set.
   rm -f "$CORPUS"/*
-  cp "$OUT/merged"/* "$CORPUS"/
-  echo "corpus: $(ls "$CORPUS" | wc -l) files"
+  ls -S -r "$OUT/merged" | head -450 | while read -r f; do cp "$OUT/merged/$f" "$CORPUS"/; done
+  echo "corpus: $(ls "$CORPUS" | wc -l) files (of $(ls "$OUT/merged" | wc -l) minimized)"
 fi
