@@ -16,11 +16,20 @@ namespace {
 constexpr uint64_t kBlock = io::kBlockSize;
 constexpr size_t kMaxRunsPerChunk = 4096;
 
-std::string DigestBytes(const char* data, uint64_t length) {
-  Digest128 d = Digest(absl::string_view(data, length));
-  std::string out(16, '\0');
-  std::memcpy(out.data(), &d.low, 8);
-  std::memcpy(out.data() + 8, &d.high, 8);
+constexpr size_t kDigestBytes = 16;
+
+// XXH3-128 of each 4 KiB block of `data`, concatenated (little-endian low
+// word, then high word): the digest format of VerifyReply and ResyncRequest.
+std::string BlockDigests(const char* data, uint64_t length) {
+  std::string out;
+  out.reserve(length / kBlock * kDigestBytes);
+  for (uint64_t off = 0; off < length; off += kBlock) {
+    Digest128 d = Digest(absl::string_view(data + off, kBlock));
+    char le[kDigestBytes];
+    std::memcpy(le, &d.low, 8);
+    std::memcpy(le + 8, &d.high, 8);
+    out.append(le, kDigestBytes);
+  }
   return out;
 }
 
@@ -82,6 +91,8 @@ absl::string_view ReplStateName(ReplState r) {
     case ReplState::kSyncTarget: return "SyncTarget";
     case ReplState::kVerifyS: return "VerifyS";
     case ReplState::kVerifyT: return "VerifyT";
+    case ReplState::kAhead: return "Ahead";
+    case ReplState::kBehind: return "Behind";
   }
   return "?";
 }
@@ -95,6 +106,7 @@ Replicator::Replicator(const ReplicatorOptions& options,
       persisted_(persisted),
       disk_(disk),
       rng_(uuid_seed),
+      controller_(options.resync),
       crashed_at_attach_(persisted.crashed_primary) {
   HAFS_CHECK(opt_.size_bytes % kBlock == 0) << opt_.size_bytes;
   HAFS_CHECK(bitmap_ != nullptr && bitmap_->size() >= num_blocks_)
@@ -144,6 +156,10 @@ Ready Replicator::TakeReady() {
 }
 
 bool Replicator::Replicating() const { return conn_ == ConnState::kConnected; }
+
+bool Replicator::SendsData() const {
+  return Replicating() && repl_ != ReplState::kAhead;
+}
 
 bool Replicator::HasLocalDisk() const {
   return disk_ != DiskState::kDiskless && disk_ != DiskState::kFailed;
@@ -326,7 +342,16 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
   const uint64_t seq = next_seq_++;
   Request& r = tl_.emplace(seq, std::move(req)).first->second;
   Buffer data = std::move(r.data);
-  if (Replicating()) {
+  if (SendsData() && opt_.pull_ahead && opt_.congestion_fill_bytes != 0 &&
+      repl_ == ReplState::kEstablished &&
+      unacked_bytes_ + r.length > opt_.congestion_fill_bytes) {
+    repl_ = ReplState::kAhead;
+    Log(absl::StrCat("congestion: ", unacked_bytes_,
+                     " bytes not yet acknowledged by the peer (congestion-fill ",
+                     opt_.congestion_fill_bytes, "): pull-ahead, replication: Ahead"));
+    SendState();
+  }
+  if (SendsData()) {
     peer::MirrorMessage m;
     peer::Data* d = m.mutable_data();
     d->set_seq(seq);
@@ -339,12 +364,14 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
     r.sent = true;
     r.sent_at = now_;
     counters_.ns += r.length / 1024;
+    unacked_bytes_ += r.length;
     ++epoch_writes_;
     if (opt_.protocol == Protocol::kA) r.peer_done = true;
   } else {
     r.peer_done = true;
     r.barrier_acked = true;  // no barrier will come
-    MarkOutOfSync(r.offset, r.length, /*tell_peer=*/false);
+    // Ahead: the peer learns which blocks it misses (P_OUT_OF_SYNC).
+    MarkOutOfSync(r.offset, r.length, /*tell_peer=*/repl_ == ReplState::kAhead);
   }
   if (r.local_issued && HasLocalDisk()) {
     LocalIo io{0, io::IoOp::kWrite, r.offset, r.length, data, r.fua,
@@ -552,6 +579,7 @@ void Replicator::SendState() {
   peer::MirrorMessage m;
   m.mutable_state()->set_role(static_cast<uint32_t>(role_));
   m.mutable_state()->set_disk_state(static_cast<uint32_t>(disk_));
+  m.mutable_state()->set_repl_state(static_cast<uint32_t>(repl_));
   Send(std::move(m));
 }
 
@@ -590,6 +618,40 @@ absl::Status Replicator::StartVerify() {
   Log("replication: VerifyS (online verify started)");
   PumpVerify();
   return absl::OkStatus();
+}
+
+absl::Status Replicator::StartResync(bool full) {
+  if (conn_ != ConnState::kConnected || repl_ != ReplState::kEstablished) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a resync needs an Established connection (now ", ConnStateName(conn_),
+        "/", ReplStateName(repl_), ")"));
+  }
+  if (disk_ != DiskState::kUpToDate) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this node's disk is ", DiskStateName(disk_),
+        "; only an UpToDate node can be the sync source (hint: run it on the "
+        "peer)"));
+  }
+  if (peer_role_ == Role::kPrimary) {
+    return absl::FailedPreconditionError(
+        "the peer is Primary: its data is the reference (hint: run the resync "
+        "on the Primary)");
+  }
+  if (!full && bitmap_->CountRange(0, num_blocks_) == 0) {
+    return absl::FailedPreconditionError(
+        "no block is marked out of sync (hint: run `hafsctl verify` first, "
+        "or resync --full)");
+  }
+  ResyncFromHere(full);
+  return absl::OkStatus();
+}
+
+void Replicator::ResyncFromHere(bool full) {
+  peer::MirrorMessage m;
+  m.mutable_begin_resync()->set_full(full);
+  Send(std::move(m));
+  repl_ = ReplState::kEstablished;  // leaving Ahead
+  BeginSync(/*source=*/true, full);
 }
 
 // ---------------------------------------------------------------------------
@@ -644,6 +706,7 @@ void Replicator::LostConnection(absl::string_view reason) {
   }
   epoch_barriers_.clear();
   epoch_writes_ = 0;
+  unacked_bytes_ = 0;
   ++epoch_;
   for (uint64_t seq : seqs) MaybeCompleteRequest(seq);
   for (auto& [rid, app_id] : remote_reads_) {
@@ -813,6 +876,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
             r.peer_ok = true;
           }
           r.barrier_acked = true;
+          if (r.sent) unacked_bytes_ -= r.length;
           done.push_back(seq);
         }
       }
@@ -865,9 +929,15 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
                                    ReplStateName(repl_)));
         return true;
       }
+      if (!q.digest().empty() &&
+          q.digest().size() != q.length() / kBlock * kDigestBytes) {
+        ProtocolError("ResyncRequest digest of the wrong size");
+        return true;
+      }
       auto buf = std::make_shared<io::AlignedBuffer>(q.length());
       IoCtx ctx{IoKind::kResyncRead, 0, q.offset(), q.length(), buf};
       ctx.conn_gen = conn_gen_;
+      ctx.digest = q.digest();
       IssueGated(LocalIo{0, io::IoOp::kRead, q.offset(), q.length(), buf, false},
                  std::move(ctx));
       return true;
@@ -881,6 +951,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         return true;
       }
       counters_.nr += d.data().size() / 1024;
+      controller_.Received(d.data().size());
       Buffer buf = CopyToBuffer(d.data());
       IoCtx ctx{IoKind::kResyncWrite, 0, d.offset(), d.data().size(), buf};
       ctx.conn_gen = conn_gen_;
@@ -889,6 +960,35 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
                  std::move(ctx));
       return true;
     }
+    case peer::MirrorMessage::kResyncInSync: {
+      const peer::ResyncInSync& q = m.resync_in_sync();
+      auto req = resync_requested_.find(q.offset());
+      if (repl_ != ReplState::kSyncTarget || req == resync_requested_.end() ||
+          req->second != q.length()) {
+        ProtocolError(absl::StrCat("unrequested ResyncInSync at ", q.offset()));
+        return true;
+      }
+      resync_requested_.erase(req);
+      resync_inflight_bytes_ -= q.length();
+      resync_same_bytes_ += q.length();
+      controller_.Received(q.length());
+      bitmap_->ClearRange(q.offset() / kBlock, (q.offset() + q.length()) / kBlock);
+      peer::MirrorMessage a;
+      a.mutable_resync_ack()->set_offset(q.offset());
+      a.mutable_resync_ack()->set_length(q.length());
+      Send(std::move(a));
+      PumpResync();
+      return true;
+    }
+    case peer::MirrorMessage::kBeginResync:
+      if (repl_ != ReplState::kEstablished && repl_ != ReplState::kBehind) {
+        ProtocolError(absl::StrCat("BeginResync while ", ReplStateName(repl_)));
+        return true;
+      }
+      Log("the peer starts a resync towards this node");
+      BeginSync(/*source=*/false, m.begin_resync().full());
+      SendState();
+      return true;
     case peer::MirrorMessage::kResyncAck:
       if (repl_ != ReplState::kSyncSource) {
         ProtocolError("ResyncAck while not SyncSource");
@@ -930,10 +1030,14 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
         ProtocolError("both nodes are Primary");
       }
-      if (repl_ == ReplState::kVerifyT) {
-        // VerifyS announces the end of the verify with a state update.
+      const auto peer_repl = static_cast<ReplState>(m.state().repl_state());
+      if (repl_ == ReplState::kVerifyT && peer_repl != ReplState::kVerifyS) {
         repl_ = ReplState::kEstablished;
         Log("replication: Established (online verify finished)");
+      }
+      if (peer_repl == ReplState::kAhead && repl_ == ReplState::kEstablished) {
+        repl_ = ReplState::kBehind;
+        Log("replication: Behind (the peer is Ahead: pull-ahead)");
       }
       return true;
     }
@@ -1115,12 +1219,32 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       if (same_conn) {
         peer::MirrorMessage m;
-        m.mutable_resync_data()->set_offset(ctx.offset);
-        m.mutable_resync_data()->set_data(ctx.buf->data(), ctx.length);
-        counters_.ns += ctx.length / 1024;
+        if (!ctx.digest.empty() &&
+            BlockDigests(ctx.buf->data(), ctx.length) == ctx.digest) {
+          m.mutable_resync_in_sync()->set_offset(ctx.offset);
+          m.mutable_resync_in_sync()->set_length(ctx.length);
+        } else {
+          m.mutable_resync_data()->set_offset(ctx.offset);
+          m.mutable_resync_data()->set_data(ctx.buf->data(), ctx.length);
+          counters_.ns += ctx.length / 1024;
+        }
         Send(std::move(m));
       }
       break;
+    case IoKind::kCsumRead: {
+      if (!same_conn || repl_ != ReplState::kSyncTarget) break;
+      if (!status.ok()) {
+        LocalDiskFailed(status);
+        DropConnection("checksum read failed on the SyncTarget");
+        break;
+      }
+      peer::MirrorMessage m;
+      m.mutable_resync_request()->set_offset(ctx.offset);
+      m.mutable_resync_request()->set_length(ctx.length);
+      m.mutable_resync_request()->set_digest(BlockDigests(ctx.buf->data(), ctx.length));
+      Send(std::move(m));
+      break;
+    }
     case IoKind::kResyncWrite:
       if (!status.ok()) {
         LocalDiskFailed(status);
@@ -1146,7 +1270,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         DropConnection("verify read failed");
         break;
       }
-      std::string digest = DigestBytes(ctx.buf->data(), ctx.length);
+      std::string digest = BlockDigests(ctx.buf->data(), ctx.length);
       if (ctx.ref == 1) {  // answering the peer's VerifyRequest
         peer::MirrorMessage m;
         m.mutable_verify_reply()->set_offset(ctx.offset);
@@ -1342,6 +1466,14 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
 
 void Replicator::BeginSync(bool source, bool full) {
   repl_ = source ? ReplState::kSyncSource : ReplState::kSyncTarget;
+  peer_bitmap_done_ = false;
+  resync_cursor_ = 0;
+  resync_requested_.clear();
+  resync_inflight_bytes_ = 0;
+  resync_same_bytes_ = 0;
+  controller_ = ResyncController(opt_.resync);
+  last_controller_step_ = now_;
+  resync_budget_ = controller_.Step(0);
   if (full) bitmap_->SetRange(0, num_blocks_);
   Log(absl::StrCat("connection: Connected, replication: ", ReplStateName(repl_),
                    full ? " (full sync)" : " (bitmap-based)"));
@@ -1431,26 +1563,12 @@ void Replicator::OnSyncUuid(uint64_t uuid) {
 // ---------------------------------------------------------------------------
 // Resync.
 
-void Replicator::RefillResyncTokens() {
-  if (opt_.resync_rate_bytes_per_s == 0) return;
-  if (resync_last_refill_ == absl::InfinitePast()) {
-    resync_last_refill_ = now_;
-    resync_tokens_ = static_cast<double>(opt_.resync_request_bytes);
-    return;
-  }
-  const double dt = absl::ToDoubleSeconds(now_ - resync_last_refill_);
-  resync_last_refill_ = now_;
-  const double cap = std::max<double>(opt_.resync_request_bytes,
-                                      opt_.resync_rate_bytes_per_s / 10.0);
-  resync_tokens_ = std::min(cap, resync_tokens_ + dt * opt_.resync_rate_bytes_per_s);
-}
-
 void Replicator::PumpResync() {
   if (repl_ != ReplState::kSyncTarget || !peer_bitmap_done_ || !transport_up_) {
     return;
   }
-  RefillResyncTokens();
   const uint64_t max_blocks = std::max<uint64_t>(1, opt_.resync_request_bytes / kBlock);
+  const bool unlimited = controller_.unlimited();
   bool wrapped = false;
   while (resync_inflight_bytes_ < opt_.resync_max_inflight_bytes) {
     meta::Bitmap::Run run = bitmap_->NextRun(resync_cursor_);
@@ -1466,22 +1584,34 @@ void Replicator::PumpResync() {
       break;
     }
     uint64_t blocks = std::min({run.length, max_blocks, num_blocks_ - run.start});
-    // Skip ranges already requested.
     const uint64_t offset = run.start * kBlock;
-    if (resync_requested_.count(offset)) {
+    if (resync_requested_.count(offset)) {  // already requested
       resync_cursor_ = run.start + blocks;
       continue;
     }
+    if (!unlimited) {
+      // Shrink the request to what the controller allows this step.
+      blocks = std::min(blocks, resync_budget_ / kBlock);
+      if (blocks == 0) break;
+    }
     const uint64_t bytes = blocks * kBlock;
-    if (opt_.resync_rate_bytes_per_s != 0 && resync_tokens_ < bytes) break;
-    if (opt_.resync_rate_bytes_per_s != 0) resync_tokens_ -= bytes;
+    if (!unlimited) resync_budget_ -= bytes;
+    resync_requested_.emplace(offset, bytes);
+    resync_inflight_bytes_ += bytes;
+    resync_cursor_ = run.start + blocks;
+    if (opt_.csum_resync && HasLocalDisk()) {
+      // Read our copy first; the request carries its digests.
+      auto buf = std::make_shared<io::AlignedBuffer>(bytes);
+      IoCtx ctx{IoKind::kCsumRead, 0, offset, bytes, buf};
+      ctx.conn_gen = conn_gen_;
+      IssueGated(LocalIo{0, io::IoOp::kRead, offset, bytes, buf, false},
+                 std::move(ctx));
+      continue;
+    }
     peer::MirrorMessage m;
     m.mutable_resync_request()->set_offset(offset);
     m.mutable_resync_request()->set_length(bytes);
     Send(std::move(m));
-    resync_requested_.emplace(offset, bytes);
-    resync_inflight_bytes_ += bytes;
-    resync_cursor_ = run.start + blocks;
   }
 }
 
@@ -1580,15 +1710,38 @@ void Replicator::CompareVerifySlot(uint64_t offset) {
     return;
   }
   const uint64_t len = it->second.length;
-  if (*it->second.local != *it->second.remote) {
-    // Digests cover the whole request; mark all of it (4 KiB granularity
-    // would need per-block digests — docs/mirror.md).
-    MarkOutOfSync(offset, len, /*tell_peer=*/true);
-    verify_mismatch_blocks_ += len / kBlock;
-    ready_.verify_mismatches.push_back(VerifyMismatch{offset, len});
-    Log(absl::StrFormat("Out of sync: start=%d, size=%d (sectors)",
-                        offset / 512, len / 512));
+  const std::string& local = *it->second.local;
+  const std::string& remote = *it->second.remote;
+  if (remote.size() != local.size()) {
+    ProtocolError(absl::StrCat("VerifyReply at ", offset, " carries ",
+                               remote.size(), " digest bytes, expected ",
+                               local.size()));
+    return;
   }
+  // One digest per 4 KiB block: report maximal runs of differing blocks.
+  const uint64_t blocks = len / kBlock;
+  uint64_t run_start = 0, run_len = 0;
+  auto flush_run = [&] {
+    if (run_len == 0) return;
+    const uint64_t off = offset + run_start * kBlock;
+    const uint64_t bytes = run_len * kBlock;
+    MarkOutOfSync(off, bytes, /*tell_peer=*/true);
+    verify_mismatch_blocks_ += run_len;
+    ready_.verify_mismatches.push_back(VerifyMismatch{off, bytes});
+    Log(absl::StrFormat("Out of sync: start=%d, size=%d (sectors)", off / 512,
+                        bytes / 512));
+    run_len = 0;
+  };
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (local.compare(b * kDigestBytes, kDigestBytes, remote, b * kDigestBytes,
+                      kDigestBytes) != 0) {
+      if (run_len == 0) run_start = b;
+      ++run_len;
+    } else {
+      flush_run();
+    }
+  }
+  flush_run();
   verify_done_bytes_ += len;
   verify_pending_.erase(it);
   PumpVerify();
@@ -1634,6 +1787,15 @@ void Replicator::Tick(absl::Time now) {
       break;  // the oldest pending request decides
     }
   }
+  if (repl_ == ReplState::kSyncTarget &&
+      now_ - last_controller_step_ >= controller_.options().step) {
+    last_controller_step_ = now_;
+    resync_budget_ = controller_.Step(resync_inflight_bytes_);
+  }
+  if (repl_ == ReplState::kAhead && unacked_bytes_ == 0) {
+    Log("pull-ahead: the backlog drained; resyncing the marked blocks");
+    ResyncFromHere(/*full=*/false);
+  }
   PumpResync();
 }
 
@@ -1655,6 +1817,7 @@ Status Replicator::status() const {
                                  repl_ == ReplState::kSyncTarget
                              ? bitmap_->CountRange(0, num_blocks_)
                              : 0;
+  s.resync_same_bytes = resync_same_bytes_;
   s.verify_done_bytes = verify_done_bytes_;
   s.verify_mismatch_blocks = verify_mismatch_blocks_;
   s.last_handshake = last_handshake_;

@@ -68,6 +68,7 @@
 #include "libhafs/base/random.h"
 #include "libhafs/io/block_device.h"
 #include "libhafs/meta/bitmap.h"
+#include "libhafs/mirror/resync_controller.h"
 #include "libhafs/peer/peer.pb.h"
 #include "libhafs/splitbrain/generation_ids.h"
 #include "libhafs/splitbrain/handshake.h"
@@ -101,6 +102,8 @@ enum class ReplState {
   kSyncTarget,
   kVerifyS,
   kVerifyT,
+  kAhead,   // pull-ahead: congested, only out-of-sync marks go to the peer
+  kBehind,  // the peer is Ahead
 };
 absl::string_view ReplStateName(ReplState r);
 
@@ -127,10 +130,20 @@ struct ReplicatorOptions {
   splitbrain::SplitBrainPolicy split_brain;
   // DRBD's max-epoch-size.
   uint32_t max_epoch_writes = 2048;
-  // Resync: request size, bytes in flight at most, fixed rate (0 = unlimited).
+  // Resync: request size, bytes in flight at most, and the rate controller
+  // (fixed resync-rate, or DRBD's dynamic c-plan-ahead controller).
   uint64_t resync_request_bytes = 128 * 1024;
   uint64_t resync_max_inflight_bytes = 4 * 1024 * 1024;
-  uint64_t resync_rate_bytes_per_s = 0;
+  ResyncControllerOptions resync;
+  // Checksum-based resync (DRBD's csums-alg): the SyncTarget sends per-block
+  // digests and the source ships only ranges whose digests differ.
+  bool csum_resync = false;
+  // on-congestion pull-ahead: when more than `congestion_fill_bytes` of
+  // replicated data is not yet acknowledged durable by the peer, go Ahead
+  // (send only out-of-sync marks) and resync once the backlog drained.
+  // DRBD allows it with protocol A only; so does hafs (config validation).
+  bool pull_ahead = false;
+  uint64_t congestion_fill_bytes = 0;
   // Online verify request size.
   uint64_t verify_request_bytes = 256 * 1024;
   // DRBD's ping-int, ping-timeout, timeout and ko-count.
@@ -230,6 +243,7 @@ struct Status {
   Counters counters;
   uint64_t resync_total_blocks = 0;  // at resync start
   uint64_t resync_left_blocks = 0;
+  uint64_t resync_same_bytes = 0;  // checksum-based resync: not shipped
   uint64_t verify_done_bytes = 0;
   uint64_t verify_mismatch_blocks = 0;
   std::string last_handshake;  // explanation of the last decision
@@ -264,6 +278,10 @@ class Replicator {
   void Disconnect();
   // Online verify of the whole volume (needs Connected/Established).
   absl::Status StartVerify();
+  // Resync now from this node (UpToDate) to the connected peer: the blocks
+  // marked out of sync (e.g. by online verify), or every block with `full`
+  // (DRBD's invalidate-remote).
+  absl::Status StartResync(bool full);
 
   // --- Transport. ---
   void TransportUp();
@@ -297,6 +315,7 @@ class Replicator {
     kResyncWrite,   // target: write of ResyncData
     kVerifyRead,    // either side: read for a digest
     kPeerRead,      // serve a ReadRequest of a diskless peer
+    kCsumRead,      // target: read for the digests of a csum ResyncRequest
   };
   struct IoCtx {
     IoKind kind;
@@ -307,6 +326,7 @@ class Replicator {
     bool gated = false;     // holds a range in the conflict gate
     uint64_t epoch = 0;     // kPeerWrite
     uint64_t conn_gen = 0;  // connection the I/O belongs to
+    std::string digest;     // kResyncRead: the target's digests (csum resync)
   };
   // Primary: a replicated application write (transfer log entry).
   struct Request {
@@ -400,7 +420,8 @@ class Replicator {
   void SendBitmap();
   void OnBitmapChunk(const peer::BitmapChunk& c);
   void OnSyncUuid(uint64_t uuid);
-  void RefillResyncTokens();
+  void ResyncFromHere(bool full);
+  bool SendsData() const;  // replicating and not Ahead
   void PumpResync();
   void MaybeFinishResyncAsSource();
   void FinishResyncAsTarget(const peer::ResyncDone& d);
@@ -475,8 +496,11 @@ class Replicator {
   uint64_t resync_cursor_ = 0;
   uint64_t resync_inflight_bytes_ = 0;
   std::map<uint64_t, uint64_t> resync_requested_;  // offset -> bytes
-  double resync_tokens_ = 0;
-  absl::Time resync_last_refill_ = absl::InfinitePast();
+  ResyncController controller_;
+  uint64_t resync_budget_ = 0;  // bytes the controller allows this step
+  absl::Time last_controller_step_ = absl::InfinitePast();
+  uint64_t resync_same_bytes_ = 0;  // csum resync: ranges found in sync
+  uint64_t unacked_bytes_ = 0;      // replicated, not yet barrier-acked
   uint64_t resync_total_blocks_ = 0;
 
   // Verify (VerifyS side).

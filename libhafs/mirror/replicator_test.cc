@@ -160,6 +160,78 @@ TEST(Replicator, OnlineVerifyFindsAndReportsPlantedDifference) {
   EXPECT_TRUE(p.node(0).bitmap().Test(300));
 }
 
+TEST(Replicator, StartResyncRepairsWhatVerifyFound) {
+  SimPair p(SimPairOptions{.seed = 8});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(p.node(1).disk()->Write(40 * kBlock, Pattern(2, 'Q').span()));
+  ASSERT_OK(p.node(0).replicator()->StartVerify());
+  ASSERT_TRUE(p.RunUntil([&] {
+    return p.node(0).status().repl == ReplState::kEstablished &&
+           p.node(0).status().verify_done_bytes == p.options().size_bytes;
+  }, absl::Seconds(30))) << Trace(p);
+  EXPECT_EQ(p.node(0).status().verify_mismatch_blocks, 2u);
+  EXPECT_THAT(p.node(1).replicator()->StartResync(false),
+              StatusIs(absl::StatusCode::kFailedPrecondition));  // not the source
+  ASSERT_OK(p.node(0).replicator()->StartResync(false));
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  p.CheckIdentical();
+  EXPECT_FALSE(p.violation());
+  EXPECT_EQ(p.node(1).status().resync_total_blocks, 2u);
+}
+
+TEST(Replicator, ChecksumResyncShipsOnlyDifferingRanges) {
+  SimPairOptions o{.seed = 9};
+  o.csum_resync = true;
+  o.resync.plan_ahead = absl::ZeroDuration();
+  o.resync.rate_bytes_per_s = 0;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  // Disconnected, the primary writes the same bytes the blocks already hold:
+  // marked out of sync, but identical on both nodes.
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  const std::string before = p.node(0).disk()->contents().substr(64 * kBlock, 32 * kBlock);
+  io::AlignedBuffer same(32 * kBlock);
+  std::memcpy(same.data(), before.data(), before.size());
+  bool done = false;
+  p.node(0).Write(64 * kBlock, std::move(same), false, [&](absl::Status s) {
+    EXPECT_OK(s);
+    done = true;
+  });
+  ASSERT_TRUE(p.RunUntil([&] { return done; }, absl::Seconds(5)));
+  ASSERT_OK(WriteSync(p, 0, 500, 1, 'c'));  // really different
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  p.CheckIdentical();
+  EXPECT_FALSE(p.violation());
+  EXPECT_EQ(p.node(1).status().resync_same_bytes, 32 * kBlock);
+}
+
+TEST(Replicator, PullAheadGoesAheadUnderCongestionAndCatchesUp) {
+  SimPairOptions o{.seed = 10};
+  o.protocol = Protocol::kA;
+  o.pull_ahead = true;
+  o.congestion_fill_bytes = 64 * 1024;
+  o.network.bandwidth_bytes_per_s = 2 * 1024 * 1024;  // a slow link
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  for (int i = 0; i < 64; ++i) p.RandomWrite(0, 8);
+  auto logged = [&](const std::string& what) {
+    for (const std::string& l : p.trace()) {
+      if (l.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  p.RunUntil([&] { return logged("the backlog drained"); }, absl::Seconds(10));
+  EXPECT_TRUE(logged("pull-ahead, replication: Ahead")) << Trace(p);
+  EXPECT_TRUE(logged("replication: Behind")) << Trace(p);
+  EXPECT_TRUE(logged("the peer starts a resync")) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
+  p.CheckIdentical();
+  EXPECT_FALSE(p.violation()) << *p.violation();
+}
+
 TEST(Replicator, SwarmSeedsHoldTheInvariants) {
   for (uint64_t seed = 1; seed <= 10; ++seed) {
     SeedResult r = RunSeed(seed);

@@ -74,7 +74,10 @@ void SimNode::Boot(const PersistedState& state, DiskState disk, uint64_t seed) {
   r.peer_name = absl::StrCat("n", 1 - id_);
   r.size_bytes = o.size_bytes;
   r.protocol = o.protocol;
-  r.resync_rate_bytes_per_s = o.resync_rate_bytes_per_s;
+  r.resync = o.resync;
+  r.csum_resync = o.csum_resync;
+  r.pull_ahead = o.pull_ahead;
+  r.congestion_fill_bytes = o.congestion_fill_bytes;
   r.ping_int = absl::Seconds(1);
   r.ping_timeout = absl::Milliseconds(500);
   r.timeout = absl::Seconds(6);
@@ -724,7 +727,38 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
   o.seed = seed;
   o.network.drop_probability = r.OneIn(3) ? 0 : r.NextDouble() * 0.003;
   o.network.max_delay = absl::Microseconds(r.Range(100, 2000));
-  o.resync_rate_bytes_per_s = r.OneIn(4) ? 64u << 20 : 0;
+  switch (r.Uniform(3)) {
+    case 0:  // unlimited fixed rate
+      o.resync.plan_ahead = absl::ZeroDuration();
+      o.resync.rate_bytes_per_s = 0;
+      break;
+    case 1:  // fixed rate
+      o.resync.plan_ahead = absl::ZeroDuration();
+      o.resync.rate_bytes_per_s = 64u << 20;
+      break;
+    default:  // dynamic controller
+      o.resync.plan_ahead = absl::Milliseconds(500);
+      o.resync.fill_target_bytes = r.OneIn(2) ? (1u << 20) : 0;
+      o.resync.max_rate_bytes_per_s = 256u << 20;
+      break;
+  }
+  o.csum_resync = r.OneIn(3);
+  switch (r.Uniform(10)) {
+    case 0:
+    case 1:
+      o.protocol = Protocol::kA;
+      if (r.OneIn(2)) {
+        o.pull_ahead = true;
+        o.congestion_fill_bytes = r.Range(16, 512) * 1024;
+        o.network.bandwidth_bytes_per_s = r.Range(1, 64) * 1024.0 * 1024.0;
+      }
+      break;
+    case 2:
+      o.protocol = Protocol::kB;
+      break;
+    default:
+      break;  // protocol C
+  }
   SimPair p(o);
   auto fail = [&](absl::string_view why) {
     res.ok = false;

@@ -55,7 +55,12 @@ struct SimPairOptions {
   absl::Duration read_latency = absl::Microseconds(100);
   absl::Duration flush_latency = absl::Milliseconds(1);
   absl::Duration tick = absl::Milliseconds(10);
-  uint64_t resync_rate_bytes_per_s = 0;
+  // Unlimited fixed-rate resync by default (fast simulations).
+  ResyncControllerOptions resync = {.plan_ahead = absl::ZeroDuration(),
+                                    .rate_bytes_per_s = 0};
+  bool csum_resync = false;
+  bool pull_ahead = false;
+  uint64_t congestion_fill_bytes = 0;
   // Keep a trace of every log line (printed by tests on failure).
   bool trace = true;
 };
