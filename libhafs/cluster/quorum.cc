@@ -47,10 +47,12 @@ namespace {
 double Factor(double d) { return (1 + d) / (1 - d); }
 }  // namespace
 
-QuorumTracker::QuorumTracker(const QuorumOptions& opts, absl::Time start)
+QuorumTracker::QuorumTracker(const QuorumOptions& opts, absl::Time start,
+                             uint64_t known_term)
     : opts_(opts),
       promise_len_(opts.peer_lease * Factor(opts.max_clock_drift)),
-      promise_until_(start + promise_len_) {}
+      promise_until_(start + promise_len_),
+      known_term_(known_term) {}
 
 uint64_t QuorumTracker::OnSend(uint64_t seq, absl::Time now) {
   sent_[seq] = now;
@@ -79,6 +81,7 @@ void QuorumTracker::OnPeerHeartbeat(uint64_t peer_seq, uint64_t echo_seq,
   if (until > now) {
     peer_lease_until_ = std::max(peer_lease_until_, until);
     seen_all_ = true;
+    known_term_ = std::max(known_term_, peer_term_seen_);
   }
 }
 
@@ -87,11 +90,14 @@ void QuorumTracker::OnPeerRestart() {
   peer_seq_recv_ = absl::InfinitePast();
 }
 
-bool QuorumTracker::WantWitness(absl::Time now) const {
+bool QuorumTracker::WantWitness(absl::Time now, bool primary) const {
   if (opts_.mode != QuorumMode::kWitness) return false;
-  // Ask (and keep renewing) only while the peer's vote is missing or half
-  // its lease is gone; a connected pair lets its grant lapse.
-  return peer_lease_until_ - now < opts_.peer_lease / 2;
+  // A primary asks (and keeps renewing) once half the peer's lease is gone, a
+  // secondary only once the peer's vote is gone: the primary's request reaches
+  // the witness first, so a partition does not move the resources. A
+  // connected pair lets its grant lapse.
+  absl::Duration left = peer_lease_until_ - now;
+  return primary ? left < opts_.peer_lease / 2 : left <= absl::ZeroDuration();
 }
 
 void QuorumTracker::OnWitnessRequest(uint64_t request_seq, absl::Time now) {
@@ -99,20 +105,31 @@ void QuorumTracker::OnWitnessRequest(uint64_t request_seq, absl::Time now) {
   while (witness_sent_.size() > 64) witness_sent_.erase(witness_sent_.begin());
 }
 
-void QuorumTracker::OnWitnessReply(uint64_t request_seq, bool granted,
-                                   absl::Duration lease, uint64_t term) {
-  auto it = witness_sent_.find(request_seq);
-  if (it == witness_sent_.end()) return;
+bool QuorumTracker::OnWitnessReply(const WitnessAnswer& a, absl::Time now) {
+  auto it = witness_sent_.find(a.request_seq);
+  if (it == witness_sent_.end()) return false;
   absl::Time sent = it->second;
   witness_sent_.erase(witness_sent_.begin(), std::next(it));
-  if (!granted) {
-    // A refusal does not shorten a grant that is still valid (a refusal is
-    // only given to non-holders, so this is a stale reply).
-    return;
+  if (!a.granted) {
+    // A refusal never shortens a valid grant (refusals go to non-holders, so
+    // this is a stale reply) but may show that the peer runs without us.
+    if (!a.holder_is_peer) return false;
+    // Adopted as known once connected: the peer's data then reaches us (or a
+    // split brain is detected), and a grant the peer never received was
+    // never used.
+    peer_term_seen_ = std::max(peer_term_seen_, a.term);
+    return a.term > known_term_ && !Connected(now);
   }
-  term_ = std::max(term_, term);
+  bool outdated =
+      a.previous_is_peer && a.term >= 1 && a.term - 1 > known_term_;
+  known_term_ = std::max(known_term_, a.term);
   double d = opts_.max_clock_drift;
-  grant_until_ = std::max(grant_until_, sent + lease * ((1 - d) / (1 + d)));
+  grant_until_ = std::max(grant_until_, sent + a.lease * ((1 - d) / (1 + d)));
+  return outdated;
+}
+
+void QuorumTracker::OnPeerKnownTerm(uint64_t term, absl::Time now) {
+  if (Connected(now)) known_term_ = std::max({known_term_, term, peer_term_seen_});
 }
 
 bool QuorumTracker::Quorate(absl::Time now, bool peer_maybe_primary) const {

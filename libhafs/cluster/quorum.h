@@ -32,7 +32,8 @@
 //   QuorumTracker q(opts, now);
 //   hb.set_echo_seq(q.OnSend(seq, now));                 // outgoing heartbeat
 //   q.OnPeerHeartbeat(body.seq(), hb.echo_seq(), now);   // incoming
-//   if (q.WantWitness(now)) SendWitnessRequest(q.OnWitnessRequest(wseq, now));
+//   if (q.WantWitness(now, is_primary)) { q.OnWitnessRequest(wseq, now); Send(...); }
+//   if (q.OnWitnessReply(answer, now)) MarkDiskOutdated();
 //   bool ok = q.Quorate(now, peer_maybe_primary);
 #ifndef HAFS_LIBHAFS_CLUSTER_QUORUM_H_
 #define HAFS_LIBHAFS_CLUSTER_QUORUM_H_
@@ -75,7 +76,8 @@ class QuorumTracker {
   // REQUIRES: `opts` came from ValidateQuorum(). `start` is this incarnation's
   // start: promises a previous incarnation made are assumed outstanding until
   // start + peer_lease * (1+d)/(1-d).
-  QuorumTracker(const QuorumOptions& opts, absl::Time start);
+  QuorumTracker(const QuorumOptions& opts, absl::Time start,
+                uint64_t known_term = 0);
 
   // Our heartbeat with sequence `seq` leaves now. Returns the echo_seq to put
   // in it (0 = none: nothing heard yet, or withholding).
@@ -85,14 +87,34 @@ class QuorumTracker {
   // The peer restarted (new incarnation): forget its sequence numbers.
   void OnPeerRestart();
 
-  // kWitness only: whether to ask the witness now: the peer's vote is missing
-  // or half its lease is gone (this also renews a held grant).
-  bool WantWitness(absl::Time now) const;
+  // kWitness only: whether to ask the witness now (this also renews a held
+  // grant): for a primary once half the peer's lease is gone, for a secondary
+  // once the peer's vote is gone, so that the primary asks first.
+  bool WantWitness(absl::Time now, bool primary) const;
   // Records that witness request `request_seq` leaves now.
   void OnWitnessRequest(uint64_t request_seq, absl::Time now);
-  // The witness's answer to `request_seq`. Unknown/old request ids are ignored.
-  void OnWitnessReply(uint64_t request_seq, bool granted, absl::Duration lease,
-                      uint64_t term);
+  // The witness's answer. Unknown/old request ids are ignored. Returns true
+  // if the answer shows that the peer may have written without us, i.e. our
+  // data may be outdated (the caller marks the disk Outdated and persists it):
+  //   * a fresh grant of term T whose previous holder (term T-1) was the peer,
+  //     when T-1 is newer than any term we know of;
+  //   * a refusal because the peer holds a term newer than we know of, while
+  //     we are not connected.
+  struct WitnessAnswer {
+    uint64_t request_seq = 0;
+    bool granted = false;
+    absl::Duration lease;
+    uint64_t term = 0;
+    bool holder_is_peer = false;    // refusals: the peer holds the vote
+    bool previous_is_peer = false;  // fresh grants: the peer held term - 1
+  };
+  bool OnWitnessReply(const WitnessAnswer& a, absl::Time now);
+  // The peer's known term from its heartbeat; adopted while connected (the
+  // data of that term then reaches us through resync).
+  void OnPeerKnownTerm(uint64_t term, absl::Time now);
+  // Highest witness term this node knows of; persist it (with the data
+  // generation) and pass it to the next incarnation's constructor.
+  uint64_t known_term() const { return known_term_; }
 
   bool Connected(absl::Time now) const { return now < peer_lease_until_; }
   bool GrantValid(absl::Time now) const { return now < grant_until_; }
@@ -104,7 +126,7 @@ class QuorumTracker {
   // Earliest time at which Connected/GrantValid/promise state may change.
   absl::Time NextDeadline(absl::Time now) const;
   const QuorumOptions& options() const { return opts_; }
-  uint64_t witness_term() const { return term_; }
+
 
  private:
   QuorumOptions opts_;
@@ -117,7 +139,8 @@ class QuorumTracker {
   bool seen_all_ = false;
   std::map<uint64_t, absl::Time> witness_sent_;
   absl::Time grant_until_ = absl::InfinitePast();
-  uint64_t term_ = 0;
+  uint64_t known_term_ = 0;
+  uint64_t peer_term_seen_ = 0;  // from refusals; known once connected
 };
 
 }  // namespace hafs::cluster

@@ -15,6 +15,12 @@ constexpr absl::Duration kMs = absl::Milliseconds(1);
 const absl::Time kT0 = absl::FromUnixSeconds(5000);
 absl::Time At(int ms) { return kT0 + ms * kMs; }
 
+QuorumTracker::WitnessAnswer Grant(uint64_t seq, int lease_ms, uint64_t term,
+                                   bool previous_is_peer = false) {
+  return {.request_seq = seq, .granted = true, .lease = lease_ms * kMs, .term = term,
+          .previous_is_peer = previous_is_peer};
+}
+
 QuorumOptions Opts(QuorumMode mode) {
   QuorumOptions o;
   o.mode = mode;
@@ -44,7 +50,7 @@ TEST(ValidateQuorumTest, Rules) {
 TEST(QuorumTest, DisabledIsAlwaysQuorate) {
   QuorumTracker q(Opts(QuorumMode::kDisabled), kT0);
   EXPECT_TRUE(q.Quorate(At(0), true));
-  EXPECT_FALSE(q.WantWitness(At(0)));
+  EXPECT_FALSE(q.WantWitness(At(0), true));
 }
 
 TEST(QuorumTest, TwoNodeWaitsForAllThenStaysQuorate) {
@@ -89,11 +95,14 @@ TEST(QuorumTest, WitnessGrantGivesSoloQuorumAfterPromiseExpires) {
   q.OnSend(1, At(0));
   q.OnPeerHeartbeat(1, 1, At(10));
   q.OnSend(2, At(20));
-  EXPECT_FALSE(q.WantWitness(At(20)));
-  EXPECT_TRUE(q.WantWitness(At(501)));  // half the lease is gone
+  EXPECT_FALSE(q.WantWitness(At(20), true));
+  EXPECT_TRUE(q.WantWitness(At(501), /*primary=*/true));    // half the lease gone
+  EXPECT_FALSE(q.WantWitness(At(501), /*primary=*/false));  // a secondary waits
+  EXPECT_FALSE(q.WantWitness(At(999), false));
+  EXPECT_TRUE(q.WantWitness(At(1000), false));              // the vote is gone
   q.OnWitnessRequest(7, At(600));
-  q.OnWitnessReply(7, true, 1000 * kMs, 3);
-  EXPECT_EQ(q.witness_term(), 3u);
+  q.OnWitnessReply(Grant(7, 1000, 3), At(0));
+  EXPECT_EQ(q.known_term(), 3u);
   EXPECT_TRUE(q.GrantValid(At(1599)));
   EXPECT_FALSE(q.GrantValid(At(1600)));
   // Not connected from 1000. The peer was secondary: solo quorum at once.
@@ -105,21 +114,65 @@ TEST(QuorumTest, WitnessGrantGivesSoloQuorumAfterPromiseExpires) {
   EXPECT_EQ(q.OnSend(3, At(1100)), 0u);
 }
 
+TEST(QuorumTest, GrantAfterAnUnknownPeerTermMeansOutdated) {
+  // We know term 4. A fresh grant of term 6 whose term 5 was the peer's: the
+  // peer ran without us in a term we never heard of.
+  QuorumTracker q(Opts(QuorumMode::kWitness), kT0, /*known_term=*/4);
+  q.OnWitnessRequest(1, At(0));
+  EXPECT_TRUE(q.OnWitnessReply(Grant(1, 1000, 6, /*previous_is_peer=*/true), At(1)));
+  EXPECT_EQ(q.known_term(), 6u);
+  // Term 5 known (learned from the peer while connected): not outdated.
+  QuorumTracker q2(Opts(QuorumMode::kWitness), kT0, /*known_term=*/5);
+  q2.OnWitnessRequest(1, At(0));
+  EXPECT_FALSE(q2.OnWitnessReply(Grant(1, 1000, 6, true), At(1)));
+  // The previous term was ours: not outdated.
+  QuorumTracker q3(Opts(QuorumMode::kWitness), kT0, 0);
+  q3.OnWitnessRequest(1, At(0));
+  EXPECT_FALSE(q3.OnWitnessReply(Grant(1, 1000, 6, false), At(1)));
+}
+
+TEST(QuorumTest, RefusalByPeerHoldingUnknownTermMeansOutdatedWhenDisconnected) {
+  QuorumTracker q(Opts(QuorumMode::kWitness), kT0, 2);
+  q.OnWitnessRequest(1, At(0));
+  q.OnWitnessRequest(2, At(0));
+  QuorumTracker::WitnessAnswer refused{.request_seq = 1, .granted = false, .term = 3,
+                                       .holder_is_peer = true};
+  EXPECT_TRUE(q.OnWitnessReply(refused, At(1)));
+  refused.request_seq = 2;
+  refused.term = 2;  // a term we know
+  EXPECT_FALSE(q.OnWitnessReply(refused, At(1)));
+  EXPECT_FALSE(q.GrantValid(At(1)));
+  EXPECT_EQ(q.known_term(), 2u);
+  q.OnSend(1, At(10));
+  q.OnPeerHeartbeat(1, 1, At(11));  // connected: term 3 is now known
+  EXPECT_EQ(q.known_term(), 3u);
+}
+
+TEST(QuorumTest, PeerKnownTermAdoptedOnlyWhileConnected) {
+  QuorumTracker q(Opts(QuorumMode::kWitness), kT0);
+  q.OnPeerKnownTerm(7, At(0));
+  EXPECT_EQ(q.known_term(), 0u);
+  q.OnSend(1, At(0));
+  q.OnPeerHeartbeat(1, 1, At(1));
+  q.OnPeerKnownTerm(7, At(2));
+  EXPECT_EQ(q.known_term(), 7u);
+}
+
 TEST(QuorumTest, StaleOrUnknownWitnessRepliesAreIgnored) {
   QuorumTracker q(Opts(QuorumMode::kWitness), kT0);
-  q.OnWitnessReply(1, true, 1000 * kMs, 1);  // never requested
+  q.OnWitnessReply(Grant(1, 1000, 1), At(0));  // never requested
   EXPECT_FALSE(q.GrantValid(At(0)));
   q.OnWitnessRequest(2, At(0));
   q.OnWitnessRequest(3, At(100));
-  q.OnWitnessReply(3, true, 1000 * kMs, 1);
-  q.OnWitnessReply(2, true, 5000 * kMs, 1);  // older than an answered one
+  q.OnWitnessReply(Grant(3, 1000, 1), At(0));
+  q.OnWitnessReply(Grant(2, 5000, 1), At(0));  // older than an answered one
   EXPECT_FALSE(q.GrantValid(At(1100)));
 }
 
 TEST(QuorumTest, RestartAssumesOldPromisesOutstanding) {
   QuorumTracker q(Opts(QuorumMode::kWitness), kT0);
   q.OnWitnessRequest(1, At(0));
-  q.OnWitnessReply(1, true, 5000 * kMs, 1);
+  q.OnWitnessReply(Grant(1, 5000, 1), At(0));
   EXPECT_FALSE(q.Quorate(At(999), true));
   EXPECT_TRUE(q.Quorate(At(1000), true));
 }
@@ -129,7 +182,7 @@ TEST(QuorumTest, DriftShortensHolderSideLeases) {
   o.max_clock_drift = 0.01;
   QuorumTracker q(o, kT0);
   q.OnWitnessRequest(1, At(0));
-  q.OnWitnessReply(1, true, 1000 * kMs, 1);
+  q.OnWitnessReply(Grant(1, 1000, 1), At(0));
   EXPECT_TRUE(q.GrantValid(At(980)));
   EXPECT_FALSE(q.GrantValid(At(981)));  // 1000 * 0.99/1.01 = 980.2
 }
@@ -206,9 +259,12 @@ TEST(WitnessTest, HolderRenewsOthersRefusedThenKeepActiveAfterExpiry) {
   // Lease lapses; both ask; node 2 held it before and wins over lower id 1.
   w.OnRequest(Req(1, 6), At(2000));
   w.OnRequest(Req(2, 3), At(2010));
-  w.Tick(At(2100));
+  auto d = w.Tick(At(2100));
   EXPECT_EQ(w.holder(At(2100)), 2u);
-  EXPECT_EQ(w.term(), 1u);
+  EXPECT_EQ(w.term(), 2u);  // a fresh grant opens a new term
+  for (const auto& x : d) {
+    if (x.granted) EXPECT_EQ(x.previous_holder, 2u);
+  }
 }
 
 TEST(WitnessTest, NewHolderGetsNewTerm) {
@@ -221,6 +277,16 @@ TEST(WitnessTest, NewHolderGetsNewTerm) {
   ASSERT_EQ(d.size(), 1u);
   EXPECT_TRUE(d[0].granted);
   EXPECT_EQ(d[0].term, 2u);
+  EXPECT_EQ(d[0].previous_holder, 1u);
+  EXPECT_EQ(w.state().term, 2u);
+  EXPECT_EQ(w.state().last_holder, 2u);
+  // A restarted witness continues from its persisted state.
+  WitnessArbiter w2(WOpts(), At(9000), w.state());
+  w2.OnRequest(Req(1, 5), At(9000));
+  auto d2 = w2.Tick(At(10000));
+  ASSERT_EQ(d2.size(), 1u);
+  EXPECT_EQ(d2[0].term, 3u);
+  EXPECT_EQ(d2[0].previous_holder, 2u);
 }
 
 TEST(WitnessTest, RestartedWitnessStaysQuietForOneLease) {
@@ -238,7 +304,7 @@ TEST(QuorumTest, WaitForAllBlocksWitnessQuorumUntilPeerSeen) {
   o.wait_for_all = true;
   QuorumTracker q(o, kT0);
   q.OnWitnessRequest(1, At(0));
-  q.OnWitnessReply(1, true, 5000 * kMs, 1);
+  q.OnWitnessReply(Grant(1, 5000, 1), At(0));
   EXPECT_FALSE(q.Quorate(At(2000), false));
   q.OnSend(1, At(2000));
   q.OnPeerHeartbeat(1, 1, At(2001));

@@ -39,11 +39,11 @@ std::vector<WitnessDecision> WitnessArbiter::OnRequest(const WitnessRequest& req
   if (holder(now).has_value()) {
     if (*holder_ == req.node) {
       lease_end_ = now + opts_.lease;
-      out.push_back({req.node, req.request_seq, true, term_, opts_.lease, req.node,
+      out.push_back({req.node, req.request_seq, true, term_, opts_.lease, req.node, 0,
                      "renewed"});
     } else {
       out.push_back({req.node, req.request_seq, false, term_, absl::ZeroDuration(),
-                     *holder_,
+                     *holder_, 0,
                      absl::StrCat("vote held by node ", *holder_, " (term ", term_,
                                   ")")});
     }
@@ -72,15 +72,17 @@ std::vector<WitnessDecision> WitnessArbiter::Decide(absl::Time now) {
     if (best == nullptr || Better(r, *best)) best = &r;
   }
   NodeId winner = best->node;
-  if (last_holder_ != winner) ++term_;
+  NodeId previous = last_holder_.value_or(0);
+  ++term_;  // every fresh grant opens a new term
   holder_ = winner;
   last_holder_ = winner;
   lease_end_ = now + opts_.lease;
   for (const auto& [node, r] : pending_) {
     if (node == winner) {
-      out.push_back({node, r.request_seq, true, term_, opts_.lease, winner, "granted"});
+      out.push_back({node, r.request_seq, true, term_, opts_.lease, winner, previous,
+                     "granted"});
     } else {
-      out.push_back({node, r.request_seq, false, term_, absl::ZeroDuration(), winner,
+      out.push_back({node, r.request_seq, false, term_, absl::ZeroDuration(), winner, 0,
                      absl::StrCat("node ", winner, " won the tie-break (term ", term_,
                                   ")")});
     }

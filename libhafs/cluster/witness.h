@@ -3,7 +3,10 @@
 // The witness arbiter: the pure decision core of `hafs-witness` (in the spirit
 // of corosync-qnetd's ffsplit algorithm). Nodes that lost their peer ask for
 // the witness's vote; the arbiter gives it to exactly one of them at a time,
-// as a lease, and numbers each new holder with a larger term.
+// as a lease. Every fresh grant (the vote was free) opens a new term; renewals
+// keep it. A fresh grant names the previous term's holder, so that a node can
+// tell whether its peer held the vote in a term it never heard of (and may
+// have written without it).
 //
 // Rules (docs/cluster.md "Witness tie-breaks"):
 //   1. While a lease is held (now < lease_end), only the holder is answered
@@ -16,8 +19,9 @@
 //        c. keep-active: a node that says it runs the resources (primary),
 //           then the previous holder (qnetd's keep_active_partition_tie_breaker),
 //        d. tie_breaker: lowest node id (default), highest, or a fixed node.
-//      The winner gets the vote (term+1 if the holder changed); the others
-//      are refused.
+//      The winner gets the vote in term+1; the others are refused.
+//   3. The (term, last holder) pair must survive a witness restart: the
+//      caller persists state() whenever term() changes and passes it back.
 // Pure: time is passed in. Thread-safety: none; one owner.
 //
 // Example:
@@ -55,6 +59,12 @@ struct WitnessRequest {
   bool primary = false;
 };
 
+// What the witness keeps across restarts.
+struct WitnessState {
+  uint64_t term = 0;
+  NodeId last_holder = 0;  // 0 = none yet
+};
+
 struct WitnessDecision {
   NodeId node = 0;  // who the reply goes to
   uint64_t request_seq = 0;
@@ -62,6 +72,7 @@ struct WitnessDecision {
   uint64_t term = 0;
   absl::Duration lease;
   NodeId holder = 0;  // 0 = none
+  NodeId previous_holder = 0;  // fresh grants: holder of term - 1
   std::string reason;
 };
 
@@ -71,8 +82,13 @@ class WitnessArbiter {
   // its grants, so it decides nothing before start + lease (a grant it gave in
   // its previous life has expired by then).
   explicit WitnessArbiter(const WitnessOptions& opts,
-                          absl::Time start = absl::InfinitePast())
-      : opts_(opts), quiet_until_(start + opts.lease) {}
+                          absl::Time start = absl::InfinitePast(),
+                          WitnessState persisted = {})
+      : opts_(opts),
+        term_(persisted.term),
+        quiet_until_(start + opts.lease) {
+    if (persisted.last_holder != 0) last_holder_ = persisted.last_holder;
+  }
 
   std::vector<WitnessDecision> OnRequest(const WitnessRequest& req, absl::Time now);
   std::vector<WitnessDecision> Tick(absl::Time now);
@@ -82,6 +98,7 @@ class WitnessArbiter {
   // The current holder, if its lease is running at `now`.
   std::optional<NodeId> holder(absl::Time now) const;
   uint64_t term() const { return term_; }
+  WitnessState state() const { return {term_, last_holder_.value_or(0)}; }
 
  private:
   bool Better(const WitnessRequest& a, const WitnessRequest& b) const;
