@@ -232,6 +232,45 @@ TEST(Replicator, PullAheadGoesAheadUnderCongestionAndCatchesUp) {
   EXPECT_FALSE(p.violation()) << *p.violation();
 }
 
+TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
+  SimPair p(SimPairOptions{.seed = 11});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  bool replicated = false;
+  // Protocol C: the peer wrote it, so the application sees success.
+  ASSERT_OK(WriteSync(p, 0, 12, 2, 'w', &replicated));
+  EXPECT_TRUE(replicated);
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
+  EXPECT_EQ(p.node(1).status().peer_disk, DiskState::kDiskless) << Trace(p);
+  // Further writes go to the peer only; reads are served by the peer.
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'v'));
+  absl::Status read_status = absl::UnknownError("pending");
+  std::string got;
+  bool done = false;
+  p.node(0).Read(20 * kBlock, kBlock, [&](absl::Status s, std::string data) {
+    read_status = s;
+    got = std::move(data);
+    done = true;
+  });
+  ASSERT_TRUE(p.RunUntil([&] { return done; }, absl::Seconds(5)));
+  ASSERT_OK(read_status);
+  EXPECT_EQ(got, std::string(kBlock, 'v'));
+  const std::string& peer = p.node(1).disk()->contents();
+  EXPECT_EQ(peer.substr(12 * kBlock, 2 * kBlock), std::string(2 * kBlock, 'w'));
+}
+
+TEST(Replicator, LocalWriteErrorWithoutPeerFailsTheWrite) {
+  SimPair p(SimPairOptions{.seed = 12});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  EXPECT_THAT(WriteSync(p, 0, 3, 1, 'x'), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
+  EXPECT_THAT(WriteSync(p, 0, 4, 1, 'x'), StatusIs(absl::StatusCode::kUnavailable));
+}
+
 TEST(Replicator, SwarmSeedsHoldTheInvariants) {
   for (uint64_t seed = 1; seed <= 10; ++seed) {
     SeedResult r = RunSeed(seed);

@@ -133,6 +133,9 @@ void SimNode::Crash(uint64_t seed) {
   auto pending = std::move(app_done_);
   app_done_.clear();
   for (auto& [id, fn] : pending) fn(absl::AbortedError("node crashed"));
+  auto reads = std::move(read_done_);
+  read_done_.clear();
+  for (auto& [id, fn] : reads) fn(absl::AbortedError("node crashed"), "");
 }
 
 void SimNode::Restart() {
@@ -299,6 +302,12 @@ void SimNode::ProcessReady(Ready rd) {
   }
   // 5. Completions.
   for (AppDone& d : rd.done) {
+    if (auto r = read_done_.find(d.id); r != read_done_.end()) {
+      auto fn = std::move(r->second);
+      read_done_.erase(r);
+      fn(d.status, d.data ? std::string(d.data->view()) : std::string());
+      continue;
+    }
     auto it = app_done_.find(d.id);
     if (it == app_done_.end()) {
       pair_->Violation(absl::StrCat("node ", id_, ": completion for unknown request ", d.id));
@@ -423,6 +432,13 @@ void SimNode::Write(uint64_t offset, io::AlignedBuffer data, bool fua,
   const uint64_t id = next_app_id_++;
   app_done_.emplace(id, std::move(done));
   rep_->Write(id, offset, std::make_shared<io::AlignedBuffer>(std::move(data)), fua);
+}
+
+void SimNode::Read(uint64_t offset, uint64_t length,
+                   std::function<void(absl::Status, std::string)> done) {
+  const uint64_t id = next_app_id_++;
+  read_done_.emplace(id, std::move(done));
+  rep_->Read(id, offset, length);
 }
 
 void SimNode::Flush(std::function<void(absl::Status)> done) {

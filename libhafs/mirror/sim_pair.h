@@ -95,6 +95,8 @@ class SimNode {
   void Write(uint64_t offset, io::AlignedBuffer data, bool fua,
              std::function<void(absl::Status)> done);
   void Flush(std::function<void(absl::Status)> done);
+  void Read(uint64_t offset, uint64_t length,
+            std::function<void(absl::Status, std::string)> done);
 
   // Durable state as a crash would leave it (for the coverage check).
   const meta::Bitmap& durable_bitmap() const { return durable_bitmap_; }
@@ -149,6 +151,7 @@ class SimNode {
   std::optional<meta::ActivityLog::Transaction> al_tr_;
   io::IoRequest al_flush_req_;
   std::map<uint64_t, std::function<void(absl::Status)>> app_done_;
+  std::map<uint64_t, std::function<void(absl::Status, std::string)>> read_done_;
   uint64_t next_app_id_ = 1;
   uint64_t boot_count_ = 0;
   bool last_done_replicated_ = false;
