@@ -45,25 +45,6 @@ bool Aligned(uint64_t offset, uint64_t length) {
 
 }  // namespace
 
-absl::string_view RoleName(Role r) {
-  return r == Role::kPrimary ? "Primary" : "Secondary";
-}
-
-absl::string_view DiskStateName(DiskState d) {
-  switch (d) {
-    case DiskState::kDiskless: return "Diskless";
-    case DiskState::kAttaching: return "Attaching";
-    case DiskState::kFailed: return "Failed";
-    case DiskState::kNegotiating: return "Negotiating";
-    case DiskState::kInconsistent: return "Inconsistent";
-    case DiskState::kOutdated: return "Outdated";
-    case DiskState::kDUnknown: return "DUnknown";
-    case DiskState::kConsistent: return "Consistent";
-    case DiskState::kUpToDate: return "UpToDate";
-  }
-  return "?";
-}
-
 absl::string_view ProtocolName(Protocol p) {
   switch (p) {
     case Protocol::kA: return "A";

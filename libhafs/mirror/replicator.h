@@ -81,8 +81,8 @@ using splitbrain::GenerationIds;
 using splitbrain::Role;
 using Protocol = splitbrain::WireProtocol;
 
-absl::string_view RoleName(Role r);
-absl::string_view DiskStateName(DiskState d);
+using splitbrain::DiskStateName;
+using splitbrain::RoleName;
 absl::string_view ProtocolName(Protocol p);
 
 // Connection state (DRBD's cs without the replication part).

@@ -33,7 +33,9 @@ GenerationIds UndoSyncUuid(GenerationIds gi) {
   return gi;
 }
 
-const char* DiskName(DiskState d) {
+}  // namespace
+
+absl::string_view DiskStateName(DiskState d) {
   switch (d) {
     case DiskState::kDiskless: return "Diskless";
     case DiskState::kAttaching: return "Attaching";
@@ -47,6 +49,12 @@ const char* DiskName(DiskState d) {
   }
   return "?";
 }
+
+absl::string_view RoleName(Role r) {
+  return r == Role::kPrimary ? "Primary" : "Secondary";
+}
+
+namespace {
 
 const char* Direction(int hg) {
   if (hg == 0) return "no resync";
@@ -538,8 +546,8 @@ HandshakeDecision SyncHandshake(const NodeState& self, const NodeState& peer,
     if (full) hg *= 2;
     if (d.split_brain) d.recovery = Recovery::kDiskStates;
     why.push_back(absl::StrCat("Exactly one disk is Inconsistent (mine ",
-                               DiskName(mydisk), ", the peer's ",
-                               DiskName(peerdisk), "): ", Direction(hg),
+                               DiskStateName(mydisk), ", the peer's ",
+                               DiskStateName(peerdisk), "): ", Direction(hg),
                                " due to disk states."));
   }
 
@@ -608,7 +616,7 @@ HandshakeDecision SyncHandshake(const NodeState& self, const NodeState& peer,
 
   if (hg > 0 && mydisk <= DiskState::kInconsistent) {
     why.push_back(absl::StrCat("I would become sync source, but my disk is ",
-                               DiskName(mydisk),
+                               DiskStateName(mydisk),
                                "; refusing (the peer must not copy "
                                "unusable data)."));
     return finish(Outcome::kInconsistentSource, hg);

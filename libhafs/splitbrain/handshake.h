@@ -55,6 +55,10 @@ enum class DiskState {
   kUpToDate,
 };
 
+// "Primary"/"Secondary" and DRBD's disk state names ("UpToDate", ...).
+absl::string_view RoleName(Role r);
+absl::string_view DiskStateName(DiskState d);
+
 // What one node contributes to the handshake.
 struct NodeState {
   GenerationIds gi;  // raw values, role bit included
