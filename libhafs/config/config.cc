@@ -19,6 +19,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/substitute.h"
+#include "absl/time/time.h"
+#include "libhafs/cluster/failure_detector.h"
 
 namespace hafs::config {
 namespace {
@@ -269,15 +271,19 @@ void Validate(const HafsConfig& cfg, Checker& c) {
   }
 
   const Heartbeat& h = cfg.heartbeat();
-  if (!(h.keepalive_ms() < h.warntime_ms() && h.warntime_ms() < h.deadtime_ms() &&
-        h.deadtime_ms() <= h.initdead_ms())) {
-    c.Error({{"heartbeat", -1}},
-            absl::Substitute("need keepalive_ms < warntime_ms < deadtime_ms <= "
-                             "initdead_ms, got $0, $1, $2, $3",
-                             h.keepalive_ms(), h.warntime_ms(), h.deadtime_ms(),
-                             h.initdead_ms()),
-            "e.g. 1000, 5000, 10000, 60000 (Heartbeat's advice: initdead at "
-            "least twice deadtime)");
+  {
+    // One set of rules for Heartbeat's timers: the failure detector's.
+    cluster::TimingOptions t;
+    t.keepalive = absl::Milliseconds(h.keepalive_ms());
+    t.warntime = absl::Milliseconds(h.warntime_ms());
+    t.deadtime = absl::Milliseconds(h.deadtime_ms());
+    t.initdead = absl::Milliseconds(h.initdead_ms());
+    absl::StatusOr<cluster::TimingOptions> checked = cluster::ValidateTiming(t, nullptr);
+    if (!checked.ok()) {
+      c.Error({{"heartbeat", -1}}, checked.status().message(),
+              "e.g. keepalive_ms: 1000 warntime_ms: 5000 deadtime_ms: 10000 "
+              "initdead_ms: 60000 (docs/cluster.md, Timers)");
+    }
   }
   if (!h.preferred_node().empty() && !names.count(h.preferred_node())) {
     c.Error({{"heartbeat", -1}, {"preferred_node", -1}},

@@ -68,7 +68,8 @@ heartbeat { keepalive_ms: 2000 warntime_ms: 1000 }
                                 HasSubstr("[2001:db8::1]:7788"),
                                 HasSubstr("h.conf:7:21: volume.protocol: \"D\" is not a "
                                           "valid value; hint: use one of: A, B, C"),
-                                HasSubstr("keepalive_ms < warntime_ms"))));
+                                HasSubstr("h.conf:8:1: heartbeat: "),
+                                HasSubstr("warntime"))));
 }
 
 TEST(Config, WrongVersionAndNodeCount) {
