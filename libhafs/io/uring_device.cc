@@ -413,4 +413,22 @@ absl::StatusOr<int> UringDevice::Poll(int min_complete,
   return n;
 }
 
+absl::Status UringDevice::SetCompletionEventFd(int fd) {
+  io_uring* ring = ring_.get();
+  if (eventfd_registered_) {
+    const int r = io_uring_unregister_eventfd(ring);
+    if (r < 0) {
+      return IoErrnoStatus(r, absl::StrCat("io_uring_unregister_eventfd on ", path_));
+    }
+    eventfd_registered_ = false;
+  }
+  if (fd < 0) return absl::OkStatus();
+  const int r = io_uring_register_eventfd(ring, fd);
+  if (r < 0) {
+    return IoErrnoStatus(r, absl::StrCat("io_uring_register_eventfd on ", path_));
+  }
+  eventfd_registered_ = true;
+  return absl::OkStatus();
+}
+
 }  // namespace hafs::io

@@ -101,6 +101,13 @@ class UringDevice final : public BlockDevice {
   bool is_block_device() const { return is_block_device_; }
   const Stats& stats() const { return stats_; }
 
+  // (Added for the mirror runtime's event loop.) Registers `fd`, an eventfd,
+  // to be signalled by the kernel whenever a completion is posted to this
+  // device's ring (io_uring_register_eventfd), so an owner can sleep in
+  // poll(2)/epoll on it together with its other wake-up sources and then call
+  // Poll(0, ...). -1 unregisters. Same thread rules as Poll().
+  absl::Status SetCompletionEventFd(int fd);
+
  private:
   // One request's progress through the ring.
   struct Op {
@@ -134,6 +141,7 @@ class UringDevice final : public BlockDevice {
 
   std::unique_ptr<io_uring> ring_;
   bool fixed_file_ = false;        // fd registered as fixed file 0
+  bool eventfd_registered_ = false;  // SetCompletionEventFd
   unsigned in_kernel_ = 0;         // SQEs prepared or submitted, not reaped
   unsigned unsubmitted_ = 0;       // SQEs prepared, not yet submitted
   int in_flight_ = 0;              // accepted by Submit, callback not yet run

@@ -1,0 +1,1095 @@
+// The block mirror's runtime: one event-loop thread per Volume drives the pure
+// Replicator with a UringDevice, the MetaStore and a peer Transport, following
+// the Ready contract of replicator.h. Threading model and contract as
+// implemented: docs/mirror.md.
+#include "libhafs/mirror/volume.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "libhafs/base/logging.h"
+#include "libhafs/base/status_macros.h"
+#include "libhafs/io/uring_device.h"
+
+namespace hafs::mirror {
+namespace {
+
+constexpr uint64_t kBlock = io::kBlockSize;
+// Bitmap words per AL extent: 4 MiB / 4 KiB = 1024 bits = 16 words.
+constexpr uint64_t kWordsPerExtent = (meta::kAlExtentBytes / kBlock) / 64;
+static_assert(kWordsPerExtent * 64 * kBlock == meta::kAlExtentBytes);
+static_assert(splitbrain::kHistorySize == meta::kHistoryGis,
+              "metadata and handshake carry the same number of history GIs");
+
+uint64_t RandomSeed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Superblock mapping.
+
+splitbrain::GenerationIds ToSplitbrainGi(const meta::GenerationIds& gi) {
+  splitbrain::GenerationIds out;
+  out.current = gi.current;
+  out.bitmap = gi.bitmap;
+  for (int i = 0; i < splitbrain::kHistorySize; ++i) out.history[i] = gi.history[i];
+  return out;
+}
+
+meta::GenerationIds ToMetaGi(const splitbrain::GenerationIds& gi) {
+  meta::GenerationIds out;
+  out.current = gi.current;
+  out.bitmap = gi.bitmap;
+  for (int i = 0; i < meta::kHistoryGis; ++i) out.history[i] = gi.history[i];
+  return out;
+}
+
+PersistedState PersistedFromSuperblock(const meta::Superblock& sb) {
+  PersistedState ps;
+  ps.gi = ToSplitbrainGi(sb.gi);
+  ps.consistent = sb.has_flag(meta::kMdConsistent);
+  ps.was_up_to_date = sb.has_flag(meta::kMdWasUpToDate);
+  ps.crashed_primary = sb.has_flag(meta::kMdCrashedPrimary);
+  ps.peer_outdated = sb.has_flag(meta::kMdPeerOutdated);
+  return ps;
+}
+
+void ApplyPersisted(const PersistedState& ps, meta::Superblock& sb) {
+  sb.gi = ToMetaGi(ps.gi);
+  auto set = [&](uint32_t flag, bool on) {
+    if (on) {
+      sb.flags |= flag;
+    } else {
+      sb.flags &= ~flag;
+    }
+  };
+  set(meta::kMdConsistent, ps.consistent);
+  set(meta::kMdWasUpToDate, ps.was_up_to_date);
+  set(meta::kMdCrashedPrimary, ps.crashed_primary);
+  set(meta::kMdPeerOutdated, ps.peer_outdated);
+}
+
+DiskState DiskStateFromFlags(uint32_t flags) {
+  if (flags & meta::kMdConsistent) {
+    return (flags & meta::kMdWasUpToDate) ? DiskState::kUpToDate : DiskState::kOutdated;
+  }
+  return DiskState::kInconsistent;
+}
+
+std::string VolumeStatus::ToString() const {
+  const Status& s = replication;
+  const Counters& c = s.counters;
+  std::string out = absl::StrCat(
+      name, ": cs:", ConnStateName(s.conn), "/", ReplStateName(s.repl), " ro:",
+      RoleName(s.role), "/", RoleName(s.peer_role), " ds:", DiskStateName(s.disk), "/",
+      DiskStateName(s.peer_disk), closed ? " (closed)" : "", "\n    ns:", c.ns,
+      " nr:", c.nr, " dw:", c.dw, " dr:", c.dr, " al:", al, " bm:", bm, " lo:", c.lo,
+      " pe:", c.pe, " ua:", c.ua, " ap:", c.ap, " oos:", c.oos);
+  if (s.repl == ReplState::kSyncSource || s.repl == ReplState::kSyncTarget) {
+    const double done =
+        s.resync_total_blocks == 0
+            ? 100.0
+            : 100.0 * static_cast<double>(s.resync_total_blocks - s.resync_left_blocks) /
+                  static_cast<double>(s.resync_total_blocks);
+    absl::StrAppend(&out, absl::StrFormat("\n    sync'ed: %.1f%% (%d/%d) blocks", done,
+                                          s.resync_total_blocks - s.resync_left_blocks,
+                                          s.resync_total_blocks));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The runtime.
+
+class Volume::Impl {
+ public:
+  explicit Impl(const VolumeOptions& o) : opt_(o) {
+    clock_ = o.clock != nullptr ? o.clock : Clock::System();
+  }
+  ~Impl();
+
+  absl::Status Attach();
+
+  // Posts `fn` to the loop (runs in order with other posted calls).
+  // Returns false if the loop is not running.
+  bool Post(std::function<void()> fn);
+  // Runs `fn` on the loop and waits for it.
+  template <typename T>
+  absl::StatusOr<T> Call(std::function<T()> fn);
+  absl::Status CallStatus(std::function<absl::Status()> fn);
+
+  void SubmitWrite(uint64_t offset, Buffer data, bool fua, Callback done);
+  void SubmitRead(uint64_t offset, uint64_t length, ReadCallback done);
+  void SubmitFlush(Callback done);
+
+  VolumeStatus Snapshot();
+  absl::Status Close();
+  void CheckNotLoopThread(const char* what) const {
+    HAFS_CHECK(std::this_thread::get_id() != loop_thread_id_)
+        << "Volume::" << what << " is blocking and must not be called from the "
+        << "volume's loop thread (a completion or event callback)";
+  }
+
+  bool closed() const { return closed_.load(); }
+  bool accepting() const { return running_.load() && !closing_.load(); }
+  const VolumeOptions& options() const { return opt_; }
+  uint64_t size_bytes() const { return size_bytes_; }
+  // Loop thread only (admin calls run there through CallStatus).
+  Replicator* rep() { return rep_.get(); }
+
+ private:
+  // A local I/O the runtime owns until its completion is reported.
+  struct Op {
+    io::IoRequest req;
+    LocalIo io;
+    bool al_held = false;  // BeginWrite taken by the runtime (non-hold writes)
+  };
+  struct AppReq {
+    Callback done;
+    ReadCallback read_done;
+    uint64_t read_length = 0;
+  };
+
+  void Loop();
+  void Wake();
+  bool RunInbox();
+  bool RunTransport();
+  bool RunCompletions();
+  void MaybeTick();
+  void DrainReady();
+  void ProcessReady(Ready rd);
+  void Emit(VolumeEvent e);
+  // Ready step 2: persist bitmap pages holding bits newly set outside hot
+  // AL extents (or everything when `all`).
+  void PersistBitmap(bool all);
+  void WaitForAlIdle();
+  void Issue(LocalIo io);
+  void SubmitOp(uint64_t token);
+  void SendMessages(std::vector<peer::MirrorMessage>& msgs);
+  void SyncTransportWish();
+  void MetaFailed(const absl::Status& s);
+  absl::Status ShutdownLoop();
+  void DetachTransport();
+  bool LocalIdle() const;
+
+  const VolumeOptions opt_;
+  Clock* clock_;
+  uint64_t size_bytes_ = 0;
+  std::string open_report_;
+
+  // Owned by the loop thread once running (and by the constructing / closing
+  // thread before the loop starts and after it stopped).
+  std::unique_ptr<io::UringDevice> dev_;
+  std::unique_ptr<io::UringDevice> meta_dev_;  // external metadata only
+  std::unique_ptr<meta::MetaStore> md_;
+  std::unique_ptr<Replicator> rep_;
+  peer::Transport* transport_ = nullptr;
+  peer::ConnectionId conn_ = 0;
+  bool wants_connection_ = false;
+  std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
+  std::map<uint64_t, Op> ops_;            // submitted to the device, by token
+  std::map<uint64_t, Op> parked_;         // waiting for an AL transaction
+  std::deque<uint64_t> admitted_;         // al_begin tokens to report
+  size_t al_begin_waiting_ = 0;           // al_begin tokens waiting for the AL
+  uint64_t holds_ = 0;                    // hold_al references not yet released
+  std::multiset<std::pair<uint64_t, uint64_t>> unreferenced_holds_;
+  std::vector<std::pair<uint64_t, absl::Status>> completed_;  // from Poll callbacks
+  std::map<uint64_t, AppReq> app_;
+  uint64_t next_app_id_ = 1;
+  std::vector<uint64_t> shadow_;  // bitmap words known durable (subset of disk)
+  absl::Status md_error_;         // metadata device failed
+  absl::Time next_tick_ = absl::InfinitePast();
+  absl::Time next_writeout_ = absl::InfinitePast();
+  bool in_ready_ = false;
+  bool was_syncing_ = false;
+
+  // Loop thread and inbox.
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::thread::id loop_thread_id_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> closed_{false};
+  absl::Mutex inbox_mu_;
+  std::deque<std::function<void()>> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  bool inbox_open_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  absl::Mutex status_mu_;
+  VolumeStatus last_status_ ABSL_GUARDED_BY(status_mu_);
+};
+
+Volume::Impl::~Impl() {
+  if (running_.load()) {
+    // Crash-like: stop the loop, abandon everything, no clean shutdown.
+    HAFS_LOG(WARNING) << opt_.name
+                      << ": volume destroyed without Close(): the next Open replays the "
+                         "activity log";
+    stop_.store(true);
+    Wake();
+    if (thread_.joinable()) thread_.join();
+    running_.store(false);
+  }
+  DetachTransport();
+  // Fail what the application still waits for (the loop is gone).
+  auto app = std::move(app_);
+  app_.clear();
+  for (auto& [id, r] : app) {
+    absl::Status s = absl::AbortedError(absl::StrCat(opt_.name, ": volume destroyed"));
+    if (r.done) r.done(s);
+    if (r.read_done) r.read_done(s);
+  }
+  {
+    absl::MutexLock l(&inbox_mu_);
+    inbox_.clear();
+  }
+  // Devices first: their destructors wait for the kernel to release the
+  // buffers of in-flight requests (owned by ops_, the MetaStore and the
+  // replicator) and drop the callbacks.
+  meta_dev_.reset();
+  dev_.reset();
+  md_.reset();  // logs "destroyed without Close()" unless closed
+  ops_.clear();
+  parked_.clear();
+  rep_.reset();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void Volume::Impl::DetachTransport() {
+  if (transport_ == nullptr) return;
+  transport_->SetWakeup(nullptr);
+  transport_->Disconnect();
+  (void)transport_->TakeEvents();
+  transport_ = nullptr;
+}
+
+absl::Status Volume::Impl::Attach() {
+  if (opt_.backing_path.empty()) {
+    return absl::InvalidArgumentError("VolumeOptions.backing_path is empty");
+  }
+  if (opt_.node_id == opt_.peer_node_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node id ", opt_.node_id, " is also the peer's node id (hint: ids must differ)"));
+  }
+  if (opt_.tick <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("VolumeOptions.tick must be positive");
+  }
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  }
+  {
+    io::UringDeviceOptions d;
+    d.path = opt_.backing_path;
+    d.queue_depth = opt_.queue_depth;
+    HAFS_ASSIGN_OR_RETURN(dev_, io::UringDevice::Open(d));
+    HAFS_RETURN_IF_ERROR(dev_->SetCompletionEventFd(wake_fd_));
+  }
+  io::BlockDevice* md_dev = dev_.get();
+  meta::MetaOpenOptions mo;
+  mo.kind = meta::MdKind::kInternal;
+  if (!opt_.meta_path.empty()) {
+    io::UringDeviceOptions d;
+    d.path = opt_.meta_path;
+    d.queue_depth = 32;
+    HAFS_ASSIGN_OR_RETURN(meta_dev_, io::UringDevice::Open(d));
+    HAFS_RETURN_IF_ERROR(meta_dev_->SetCompletionEventFd(wake_fd_));
+    md_dev = meta_dev_.get();
+    mo.kind = meta::MdKind::kExternal;
+    mo.external_index = opt_.meta_index;
+    mo.expect_data_bytes = dev_->size_bytes();
+  }
+  if (opt_.check_node_id) mo.expect_node_id = opt_.node_id;
+  meta::RecoveryReport report;
+  absl::StatusOr<std::unique_ptr<meta::MetaStore>> md =
+      meta::MetaStore::Open(md_dev, mo, &report);
+  if (!md.ok()) {
+    return absl::Status(md.status().code(),
+                        absl::StrCat(opt_.name, ": attaching ", opt_.backing_path, ": ",
+                                     md.status().message()));
+  }
+  md_ = std::move(*md);
+  open_report_ = report.ToString();
+  const meta::Superblock& sb = md_->superblock();
+  size_bytes_ = sb.data_bytes;
+  if (sb.has_flag(meta::kMdFullSync)) {
+    md_->bitmap().SetAll();
+    HAFS_RETURN_IF_ERROR(md_->FlushBitmap());
+    HAFS_RETURN_IF_ERROR(
+        md_->UpdateSuperblock([](meta::Superblock& s) { s.flags &= ~meta::kMdFullSync; }));
+  }
+  shadow_ = md_->bitmap().words();
+
+  const PersistedState ps = PersistedFromSuperblock(md_->superblock());
+  const DiskState disk = DiskStateFromFlags(md_->superblock().flags);
+  HAFS_LOG(INFO) << opt_.name << ": attached " << opt_.backing_path << " ("
+                 << size_bytes_ << " bytes, disk " << DiskStateName(disk) << ", gi "
+                 << ps.gi.DebugString() << (ps.crashed_primary ? ", crashed primary" : "")
+                 << "); " << open_report_;
+
+  ReplicatorOptions ro = opt_.replication;
+  ro.node_id = opt_.node_id;
+  ro.peer_node_id = opt_.peer_node_id;
+  ro.node_name = opt_.node_name;
+  ro.peer_name = opt_.peer_name;
+  ro.size_bytes = size_bytes_;
+  rep_ = std::make_unique<Replicator>(ro, ps, disk, &md_->bitmap(), RandomSeed());
+  if (opt_.start_standalone || opt_.transport == nullptr) rep_->Disconnect();
+
+  transport_ = opt_.transport;
+  if (transport_ != nullptr) {
+    // Take the transport over: forget a previous owner's connection.
+    transport_->SetWakeup(nullptr);
+    transport_->Disconnect();
+    (void)transport_->TakeEvents();
+    transport_->SetWakeup([this] { Wake(); });
+  }
+  {
+    absl::MutexLock l(&inbox_mu_);
+    inbox_open_ = true;
+  }
+  running_.store(true);
+  absl::Notification started;
+  thread_ = std::thread([this, &started] {
+    loop_thread_id_ = std::this_thread::get_id();
+    started.Notify();
+    Loop();
+  });
+  started.WaitForNotification();
+  return absl::OkStatus();
+}
+
+void Volume::Impl::Wake() {
+  const uint64_t one = 1;
+  ssize_t r = write(wake_fd_, &one, sizeof(one));
+  (void)r;  // EAGAIN: the counter is saturated, the loop wakes anyway
+}
+
+bool Volume::Impl::Post(std::function<void()> fn) {
+  {
+    absl::MutexLock l(&inbox_mu_);
+    if (!inbox_open_) return false;
+    inbox_.push_back(std::move(fn));
+  }
+  Wake();
+  return true;
+}
+
+template <typename T>
+absl::StatusOr<T> Volume::Impl::Call(std::function<T()> fn) {
+  CheckNotLoopThread("(admin call)");
+  absl::Notification n;
+  T out{};
+  if (!Post([&] {
+        out = fn();
+        n.Notify();
+      })) {
+    return absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed"));
+  }
+  n.WaitForNotification();
+  return out;
+}
+
+absl::Status Volume::Impl::CallStatus(std::function<absl::Status()> fn) {
+  absl::StatusOr<absl::Status> s = Call<absl::Status>(std::move(fn));
+  if (!s.ok()) return s.status();
+  return *s;
+}
+
+// ---- the loop ----
+
+void Volume::Impl::Loop() {
+  // Sleeping: the loop waits in poll(2) on one eventfd that is signalled by
+  // (a) application calls posting to the inbox, (b) the transport's wake-up
+  // callback, and (c) the kernel, for every io_uring completion of the
+  // backing (and metadata) device (io_uring_register_eventfd). So no source
+  // waits for another's timeout; the poll timeout is only the next tick.
+  DrainReady();
+  SyncTransportWish();
+  while (!stop_.load()) {
+    uint64_t junk;
+    while (read(wake_fd_, &junk, sizeof(junk)) > 0) {
+    }
+    bool progress = false;
+    progress |= RunInbox();
+    progress |= RunTransport();
+    progress |= RunCompletions();
+    MaybeTick();
+    if (progress) continue;
+    const absl::Duration left = next_tick_ - clock_->Now();
+    int timeout_ms = static_cast<int>(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), 0,
+                            1000));
+    pollfd p{wake_fd_, POLLIN, 0};
+    (void)poll(&p, 1, timeout_ms);
+  }
+}
+
+bool Volume::Impl::RunInbox() {
+  std::deque<std::function<void()>> work;
+  {
+    absl::MutexLock l(&inbox_mu_);
+    work.swap(inbox_);
+  }
+  for (auto& fn : work) {
+    fn();
+    DrainReady();
+  }
+  return !work.empty();
+}
+
+bool Volume::Impl::RunTransport() {
+  if (transport_ == nullptr) return false;
+  std::vector<peer::TransportEvent> events = transport_->TakeEvents();
+  for (peer::TransportEvent& e : events) {
+    switch (e.kind) {
+      case peer::TransportEvent::Kind::kConnected:
+        conn_ = e.connection;
+        held_.clear();
+        HAFS_LOG(INFO) << opt_.name << ": transport connected to node " << e.peer.node_id
+                       << " ('" << e.peer.node_name << "', " << e.peer.address << ")";
+        rep_->TransportUp();
+        break;
+      case peer::TransportEvent::Kind::kMessage:
+        if (e.connection == conn_ && conn_ != 0) rep_->Receive(e.message);
+        break;
+      case peer::TransportEvent::Kind::kDisconnected:
+        if (e.connection == conn_ && conn_ != 0) {
+          conn_ = 0;
+          held_.clear();
+          rep_->TransportDown(e.reason.message());
+        }
+        break;
+      case peer::TransportEvent::Kind::kWritable:
+        if (e.connection == conn_ || e.connection == 0) {
+          std::vector<peer::MirrorMessage> none;
+          SendMessages(none);
+        }
+        break;
+    }
+    // Effects of each event before the next one (as the simulator does).
+    DrainReady();
+  }
+  return !events.empty();
+}
+
+bool Volume::Impl::RunCompletions() {
+  bool any = false;
+  for (io::UringDevice* d : {dev_.get(), meta_dev_.get()}) {
+    if (d == nullptr) continue;
+    absl::StatusOr<int> n = d->Poll(0, absl::ZeroDuration());
+    if (!n.ok()) {
+      HAFS_LOG(ERROR) << opt_.name << ": polling " << d->path() << ": " << n.status();
+    } else if (*n > 0) {
+      any = true;
+    }
+  }
+  while (!completed_.empty() || !admitted_.empty()) {
+    any = true;
+    std::vector<std::pair<uint64_t, absl::Status>> done;
+    done.swap(completed_);
+    for (auto& [token, status] : done) {
+      auto it = ops_.find(token);
+      if (it != ops_.end()) {
+        Op op = std::move(it->second);
+        ops_.erase(it);
+        if (op.al_held) md_->EndWrite(op.io.offset, op.io.length);
+      } else {
+        parked_.erase(token);  // failed while waiting for the AL
+      }
+      rep_->IoDone(token, std::move(status));
+      DrainReady();
+    }
+    while (!admitted_.empty()) {
+      const uint64_t token = admitted_.front();
+      admitted_.pop_front();
+      rep_->AlAdmitted(token);
+      DrainReady();
+    }
+  }
+  return any;
+}
+
+void Volume::Impl::MaybeTick() {
+  const absl::Time now = clock_->Now();
+  if (now < next_tick_) return;
+  next_tick_ = now + opt_.tick;
+  rep_->Tick(now);
+  DrainReady();
+  if (now >= next_writeout_) {
+    next_writeout_ = now + opt_.bitmap_writeout_interval;
+    if (md_->bitmap().dirty_page_count() > 0 && md_error_.ok()) PersistBitmap(/*all=*/true);
+  }
+}
+
+void Volume::Impl::DrainReady() {
+  if (in_ready_) return;  // re-entered from a callback: the outer loop continues
+  in_ready_ = true;
+  while (rep_->HasReady()) ProcessReady(rep_->TakeReady());
+  // A resync ended (finished or interrupted): write its progress out now, as
+  // DRBD does, so a crash right after it does not redo it.
+  const ReplState repl = rep_->repl_state();
+  const bool syncing = repl == ReplState::kSyncSource || repl == ReplState::kSyncTarget;
+  if (was_syncing_ && !syncing && md_error_.ok()) PersistBitmap(/*all=*/true);
+  was_syncing_ = syncing;
+  in_ready_ = false;
+}
+
+void Volume::Impl::Emit(VolumeEvent e) {
+  if (opt_.on_event) opt_.on_event(e);
+}
+
+void Volume::Impl::MetaFailed(const absl::Status& s) {
+  if (md_error_.ok()) {
+    md_error_ = s;
+    HAFS_LOG(ERROR) << opt_.name << ": metadata I/O failed: " << s
+                    << "; local writes now fail (on-io-error policy applies)";
+  }
+}
+
+void Volume::Impl::WaitForAlIdle() {
+  io::BlockDevice* d = md_->device();
+  while (md_->al_busy()) {
+    absl::StatusOr<int> n = d->Poll(1, absl::Milliseconds(100));
+    if (!n.ok()) {
+      MetaFailed(n.status());
+      return;
+    }
+  }
+}
+
+void Volume::Impl::PersistBitmap(bool all) {
+  meta::Bitmap& bm = md_->bitmap();
+  if (bm.dirty_page_count() == 0) return;
+  const std::vector<uint64_t>& words = bm.words();
+  const std::vector<uint64_t> pages = bm.DirtyPages();
+  bool need = all;
+  const bool al_busy = md_->al_busy();
+  const meta::ActivityLog& al = md_->activity_log();
+  for (uint64_t p : pages) {
+    const uint64_t w0 = p * meta::kBitmapWordsPerPage;
+    const uint64_t w1 = std::min<uint64_t>(w0 + meta::kBitmapWordsPerPage, words.size());
+    for (uint64_t w = w0; w < w1; ++w) {
+      // A bit cleared in memory may reach the disk any time (AL eviction
+      // writes the page): the shadow keeps only bits the disk surely has.
+      shadow_[w] &= words[w];
+      if (need) continue;
+      if ((words[w] & ~shadow_[w]) == 0) continue;
+      // Newly set: covered by the AL only if its extent is hot and no
+      // transaction (which might be evicting it) is in flight.
+      const uint32_t extent = static_cast<uint32_t>(w / kWordsPerExtent);
+      if (al_busy || !al.IsHot(extent)) need = true;
+    }
+  }
+  if (!need) return;
+  WaitForAlIdle();  // never race the AL's own page writes
+  absl::Status s = md_->FlushBitmap();
+  if (!s.ok()) {
+    MetaFailed(s);
+    return;
+  }
+  for (uint64_t p : pages) {
+    const uint64_t w0 = p * meta::kBitmapWordsPerPage;
+    const uint64_t w1 = std::min<uint64_t>(w0 + meta::kBitmapWordsPerPage, words.size());
+    for (uint64_t w = w0; w < w1; ++w) shadow_[w] = words[w];
+  }
+}
+
+void Volume::Impl::ProcessReady(Ready rd) {
+  for (std::string& line : rd.log) {
+    HAFS_LOG(INFO) << opt_.name << ": " << line;
+    Emit(VolumeEvent{VolumeEvent::Kind::kLog, std::move(line)});
+  }
+  for (std::string& h : rd.handlers) {
+    HAFS_LOG(INFO) << opt_.name << ": handler " << h;
+    Emit(VolumeEvent{VolumeEvent::Kind::kHandler, std::move(h)});
+  }
+  for (const VerifyMismatch& m : rd.verify_mismatches) {
+    Emit(VolumeEvent{VolumeEvent::Kind::kVerifyMismatch, "", m.offset, m.length});
+  }
+  // 1. Superblock (generation ids and flags), synchronous FUA write.
+  if (rd.persist && md_error_.ok()) {
+    const PersistedState ps = *rd.persist;
+    absl::Status s =
+        md_->UpdateSuperblock([&](meta::Superblock& sb) { ApplyPersisted(ps, sb); });
+    if (!s.ok()) MetaFailed(s);
+  }
+  // 2. Bitmap pages with bits set outside the AL's cover.
+  if (md_error_.ok()) PersistBitmap(/*all=*/false);
+  // 3. AL admissions, local I/O, AL releases.
+  for (const AlBegin& b : rd.al_begin) {
+    if (!md_error_.ok()) {
+      // No AL reference can be taken; the write proceeds and its local I/O
+      // fails below (the replicator then applies on-io-error).
+      unreferenced_holds_.emplace(b.offset, b.length);
+      admitted_.push_back(b.token);
+      continue;
+    }
+    const uint64_t token = b.token;
+    const uint64_t off = b.offset, len = b.length;
+    absl::StatusOr<meta::MetaStore::WriteAdmit> a =
+        md_->BeginWrite(off, len, [this, token, off, len](absl::Status s) {
+          --al_begin_waiting_;
+          if (!s.ok()) {
+            MetaFailed(s);
+            unreferenced_holds_.emplace(off, len);
+          } else {
+            ++holds_;
+          }
+          admitted_.push_back(token);
+        });
+    if (!a.ok()) {
+      MetaFailed(a.status());
+      unreferenced_holds_.emplace(off, len);
+      admitted_.push_back(token);
+    } else if (*a == meta::MetaStore::WriteAdmit::kReady) {
+      ++holds_;
+      admitted_.push_back(token);
+    } else {
+      ++al_begin_waiting_;
+    }
+  }
+  for (LocalIo& io : rd.ios) Issue(std::move(io));
+  for (const auto& [offset, length] : rd.al_release) {
+    auto it = unreferenced_holds_.find({offset, length});
+    if (it != unreferenced_holds_.end()) {
+      unreferenced_holds_.erase(it);
+      continue;
+    }
+    --holds_;
+    md_->EndWrite(offset, length);
+  }
+  // 4. Messages, in order.
+  SendMessages(rd.messages);
+  // 5. Completions.
+  for (AppDone& d : rd.done) {
+    auto it = app_.find(d.id);
+    if (it == app_.end()) {
+      HAFS_LOG(ERROR) << opt_.name << ": completion for unknown request " << d.id;
+      continue;
+    }
+    AppReq r = std::move(it->second);
+    app_.erase(it);
+    if (r.read_done) {
+      if (d.status.ok()) {
+        r.read_done(std::move(d.data));
+      } else {
+        r.read_done(std::move(d.status));
+      }
+    } else if (r.done) {
+      r.done(std::move(d.status));
+    }
+  }
+  // 6. Connection drop.
+  if (rd.drop_connection && transport_ != nullptr) {
+    HAFS_LOG(INFO) << opt_.name << ": dropping the connection: " << rd.drop_reason;
+    transport_->Disconnect();
+    wants_connection_ = false;
+    conn_ = 0;
+    held_.clear();
+  }
+  SyncTransportWish();
+}
+
+void Volume::Impl::SendMessages(std::vector<peer::MirrorMessage>& msgs) {
+  if (transport_ == nullptr) return;
+  // Held messages (refused by back-pressure) go first, in order.
+  while (!held_.empty() && conn_ != 0) {
+    absl::Status s = transport_->Send(conn_, held_.front());
+    if (absl::IsResourceExhausted(s)) break;
+    held_.pop_front();
+    if (!s.ok()) {
+      held_.clear();  // the connection broke; its kDisconnected is queued
+      conn_ = 0;
+      break;
+    }
+  }
+  for (peer::MirrorMessage& m : msgs) {
+    if (conn_ == 0) break;
+    if (!held_.empty()) {
+      held_.push_back(std::move(m));
+      continue;
+    }
+    absl::Status s = transport_->Send(conn_, m);
+    if (absl::IsResourceExhausted(s)) {
+      held_.push_back(std::move(m));
+    } else if (!s.ok()) {
+      break;  // broken; kDisconnected follows
+    }
+  }
+}
+
+void Volume::Impl::SyncTransportWish() {
+  if (transport_ == nullptr || rep_ == nullptr) return;
+  const bool want = rep_->conn_state() != ConnState::kStandAlone;
+  if (want && !wants_connection_) {
+    transport_->Connect();
+    wants_connection_ = true;
+  } else if (!want && wants_connection_ && conn_ == 0) {
+    // StandAlone: stop reconnecting. An open connection is closed only when
+    // the replicator asks (drop_connection), e.g. after lingering.
+    transport_->Disconnect();
+    wants_connection_ = false;
+  }
+}
+
+void Volume::Impl::Issue(LocalIo io) {
+  const uint64_t token = io.token;
+  Op op;
+  op.io = std::move(io);
+  if (op.io.op == io::IoOp::kWrite && !md_error_.ok()) {
+    completed_.emplace_back(token, md_error_);
+    ops_.emplace(token, std::move(op));
+    return;
+  }
+  if (op.io.op == io::IoOp::kWrite && !op.io.hold_al) {
+    // Replicated, resync and other writes: the runtime takes the AL
+    // reference itself and releases it at completion.
+    const uint64_t off = op.io.offset, len = op.io.length;
+    absl::StatusOr<meta::MetaStore::WriteAdmit> a =
+        md_->BeginWrite(off, len, [this, token](absl::Status s) {
+          auto it = parked_.find(token);
+          if (it == parked_.end()) return;
+          Op parked = std::move(it->second);
+          parked_.erase(it);
+          if (!s.ok()) {
+            MetaFailed(s);
+            completed_.emplace_back(token, s);
+            return;
+          }
+          parked.al_held = true;
+          ops_.emplace(token, std::move(parked));
+          SubmitOp(token);
+        });
+    if (!a.ok()) {
+      MetaFailed(a.status());
+      completed_.emplace_back(token, a.status());
+      return;
+    }
+    if (*a == meta::MetaStore::WriteAdmit::kWait) {
+      parked_.emplace(token, std::move(op));
+      return;
+    }
+    op.al_held = true;
+  }
+  ops_.emplace(token, std::move(op));
+  SubmitOp(token);
+}
+
+void Volume::Impl::SubmitOp(uint64_t token) {
+  Op& op = ops_.at(token);
+  op.req.op = op.io.op;
+  op.req.offset = op.io.offset;
+  op.req.length = op.io.length;
+  op.req.data = op.io.buf ? op.io.buf->data() : nullptr;
+  op.req.fua = op.io.fua;
+  op.req.done = [this, token](absl::Status s) { completed_.emplace_back(token, std::move(s)); };
+  absl::Status s = dev_->Submit(&op.req);
+  if (!s.ok()) completed_.emplace_back(token, std::move(s));
+}
+
+// ---- application requests (called on the loop thread via Post) ----
+
+void Volume::Impl::SubmitWrite(uint64_t offset, Buffer data, bool fua, Callback done) {
+  auto fail_closed = [this](Callback& cb) {
+    cb(absl::FailedPreconditionError(
+        absl::StrCat(opt_.name, closing_.load() ? ": volume is closing" : ": volume is closed")));
+  };
+  if (!accepting()) {
+    fail_closed(done);
+    return;
+  }
+  auto shared = std::make_shared<Callback>(std::move(done));
+  if (!Post([this, offset, data = std::move(data), fua, shared]() mutable {
+        const uint64_t id = next_app_id_++;
+        app_[id].done = std::move(*shared);
+        rep_->Write(id, offset, std::move(data), fua);
+      })) {
+    fail_closed(*shared);
+  }
+}
+
+void Volume::Impl::SubmitRead(uint64_t offset, uint64_t length, ReadCallback done) {
+  auto shared = std::make_shared<ReadCallback>(std::move(done));
+  if (!accepting() || !Post([this, offset, length, shared]() mutable {
+        const uint64_t id = next_app_id_++;
+        app_[id].read_done = std::move(*shared);
+        rep_->Read(id, offset, length);
+      })) {
+    (*shared)(absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed")));
+  }
+}
+
+void Volume::Impl::SubmitFlush(Callback done) {
+  auto shared = std::make_shared<Callback>(std::move(done));
+  if (!accepting() || !Post([this, shared]() mutable {
+        const uint64_t id = next_app_id_++;
+        app_[id].done = std::move(*shared);
+        rep_->Flush(id);
+      })) {
+    (*shared)(absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed")));
+  }
+}
+
+VolumeStatus Volume::Impl::Snapshot() {
+  if (running_.load() && std::this_thread::get_id() != loop_thread_id_) {
+    absl::StatusOr<VolumeStatus> s = Call<VolumeStatus>([this] {
+      VolumeStatus v;
+      v.name = opt_.name;
+      v.size_bytes = size_bytes_;
+      v.replication = rep_->status();
+      const meta::MetaStore::Stats& st = md_->stats();
+      v.al = st.al_writes;
+      v.bm = st.bitmap_writes;
+      v.md_flushes = st.flushes;
+      v.superblock_writes = st.superblock_writes;
+      v.al_hot_extents = md_->activity_log().HotExtents().size();
+      v.open_report = open_report_;
+      return v;
+    });
+    if (s.ok()) {
+      absl::MutexLock l(&status_mu_);
+      last_status_ = *s;
+      return *s;
+    }
+  }
+  absl::MutexLock l(&status_mu_);
+  VolumeStatus v = last_status_;
+  v.closed = closed_.load();
+  return v;
+}
+
+bool Volume::Impl::LocalIdle() const {
+  return ops_.empty() && parked_.empty() && admitted_.empty() && completed_.empty() &&
+         al_begin_waiting_ == 0 && !md_->al_busy() && md_->al_waiting() == 0 &&
+         dev_->in_flight() == 0 && (meta_dev_ == nullptr || meta_dev_->in_flight() == 0);
+}
+
+absl::Status Volume::Impl::Close() {
+  CheckNotLoopThread("Close");
+  if (closed_.load()) return absl::OkStatus();
+  if (!running_.load()) return absl::FailedPreconditionError("volume is not running");
+  closing_.store(true);
+  const absl::Time deadline = absl::Now() + opt_.close_timeout;
+  auto wait_until = [&](std::function<bool()> pred, absl::Time until) -> bool {
+    for (;;) {
+      absl::StatusOr<bool> ok = Call<bool>(pred);
+      if (ok.ok() && *ok) return true;
+      if (absl::Now() >= until) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  };
+  // 1. Application requests drain.
+  if (!wait_until([this] { return app_.empty(); }, deadline)) {
+    closing_.store(false);
+    return absl::DeadlineExceededError(absl::StrCat(
+        opt_.name, ": close: application requests still in flight after ",
+        absl::FormatDuration(opt_.close_timeout), " (the volume stays open)"));
+  }
+  // 2. Replicated writes leave the transfer log when the peer acked their
+  // barrier; disconnecting earlier would mark them out of sync. Bounded.
+  (void)wait_until([this] { return holds_ == 0 || conn_ == 0; },
+                   std::min(deadline, absl::Now() + opt_.replication.timeout));
+  // 3. Demote, disconnect.
+  absl::Status demote = CallStatus([this] {
+    absl::Status s;
+    if (opt_.demote_on_close && rep_->role() == Role::kPrimary) s = rep_->Demote();
+    DrainReady();
+    rep_->Disconnect();
+    DrainReady();
+    return s;
+  });
+  if (!demote.ok()) {
+    HAFS_LOG(WARNING) << opt_.name << ": close: demotion refused: " << demote;
+  }
+  // 4. Local I/O and AL transactions finish.
+  if (!wait_until([this] { return LocalIdle() && holds_ == 0; }, deadline + absl::Seconds(5))) {
+    HAFS_LOG(ERROR) << opt_.name << ": close: local I/O did not finish; closing uncleanly";
+    return ShutdownLoop().ok()
+               ? absl::DeadlineExceededError(absl::StrCat(
+                     opt_.name, ": local I/O did not finish; metadata left unclean"))
+               : absl::InternalError("close failed");
+  }
+  {
+    VolumeStatus v = Snapshot();
+    absl::MutexLock l(&status_mu_);
+    last_status_ = v;
+  }
+  return ShutdownLoop();
+}
+
+absl::Status Volume::Impl::ShutdownLoop() {
+  {
+    absl::MutexLock l(&inbox_mu_);
+    inbox_open_ = false;
+  }
+  stop_.store(true);
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  running_.store(false);
+  // The loop is stopped: this thread owns everything now.
+  DetachTransport();
+  absl::Status s = md_error_.ok() ? md_->Close() : md_error_;
+  if (s.ok()) {
+    HAFS_LOG(INFO) << opt_.name << ": closed cleanly (al-clean)";
+  } else {
+    HAFS_LOG(ERROR) << opt_.name << ": close: " << s;
+  }
+  closed_.store(true);
+  rep_.reset();
+  md_.reset();
+  meta_dev_.reset();
+  dev_.reset();
+  {
+    absl::MutexLock l(&status_mu_);
+    last_status_.closed = true;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Volume.
+
+Volume::Volume(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Volume::~Volume() = default;
+
+absl::StatusOr<std::unique_ptr<Volume>> Volume::Open(const VolumeOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  HAFS_RETURN_IF_ERROR(impl->Attach());
+  return std::unique_ptr<Volume>(new Volume(std::move(impl)));
+}
+
+uint64_t Volume::size_bytes() const { return impl_->size_bytes(); }
+const std::string& Volume::name() const { return impl_->options().name; }
+
+void Volume::WriteAsync(uint64_t offset, Buffer data, bool fua, Callback done) {
+  impl_->SubmitWrite(offset, std::move(data), fua, std::move(done));
+}
+
+void Volume::ReadAsync(uint64_t offset, uint64_t length, ReadCallback done) {
+  impl_->SubmitRead(offset, length, std::move(done));
+}
+
+void Volume::FlushAsync(Callback done) { impl_->SubmitFlush(std::move(done)); }
+
+absl::Status Volume::Write(uint64_t offset, absl::Span<const char> data, bool fua) {
+  impl_->CheckNotLoopThread("Write");
+  auto buf = std::make_shared<io::AlignedBuffer>(data.size());
+  if (!data.empty()) std::memcpy(buf->data(), data.data(), data.size());
+  absl::Notification n;
+  absl::Status out;
+  impl_->SubmitWrite(offset, std::move(buf), fua, [&](absl::Status s) {
+    out = std::move(s);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+absl::Status Volume::Read(uint64_t offset, absl::Span<char> out) {
+  impl_->CheckNotLoopThread("Read");
+  absl::Notification n;
+  absl::Status st;
+  impl_->SubmitRead(offset, out.size(), [&](absl::StatusOr<Buffer> b) {
+    if (!b.ok()) {
+      st = b.status();
+    } else if (*b == nullptr || (*b)->size() != out.size()) {
+      st = absl::InternalError("read returned a buffer of the wrong size");
+    } else {
+      std::memcpy(out.data(), (*b)->data(), out.size());
+    }
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return st;
+}
+
+absl::Status Volume::Flush() {
+  impl_->CheckNotLoopThread("Flush");
+  absl::Notification n;
+  absl::Status out;
+  impl_->SubmitFlush([&](absl::Status s) {
+    out = std::move(s);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+VolumeStatus Volume::status() { return impl_->Snapshot(); }
+
+// Admin calls run on the loop; the replicator's answer is returned.
+#define HAFS_VOLUME_ADMIN(expr)                                              \
+  do {                                                                       \
+    if (impl_->closed()) {                                                   \
+      return absl::FailedPreconditionError(                                  \
+          absl::StrCat(impl_->options().name, ": volume is closed"));        \
+    }                                                                        \
+    return impl_->CallStatus([&]() -> absl::Status { return (expr); });      \
+  } while (0)
+
+absl::Status Volume::Promote(bool force) {
+  HAFS_VOLUME_ADMIN([&]() -> absl::Status {
+    Replicator* r = impl_->rep();
+    HAFS_RETURN_IF_ERROR(r->Promote(force));
+    // DRBD's initial-sync procedure: `primary --force` while Connected to an
+    // Inconsistent peer starts a full sync from here. The core does not do it
+    // on its own yet (docs/mirror.md, "Gaps"), so the runtime asks for it.
+    const Status s = r->status();
+    if (force && s.conn == ConnState::kConnected && s.repl == ReplState::kEstablished &&
+        s.disk == DiskState::kUpToDate && s.peer_disk == DiskState::kInconsistent) {
+      return r->StartResync(/*full=*/true);
+    }
+    return absl::OkStatus();
+  }());
+}
+absl::Status Volume::Demote() { HAFS_VOLUME_ADMIN(impl_->rep()->Demote()); }
+absl::Status Volume::Connect(bool discard_my_data, bool tentative) {
+  HAFS_VOLUME_ADMIN((impl_->rep()->Connect(discard_my_data, tentative), absl::OkStatus()));
+}
+absl::Status Volume::Disconnect() {
+  HAFS_VOLUME_ADMIN((impl_->rep()->Disconnect(), absl::OkStatus()));
+}
+absl::Status Volume::StartVerify() { HAFS_VOLUME_ADMIN(impl_->rep()->StartVerify()); }
+absl::Status Volume::StartResync(bool full) {
+  HAFS_VOLUME_ADMIN(impl_->rep()->StartResync(full));
+}
+#undef HAFS_VOLUME_ADMIN
+
+absl::Status Volume::Close() { return impl_->Close(); }
+
+// ---------------------------------------------------------------------------
+
+absl::StatusOr<meta::Superblock> CreateVolumeMetadata(const std::string& path,
+                                                      uint64_t create_size_bytes,
+                                                      const meta::MetaCreateOptions& md) {
+  io::UringDeviceOptions d;
+  d.path = path;
+  d.create = create_size_bytes > 0;
+  d.size_bytes = create_size_bytes;
+  d.queue_depth = 8;
+  HAFS_ASSIGN_OR_RETURN(std::unique_ptr<io::UringDevice> dev, io::UringDevice::Open(d));
+  return meta::MetaStore::Create(dev.get(), md);
+}
+
+}  // namespace hafs::mirror
