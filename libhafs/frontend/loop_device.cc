@@ -75,6 +75,10 @@ absl::StatusOr<std::unique_ptr<LoopDevice>> LoopDevice::Attach(
     if (err == ENOENT) {
       return absl::NotFoundError(absl::StrCat(what, ": no such file"));
     }
+    if (err == EISDIR) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": is a directory, not a regular file or block device"));
+    }
     if (err == ENOTCONN) {
       return absl::UnavailableError(absl::StrCat(
           what, ": the FUSE server behind it is gone (hint: umount -l the "
