@@ -1,0 +1,90 @@
+#!/bin/bash
+# Block mirror benchmark (docs/benchmarks.md "Block mirror"), all ratios from the same run:
+#   fio sequential write (1 MiB, QD16, O_DIRECT, io_uring) on a file on the same disk,
+#   iperf3 loopback, then two mirror processes on loopback (protocol C):
+#   node 1 = //benchmarks/mirror:mirror_node, node 0 = //benchmarks/mirror:mirror_bench
+#   (sequential 1 MiB QD16, 4 KiB QD1 latency vs local UringDevice, resync after D MiB).
+# Usage: benchmarks/mirror_bench.sh [dir=/var/tmp] [resync_mib=256] [resync_rate_mib=100]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base="${1:-/var/tmp}"
+resync_mib="${2:-256}"
+rate_mib="${3:-100}"
+size_mib=4096
+dir=$(mktemp -d "$base/hafs_mirror_bench.XXXXXX")
+node_pid=""
+cleanup() {
+  if [[ -n "$node_pid" ]]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+bazel build //benchmarks/mirror:mirror_node //benchmarks/mirror:mirror_bench >/dev/null 2>&1
+bin=bazel-bin/benchmarks/mirror
+key=$(head -c 24 /dev/urandom | base64)
+out="$dir/results"
+: >"$out"
+
+echo "== machine: $(nproc) cores, $(uname -r), $(df -hT "$base" | awk 'NR==2{print $1" "$2}')"
+echo "== fio: 1 MiB sequential write, QD16, direct, io_uring, 5 s"
+fio --name=seqw --filename="$dir/fio.img" --size=2G --rw=write --bs=1M --iodepth=16 \
+  --direct=1 --ioengine=io_uring --runtime=5 --time_based --output-format=json >"$dir/fio.json"
+python3 -c "import json;j=json.load(open('$dir/fio.json'));print('fio_mib_per_s=%.1f'%(j['jobs'][0]['write']['bw_bytes']/2**20))" | tee -a "$out"
+rm -f "$dir/fio.img"
+
+echo "== iperf3 loopback, 5 s"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+srv=$!
+sleep 0.5
+iperf3 -c 127.0.0.1 -p "$port" -t 5 -J >"$dir/iperf.json"
+wait "$srv" || true
+python3 -c "import json;j=json.load(open('$dir/iperf.json'));print('iperf3_mib_per_s=%.1f'%(j['end']['sum_received']['bits_per_second']/8/2**20))" | tee -a "$out"
+
+start_node() {  # $1 = resync rate MiB/s for node 1 (the SyncTarget paces the resync)
+  rm -f "$dir/port"
+  "$bin/mirror_node" --node_id=1 --path="$dir/n1.img" --size_mib=$size_mib \
+    --listen=127.0.0.1:0 --port_file="$dir/port" --key="$key" --resync_rate_mib="$1" &
+  node_pid=$!
+  for _ in $(seq 1 300); do [[ -s "$dir/port" ]] && break; sleep 0.1; done
+  [[ -s "$dir/port" ]] || { echo "mirror_node did not start" >&2; exit 1; }
+}
+stop_node() {
+  kill -TERM "$node_pid"; wait "$node_pid" || true; node_pid=""
+}
+
+echo "== mirror pair, protocol C: seq 1 MiB QD16, 4 KiB QD1, resync of $resync_mib MiB (unlimited rate)"
+start_node 0
+"$bin/mirror_bench" --path="$dir/n0.img" --size_mib=$size_mib --peer="127.0.0.1:$(cat "$dir/port")" \
+  --key="$key" --local_path="$dir/local.img" --resync_mib="$resync_mib" --resync_rate_mib=0 \
+  | grep -v '^_' | tee -a "$out"
+stop_node
+
+echo "== resync of $resync_mib MiB at a configured fixed rate of $rate_mib MiB/s"
+start_node "$rate_mib"
+"$bin/mirror_bench" --path="$dir/n0.img" --size_mib=$size_mib --peer="127.0.0.1:$(cat "$dir/port")" \
+  --key="$key" --phases=resync --resync_mib="$resync_mib" --resync_rate_mib="$rate_mib" \
+  | grep -v '^_' | sed 's/^resync_/rated_resync_/' | tee -a "$out"
+stop_node
+
+echo "== summary"
+python3 - "$out" <<'PY'
+import sys
+r = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.strip().partition('=')
+    if v: r[k] = float(v)
+limit = min(r['fio_mib_per_s'] / 2, r['iperf3_mib_per_s'])
+print("physical limit min(fio/2, iperf3) = %.0f MiB/s" % limit)
+print("seq 1 MiB QD16: %.0f MiB/s = %.2f x limit (goal >= 0.8)" % (r['seq_mib_per_s'], r['seq_mib_per_s'] / limit))
+print("4 KiB QD1: mirror write p50 %.0f us, write+flush p50 %.0f us; local write+flush p50 %.0f us"
+      % (r['mirror_write_p50_us'], r['mirror_write_flush_p50_us'], r['local_write_flush_p50_us']))
+print("  ratio write/local(write+flush) = %.2f, write+flush/local(write+flush) = %.2f (goal <= 1.5)"
+      % (r['mirror_write_p50_us'] / r['local_write_flush_p50_us'],
+         r['mirror_write_flush_p50_us'] / r['local_write_flush_p50_us']))
+print("resync (unlimited): sent %.1f MiB for D = %.0f MiB (%.3f x D, goal <= 1.05); %.0f MiB/s = %.2f x limit"
+      % (r['resync_sent_mib'], r['resync_d_mib'], r['resync_sent_ratio'], r['resync_mib_per_s'],
+         r['resync_mib_per_s'] / limit))
+print("resync (rate %.0f MiB/s): sent %.3f x D; %.1f MiB/s = %.2f x configured rate (goal >= 0.8)"
+      % (r['rated_resync_rate_mib_configured'], r['rated_resync_sent_ratio'], r['rated_resync_mib_per_s'],
+         r['rated_resync_mib_per_s'] / r['rated_resync_rate_mib_configured']))
+PY
