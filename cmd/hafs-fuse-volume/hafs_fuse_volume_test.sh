@@ -62,6 +62,10 @@ if stat "$T/fuse/volume" 2>"$T/stat.err"; then fail "mount still answers after S
 grep -q "not connected" "$T/stat.err" || fail "expected ENOTCONN, got: $(cat "$T/stat.err")"
 for _ in $(seq 50); do losetup -a | grep -q "$T" || break; sleep 0.1; done
 losetup -a | grep -q "$T" && fail "loop device not autocleared after SIGKILL"
+# Serving again on the dead mountpoint is refused with the hint.
+rc=0; timeout -s KILL 10 "$BIN" --image "$T/img" --mountpoint "$T/fuse" >/dev/null 2>"$T/err2" || rc=$?
+[[ $rc == 1 ]] || fail "start on a dead mount: exit $rc"
+grep -q "umount -l" "$T/err2" || fail "no umount -l hint: $(cat "$T/err2")"
 umount -l "$T/fuse"
 # 3. The same mountpoint serves again, and the data survived.
 start

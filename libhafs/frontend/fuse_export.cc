@@ -532,6 +532,15 @@ absl::StatusOr<std::unique_ptr<FuseExport>> FuseExport::Start(
     return absl::FailedPreconditionError(absl::StrCat(
         "fuse export: mountpoint ", options.mountpoint, " is not a directory"));
   }
+  // The root of a dead FUSE mount (its server died) still stats fine from
+  // cached attributes, but statfs has to ask the server.
+  struct statvfs vfs;
+  if (statvfs(options.mountpoint.c_str(), &vfs) != 0 && errno == ENOTCONN) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fuse export: mountpoint ", options.mountpoint,
+        " is a dead FUSE mount (its server died; hint: umount -l ",
+        options.mountpoint, ")"));
+  }
   if (access("/dev/fuse", R_OK | W_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "fuse export: /dev/fuse is not usable (", std::strerror(errno),
