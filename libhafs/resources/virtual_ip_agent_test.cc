@@ -128,6 +128,7 @@ class NetnsFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, AF_PACKET)";
+    ::setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);  // Bazel's PATH lacks sbin
     if (Sh("ip -V") != 0) GTEST_SKIP() << "iproute2 'ip' not installed (test fixture only)";
     ns_a_ = absl::StrCat("hafsvipa", ::getpid());
     ns_b_ = absl::StrCat("hafsvipb", ::getpid());
