@@ -1,5 +1,7 @@
 #include "benchmarks/mirror/common.h"
 
+#include <malloc.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libhafs/auth/keyring.h"
@@ -34,6 +36,11 @@ absl::StatusOr<Net> StartNet(uint32_t node_id, const std::string& listen,
   t.transport.connect_interval = absl::Milliseconds(200);
   HAFS_ASSIGN_OR_RETURN(net.transport, peer::GrpcTransport::Create(net.server.get(), t));
   return net;
+}
+
+void TuneAllocator() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
 VolumeOptions BaseOptions(uint32_t node_id, const std::string& path,

@@ -61,6 +61,12 @@ class CountingTransport final : public peer::Transport {
   std::atomic<uint64_t> resync_payload_{0};
 };
 
+// Keeps freed 1 MiB data buffers in the heap instead of mmap/munmap per
+// message (glibc's default: every buffer of >= 128 KiB..32 MiB (dynamic) is a
+// fresh mapping: 256 page faults + zeroing per 1 MiB). What hafsd does too
+// (docs/mirror.md, "Performance").
+void TuneAllocator();
+
 VolumeOptions BaseOptions(uint32_t node_id, const std::string& path,
                           peer::Transport* transport, uint64_t resync_rate_mib);
 

@@ -6,6 +6,8 @@
 //   resync: disconnect, D MiB of scattered 64 KiB writes, reconnect; bytes the
 //           SyncSource sent and resync throughput.
 // Prints one "key=value" line per figure (benchmarks/mirror_bench.sh parses them).
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -147,6 +149,7 @@ int main(int argc, char** argv) {
   app.add_option("--resync_rate_mib", resync_rate_mib,
                  "the rate node 1 (the SyncTarget, which paces) was started with; reported only");
   CLI11_PARSE(app, argc, argv);
+  TuneAllocator();
   hafs::SetMinLogSeverity(hafs::LogSeverity::kWarning);
   auto want = [&](const char* p) { return phases.find(p) != std::string::npos; };
 

@@ -1,8 +1,9 @@
 // mirror_node: one node of a mirror pair for benchmarks (the SyncTarget /
 // secondary side). Creates pre-synced metadata, serves the PeerService, opens
 // the Volume and runs until SIGTERM/SIGINT, then closes cleanly.
-//   mirror_node --node_id=1 --path=/var/tmp/n1.img --size_mib=4096 \
+//   mirror_node --node_id=1 --path=/var/tmp/n1.img --size_mib=4096
 //       --listen=127.0.0.1:0 --port_file=/tmp/port --key=...
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   app.add_option("--key", key, "shared HMAC secret (>= 16 bytes)");
   app.add_option("--resync_rate_mib", resync_rate_mib, "fixed resync rate, 0 = unlimited");
   CLI11_PARSE(app, argc, argv);
+  hafs::mirror::bench::TuneAllocator();
   hafs::SetMinLogSeverity(hafs::LogSeverity::kWarning);
   using namespace hafs::mirror;
   absl::Status s = bench::CreatePresynced(path, size_mib, node_id);

@@ -595,10 +595,10 @@ void Volume::Impl::PersistBitmap(bool all) {
       shadow_[w] &= words[w];
       if (need) continue;
       if ((words[w] & ~shadow_[w]) == 0) continue;
-      // Newly set: covered by the AL only if its extent is hot and no
-      // transaction (which might be evicting it) is in flight.
+      // Newly set: covered by the AL only if its extent is hot and cannot
+      // be evicted by a transaction in flight (a referenced extent never is).
       const uint32_t extent = static_cast<uint32_t>(w / kWordsPerExtent);
-      if (al_busy || !al.IsHot(extent)) need = true;
+      if (!al.IsHot(extent) || (al_busy && al.refs(extent) == 0)) need = true;
     }
   }
   if (!need) return;
