@@ -11,7 +11,8 @@
 //
 // Invariants checked after every event (docs/cluster.md "Simulation"):
 //   * quorum enabled (kWitness): never two active primaries (primary with I/O
-//     running, on a node that is up and not paused);
+//     running, on a node that is up and not paused), and never diverged data
+//     (no split brain detected: no node promoted without the other's writes);
 //   * quorum disabled: when both nodes wrote as primary while disconnected,
 //     a split brain is detected within `sb_detect_bound` of them being
 //     connected again;

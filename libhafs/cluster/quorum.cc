@@ -100,36 +100,46 @@ bool QuorumTracker::WantWitness(absl::Time now, bool primary) const {
   return primary ? left < opts_.peer_lease / 2 : left <= absl::ZeroDuration();
 }
 
-void QuorumTracker::OnWitnessRequest(uint64_t request_seq, absl::Time now) {
-  witness_sent_[request_seq] = now;
+bool QuorumTracker::OnWitnessRequest(uint64_t request_seq, absl::Time now) {
+  bool fresh = !SoloValid(now);
+  witness_sent_[request_seq] = {now, fresh};
   while (witness_sent_.size() > 64) witness_sent_.erase(witness_sent_.begin());
+  return fresh;
+}
+
+bool QuorumTracker::SoloValid(absl::Time now) const {
+  return GrantValid(now) && solo_phase_start_ != absl::InfinitePast() &&
+         solo_phase_start_ >= peer_lease_until_;
+}
+
+bool QuorumTracker::QuorumPending(absl::Time now) const {
+  return opts_.mode == QuorumMode::kWitness && !Connected(now) && GrantValid(now) &&
+         !SoloValid(now);
 }
 
 bool QuorumTracker::OnWitnessReply(const WitnessAnswer& a, absl::Time now) {
   auto it = witness_sent_.find(a.request_seq);
   if (it == witness_sent_.end()) return false;
-  absl::Time sent = it->second;
+  absl::Time sent = it->second.at;
+  bool fresh = it->second.fresh;
   witness_sent_.erase(witness_sent_.begin(), std::next(it));
-  if (!a.granted) {
-    // A refusal never shortens a valid grant (refusals go to non-holders, so
-    // this is a stale reply) but may show that the peer runs without us.
-    if (!a.holder_is_peer) return false;
-    // Adopted as known once connected: the peer's data then reaches us (or a
-    // split brain is detected), and a grant the peer never received was
-    // never used.
-    peer_term_seen_ = std::max(peer_term_seen_, a.term);
-    return a.term > known_term_ && !Connected(now);
-  }
-  bool outdated =
-      a.previous_is_peer && a.term >= 1 && a.term - 1 > known_term_;
-  known_term_ = std::max(known_term_, a.term);
+  // Terms the peer held are adopted as known once connected: its data then
+  // reaches us (or a split brain is detected), and a grant the peer never
+  // received was never used.
+  peer_term_seen_ = std::max(peer_term_seen_, a.peer_term);
+  bool outdated = a.peer_term > known_term_ && (a.granted || !Connected(now));
+  if (!a.granted) return outdated;  // never shortens a grant (stale reply)
+  if (!outdated) known_term_ = std::max(known_term_, a.term);
   double d = opts_.max_clock_drift;
   grant_until_ = std::max(grant_until_, sent + a.lease * ((1 - d) / (1 + d)));
+  if (fresh && sent >= peer_lease_until_) solo_phase_start_ = sent;
   return outdated;
 }
 
-void QuorumTracker::OnPeerKnownTerm(uint64_t term, absl::Time now) {
-  if (Connected(now)) known_term_ = std::max({known_term_, term, peer_term_seen_});
+void QuorumTracker::OnPeerKnownTerm(uint64_t term, uint64_t echo_seq, absl::Time now) {
+  if (echo_seq != 0 && Connected(now)) {
+    known_term_ = std::max({known_term_, term, peer_term_seen_});
+  }
 }
 
 bool QuorumTracker::Quorate(absl::Time now, bool peer_maybe_primary) const {
@@ -141,7 +151,7 @@ bool QuorumTracker::Quorate(absl::Time now, bool peer_maybe_primary) const {
     case QuorumMode::kWitness:
       if (opts_.wait_for_all && !seen_all_) return false;
       if (Connected(now)) return true;
-      return GrantValid(now) && (!peer_maybe_primary || now >= promise_until_);
+      return SoloValid(now) && (!peer_maybe_primary || now >= promise_until_);
   }
   return false;
 }

@@ -24,7 +24,9 @@
 //     while it holds a grant and is not connected.
 //   * Witness vote. A grant with lease L is valid at the holder until
 //     request_send_time + L * (1-d)/(1+d); the witness (witness.h) gives the
-//     vote to nobody else until L after its decision, on its own clock.
+//     vote to nobody else until L after its decision, on its own clock. Only
+//     a fresh grant requested after the peer's vote expired counts for solo
+//     quorum (SoloValid), so every solo phase has its own witness term.
 //
 // Thread-safety: none; one owner.
 //
@@ -91,33 +93,44 @@ class QuorumTracker {
   // grant): for a primary once half the peer's lease is gone, for a secondary
   // once the peer's vote is gone, so that the primary asks first.
   bool WantWitness(absl::Time now, bool primary) const;
-  // Records that witness request `request_seq` leaves now.
-  void OnWitnessRequest(uint64_t request_seq, absl::Time now);
+  // Records that witness request `request_seq` leaves now. Returns the
+  // request's `fresh` flag: true unless this node holds a grant valid for the
+  // current disconnected phase, so the witness opens a new term (see
+  // "solo phase" below).
+  bool OnWitnessRequest(uint64_t request_seq, absl::Time now);
   // The witness's answer. Unknown/old request ids are ignored. Returns true
   // if the answer shows that the peer may have written without us, i.e. our
   // data may be outdated (the caller marks the disk Outdated and persists it):
-  //   * a fresh grant of term T whose previous holder (term T-1) was the peer,
-  //     when T-1 is newer than any term we know of;
-  //   * a refusal because the peer holds a term newer than we know of, while
-  //     we are not connected.
+  // the peer held a witness term newer than any we know of (`peer_term`, from
+  // the answer's other_holder/other_term). For a refusal this only counts
+  // while we are not connected (connected, its data reaches us anyway).
   struct WitnessAnswer {
     uint64_t request_seq = 0;
     bool granted = false;
     absl::Duration lease;
-    uint64_t term = 0;
-    bool holder_is_peer = false;    // refusals: the peer holds the vote
-    bool previous_is_peer = false;  // fresh grants: the peer held term - 1
+    uint64_t term = 0;        // the witness's current term
+    uint64_t peer_term = 0;   // other_term if other_holder is the peer, else 0
   };
   bool OnWitnessReply(const WitnessAnswer& a, absl::Time now);
-  // The peer's known term from its heartbeat; adopted while connected (the
-  // data of that term then reaches us through resync).
-  void OnPeerKnownTerm(uint64_t term, absl::Time now);
+  // The peer's known term from a heartbeat with echo `echo_seq`; adopted only
+  // if that heartbeat echoed us (a peer in a solo phase withholds its echo, so
+  // its terms are not "known" to us until it reconnects) and we are connected
+  // (the data of those terms then reaches us through resync).
+  void OnPeerKnownTerm(uint64_t term, uint64_t echo_seq, absl::Time now);
   // Highest witness term this node knows of; persist it (with the data
   // generation) and pass it to the next incarnation's constructor.
   uint64_t known_term() const { return known_term_; }
 
   bool Connected(absl::Time now) const { return now < peer_lease_until_; }
   bool GrantValid(absl::Time now) const { return now < grant_until_; }
+  // Solo phase: a grant counts for quorum without the peer only if it came
+  // from a fresh request sent after the peer's vote expired (a new witness
+  // term that the peer cannot have learned while connected). A reconnection
+  // ends the phase; the next one needs a new fresh grant.
+  bool SoloValid(absl::Time now) const;
+  // Not quorate now but holding a grant from before the disconnect while a
+  // fresh one is due: a primary freezes I/O (it does not demote) meanwhile.
+  bool QuorumPending(absl::Time now) const;
   // `peer_maybe_primary`: the peer's last known role was primary or it has a
   // promote intent this node acked (from the role manager).
   bool Quorate(absl::Time now, bool peer_maybe_primary) const;
@@ -137,8 +150,13 @@ class QuorumTracker {
   absl::Time peer_lease_until_ = absl::InfinitePast();
   absl::Time promise_until_;
   bool seen_all_ = false;
-  std::map<uint64_t, absl::Time> witness_sent_;
+  struct SentRequest {
+    absl::Time at;
+    bool fresh;
+  };
+  std::map<uint64_t, SentRequest> witness_sent_;
   absl::Time grant_until_ = absl::InfinitePast();
+  absl::Time solo_phase_start_ = absl::InfinitePast();
   uint64_t known_term_ = 0;
   uint64_t peer_term_seen_ = 0;  // from refusals; known once connected
 };

@@ -16,9 +16,9 @@ const absl::Time kT0 = absl::FromUnixSeconds(5000);
 absl::Time At(int ms) { return kT0 + ms * kMs; }
 
 QuorumTracker::WitnessAnswer Grant(uint64_t seq, int lease_ms, uint64_t term,
-                                   bool previous_is_peer = false) {
+                                   uint64_t peer_term = 0) {
   return {.request_seq = seq, .granted = true, .lease = lease_ms * kMs, .term = term,
-          .previous_is_peer = previous_is_peer};
+          .peer_term = peer_term};
 }
 
 QuorumOptions Opts(QuorumMode mode) {
@@ -100,35 +100,59 @@ TEST(QuorumTest, WitnessGrantGivesSoloQuorumAfterPromiseExpires) {
   EXPECT_FALSE(q.WantWitness(At(501), /*primary=*/false));  // a secondary waits
   EXPECT_FALSE(q.WantWitness(At(999), false));
   EXPECT_TRUE(q.WantWitness(At(1000), false));              // the vote is gone
-  q.OnWitnessRequest(7, At(600));
-  q.OnWitnessReply(Grant(7, 1000, 3), At(0));
+  // A grant asked for while still connected holds the vote but does not
+  // count for solo quorum: that needs a new term asked after the disconnect.
+  EXPECT_TRUE(q.OnWitnessRequest(7, At(600)));  // fresh (no solo grant held)
+  q.OnWitnessReply(Grant(7, 1000, 3), At(605));
   EXPECT_EQ(q.known_term(), 3u);
   EXPECT_TRUE(q.GrantValid(At(1599)));
   EXPECT_FALSE(q.GrantValid(At(1600)));
-  // Not connected from 1000. The peer was secondary: solo quorum at once.
-  EXPECT_TRUE(q.Quorate(At(1000), /*peer_maybe_primary=*/false));
+  EXPECT_TRUE(q.Quorate(At(999), false));    // connected
+  EXPECT_FALSE(q.Quorate(At(1000), false));  // lease gone, no solo grant yet
+  EXPECT_TRUE(q.QuorumPending(At(1000)));    // ... but one is due: freeze I/O
+  EXPECT_TRUE(q.OnWitnessRequest(8, At(1001)));
+  q.OnWitnessReply(Grant(8, 1000, 4), At(1006));
+  EXPECT_TRUE(q.SoloValid(At(1006)));
+  EXPECT_FALSE(q.QuorumPending(At(1006)));
+  // The peer was secondary: solo quorum at once.
+  EXPECT_TRUE(q.Quorate(At(1006), /*peer_maybe_primary=*/false));
   // If the peer may be primary we wait for our promise (1010) to expire.
-  EXPECT_FALSE(q.Quorate(At(1005), true));
+  EXPECT_FALSE(q.Quorate(At(1008), true));
   EXPECT_TRUE(q.Quorate(At(1010), true));
-  // Withholding: no echo while going solo.
+  // Renewals within the phase are not fresh; withholding: no echo.
+  EXPECT_FALSE(q.OnWitnessRequest(9, At(1100)));
   EXPECT_EQ(q.OnSend(3, At(1100)), 0u);
 }
 
+TEST(QuorumTest, ReconnectionEndsTheSoloPhase) {
+  QuorumTracker q(Opts(QuorumMode::kWitness), kT0);
+  q.OnWitnessRequest(1, At(0));
+  q.OnWitnessReply(Grant(1, 5000, 1), At(1));
+  ASSERT_TRUE(q.SoloValid(At(2000)));  // promise from start expired at 1000
+  q.OnSend(1, At(2000));
+  q.OnPeerHeartbeat(1, 1, At(2001));  // connected until 3000
+  EXPECT_FALSE(q.SoloValid(At(2001)));
+  EXPECT_FALSE(q.Quorate(At(3000), false));  // the old phase's grant is void
+  EXPECT_TRUE(q.QuorumPending(At(3000)));
+  EXPECT_TRUE(q.OnWitnessRequest(2, At(3000)));  // asks for a new term
+}
+
 TEST(QuorumTest, GrantAfterAnUnknownPeerTermMeansOutdated) {
-  // We know term 4. A fresh grant of term 6 whose term 5 was the peer's: the
-  // peer ran without us in a term we never heard of.
+  // We know term 4; the witness says the peer last held term 5: the peer ran
+  // without us in a term we never heard of.
   QuorumTracker q(Opts(QuorumMode::kWitness), kT0, /*known_term=*/4);
   q.OnWitnessRequest(1, At(0));
-  EXPECT_TRUE(q.OnWitnessReply(Grant(1, 1000, 6, /*previous_is_peer=*/true), At(1)));
-  EXPECT_EQ(q.known_term(), 6u);
+  EXPECT_TRUE(q.OnWitnessReply(Grant(1, 1000, 6, /*peer_term=*/5), At(1)));
+  EXPECT_EQ(q.known_term(), 4u);  // our own term 6 does not cover the peer's 5
   // Term 5 known (learned from the peer while connected): not outdated.
   QuorumTracker q2(Opts(QuorumMode::kWitness), kT0, /*known_term=*/5);
   q2.OnWitnessRequest(1, At(0));
-  EXPECT_FALSE(q2.OnWitnessReply(Grant(1, 1000, 6, true), At(1)));
-  // The previous term was ours: not outdated.
+  EXPECT_FALSE(q2.OnWitnessReply(Grant(1, 1000, 6, 5), At(1)));
+  EXPECT_EQ(q2.known_term(), 6u);
+  // The peer never held a term: not outdated.
   QuorumTracker q3(Opts(QuorumMode::kWitness), kT0, 0);
   q3.OnWitnessRequest(1, At(0));
-  EXPECT_FALSE(q3.OnWitnessReply(Grant(1, 1000, 6, false), At(1)));
+  EXPECT_FALSE(q3.OnWitnessReply(Grant(1, 1000, 6, 0), At(1)));
 }
 
 TEST(QuorumTest, RefusalByPeerHoldingUnknownTermMeansOutdatedWhenDisconnected) {
@@ -136,10 +160,10 @@ TEST(QuorumTest, RefusalByPeerHoldingUnknownTermMeansOutdatedWhenDisconnected) {
   q.OnWitnessRequest(1, At(0));
   q.OnWitnessRequest(2, At(0));
   QuorumTracker::WitnessAnswer refused{.request_seq = 1, .granted = false, .term = 3,
-                                       .holder_is_peer = true};
+                                       .peer_term = 3};
   EXPECT_TRUE(q.OnWitnessReply(refused, At(1)));
   refused.request_seq = 2;
-  refused.term = 2;  // a term we know
+  refused.peer_term = 2;  // a term we know
   EXPECT_FALSE(q.OnWitnessReply(refused, At(1)));
   EXPECT_FALSE(q.GrantValid(At(1)));
   EXPECT_EQ(q.known_term(), 2u);
@@ -148,13 +172,18 @@ TEST(QuorumTest, RefusalByPeerHoldingUnknownTermMeansOutdatedWhenDisconnected) {
   EXPECT_EQ(q.known_term(), 3u);
 }
 
-TEST(QuorumTest, PeerKnownTermAdoptedOnlyWhileConnected) {
+TEST(QuorumTest, PeerKnownTermAdoptedOnlyWhileConnectedAndEchoed) {
   QuorumTracker q(Opts(QuorumMode::kWitness), kT0);
-  q.OnPeerKnownTerm(7, At(0));
-  EXPECT_EQ(q.known_term(), 0u);
+  q.OnPeerKnownTerm(7, 1, At(0));
+  EXPECT_EQ(q.known_term(), 0u);  // not connected
   q.OnSend(1, At(0));
   q.OnPeerHeartbeat(1, 1, At(1));
-  q.OnPeerKnownTerm(7, At(2));
+  // Still connected by our lease, but the peer withholds its echo: it is in
+  // a solo phase and may write under term 8 without us.
+  q.OnPeerHeartbeat(2, 0, At(2));
+  q.OnPeerKnownTerm(8, 0, At(2));
+  EXPECT_EQ(q.known_term(), 0u);
+  q.OnPeerKnownTerm(7, 1, At(3));
   EXPECT_EQ(q.known_term(), 7u);
 }
 
@@ -263,7 +292,8 @@ TEST(WitnessTest, HolderRenewsOthersRefusedThenKeepActiveAfterExpiry) {
   EXPECT_EQ(w.holder(At(2100)), 2u);
   EXPECT_EQ(w.term(), 2u);  // a fresh grant opens a new term
   for (const auto& x : d) {
-    if (x.granted) EXPECT_EQ(x.previous_holder, 2u);
+    if (x.granted) EXPECT_EQ(x.other_holder, 0u);  // node 1 never held one
+    if (!x.granted) EXPECT_EQ(x.other_term, 2u);   // node 1 hears of node 2's term
   }
 }
 
@@ -277,7 +307,8 @@ TEST(WitnessTest, NewHolderGetsNewTerm) {
   ASSERT_EQ(d.size(), 1u);
   EXPECT_TRUE(d[0].granted);
   EXPECT_EQ(d[0].term, 2u);
-  EXPECT_EQ(d[0].previous_holder, 1u);
+  EXPECT_EQ(d[0].other_holder, 1u);
+  EXPECT_EQ(d[0].other_term, 1u);
   EXPECT_EQ(w.state().term, 2u);
   EXPECT_EQ(w.state().last_holder, 2u);
   // A restarted witness continues from its persisted state.
@@ -286,7 +317,26 @@ TEST(WitnessTest, NewHolderGetsNewTerm) {
   auto d2 = w2.Tick(At(10000));
   ASSERT_EQ(d2.size(), 1u);
   EXPECT_EQ(d2[0].term, 3u);
-  EXPECT_EQ(d2[0].previous_holder, 2u);
+  EXPECT_EQ(d2[0].other_holder, 2u);  // survived the restart
+  EXPECT_EQ(d2[0].other_term, 2u);
+}
+
+TEST(WitnessTest, FreshRequestFromHolderOpensNewTerm) {
+  WitnessArbiter w(WOpts());
+  w.OnRequest(Req(1, 1), At(0));
+  w.Tick(At(100));
+  ASSERT_EQ(w.term(), 1u);
+  WitnessRequest r = Req(1, 2);
+  auto d = w.OnRequest(r, At(200));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].term, 1u);  // renewal
+  r = Req(1, 3);
+  r.fresh = true;
+  d = w.OnRequest(r, At(300));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0].granted);
+  EXPECT_EQ(d[0].term, 2u);
+  EXPECT_EQ(d[0].other_holder, 0u);
 }
 
 TEST(WitnessTest, RestartedWitnessStaysQuietForOneLease) {
@@ -309,7 +359,12 @@ TEST(QuorumTest, WaitForAllBlocksWitnessQuorumUntilPeerSeen) {
   q.OnSend(1, At(2000));
   q.OnPeerHeartbeat(1, 1, At(2001));
   EXPECT_TRUE(q.SeenAll());
-  EXPECT_TRUE(q.Quorate(At(3500), false));  // peer gone again, grant valid
+  // Peer gone again: the grant from before the connection is void; a fresh
+  // one restores quorum.
+  EXPECT_FALSE(q.Quorate(At(3500), false));
+  EXPECT_TRUE(q.OnWitnessRequest(2, At(3500)));
+  q.OnWitnessReply(Grant(2, 5000, 2), At(3501));
+  EXPECT_TRUE(q.Quorate(At(3501), false));
 }
 
 TEST(WitnessTest, NeverTwoValidHoldersUnderRandomRequests) {

@@ -178,6 +178,13 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
 
   if (role_ == Role::kPrimary) {
     blocked_.clear();
+    if (!in.quorate && in.quorum_pending) {
+      if (io_ == IoState::kRunning) {
+        io_ = IoState::kSuspended;
+        out.push_back({RoleAction::Type::kSuspendIo, "awaiting a fresh witness grant"});
+      }
+      return out;
+    }
     if (!in.quorate) {
       switch (opts_.loss_action) {
         case QuorumLossAction::kDemote:

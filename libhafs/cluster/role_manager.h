@@ -9,8 +9,9 @@
 // fail I/O, split brain, resync) and the status to put in our heartbeats.
 //
 // Rules in short:
-//   * Primary needs quorum. On quorum loss a primary applies the configured
-//     QuorumLossAction (demote, suspend I/O, fail I/O).
+//   * Primary needs quorum. While quorum is only pending (a fresh witness
+//     grant is on its way) a primary suspends I/O; on quorum loss it applies
+//     the configured QuorumLossAction (demote, suspend I/O, fail I/O).
 //   * Connected (mutual heartbeats): the node with the higher placement score
 //     is the designated primary. score = preference (preferred node) +
 //     stickiness (current primary; infinite when auto_failback is off), a
@@ -124,6 +125,7 @@ struct RoleInputs {
   bool quorate = false;
   bool connected = false;  // QuorumTracker::Connected
   bool peer_dead = false;  // FailureDetector node state dead
+  bool quorum_pending = false;  // QuorumTracker::QuorumPending: freeze, don't demote
   DiskState disk = DiskState::kUpToDate;
 };
 

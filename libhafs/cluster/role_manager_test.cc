@@ -274,6 +274,21 @@ TEST(RoleManagerTest, QuorumLossActions) {
   }
 }
 
+TEST(RoleManagerTest, PendingQuorumFreezesIoInsteadOfDemoting) {
+  RoleOptions o = Opts(2, 1);
+  o.fencing = FencingPolicy::kDontCare;
+  RoleManager rm(o, {});
+  ASSERT_THAT(Types(rm.Update(At(0), Lost())), ElementsAre(A::kPromote));
+  RoleInputs pending = Lost(false);
+  pending.quorum_pending = true;
+  EXPECT_THAT(Types(rm.Update(At(1), pending)), ElementsAre(A::kSuspendIo));
+  EXPECT_EQ(rm.role(), Role::kPrimary);
+  EXPECT_FALSE(rm.ActivePrimary());
+  EXPECT_THAT(Types(rm.Update(At(2), Lost())), ElementsAre(A::kResumeIo));
+  EXPECT_THAT(Types(rm.Update(At(3), pending)), ElementsAre(A::kSuspendIo));
+  EXPECT_THAT(Types(rm.Update(At(4), Lost(false))), ElementsAre(A::kDemote));
+}
+
 TEST(RoleManagerTest, SplitBrainDetectedWhenBothPromotedApart) {
   RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
   o1.fencing = o2.fencing = FencingPolicy::kDontCare;

@@ -33,19 +33,38 @@ bool WitnessArbiter::Better(const WitnessRequest& a, const WitnessRequest& b) co
   return a.node < b.node;
 }
 
+WitnessDecision WitnessArbiter::Answer(const WitnessRequest& r, bool granted,
+                                       std::string reason) const {
+  WitnessDecision d;
+  d.node = r.node;
+  d.request_seq = r.request_seq;
+  d.granted = granted;
+  d.term = term_;
+  d.lease = granted ? opts_.lease : absl::ZeroDuration();
+  d.holder = holder_.value_or(0);
+  for (const auto& [node, term] : last_terms_) {
+    if (node != r.node && term > d.other_term) {
+      d.other_term = term;
+      d.other_holder = node;
+    }
+  }
+  d.reason = std::move(reason);
+  return d;
+}
+
 std::vector<WitnessDecision> WitnessArbiter::OnRequest(const WitnessRequest& req,
                                                        absl::Time now) {
   std::vector<WitnessDecision> out = Tick(now);
   if (holder(now).has_value()) {
     if (*holder_ == req.node) {
       lease_end_ = now + opts_.lease;
-      out.push_back({req.node, req.request_seq, true, term_, opts_.lease, req.node, 0,
-                     "renewed"});
+      if (req.fresh) {
+        last_terms_[req.node] = ++term_;
+      }
+      out.push_back(Answer(req, true, req.fresh ? "granted (new term)" : "renewed"));
     } else {
-      out.push_back({req.node, req.request_seq, false, term_, absl::ZeroDuration(),
-                     *holder_, 0,
-                     absl::StrCat("vote held by node ", *holder_, " (term ", term_,
-                                  ")")});
+      out.push_back(Answer(req, false, absl::StrCat("vote held by node ", *holder_,
+                                                    " (term ", term_, ")")));
     }
     return out;
   }
@@ -72,20 +91,17 @@ std::vector<WitnessDecision> WitnessArbiter::Decide(absl::Time now) {
     if (best == nullptr || Better(r, *best)) best = &r;
   }
   NodeId winner = best->node;
-  NodeId previous = last_holder_.value_or(0);
   ++term_;  // every fresh grant opens a new term
   holder_ = winner;
   last_holder_ = winner;
+  last_terms_[winner] = term_;
   lease_end_ = now + opts_.lease;
   for (const auto& [node, r] : pending_) {
-    if (node == winner) {
-      out.push_back({node, r.request_seq, true, term_, opts_.lease, winner, previous,
-                     "granted"});
-    } else {
-      out.push_back({node, r.request_seq, false, term_, absl::ZeroDuration(), winner, 0,
-                     absl::StrCat("node ", winner, " won the tie-break (term ", term_,
-                                  ")")});
-    }
+    out.push_back(node == winner
+                      ? Answer(r, true, "granted")
+                      : Answer(r, false, absl::StrCat("node ", winner,
+                                                      " won the tie-break (term ", term_,
+                                                      ")")));
   }
   pending_.clear();
   return out;

@@ -3,14 +3,16 @@
 // The witness arbiter: the pure decision core of `hafs-witness` (in the spirit
 // of corosync-qnetd's ffsplit algorithm). Nodes that lost their peer ask for
 // the witness's vote; the arbiter gives it to exactly one of them at a time,
-// as a lease. Every fresh grant (the vote was free) opens a new term; renewals
-// keep it. A fresh grant names the previous term's holder, so that a node can
-// tell whether its peer held the vote in a term it never heard of (and may
-// have written without it).
+// as a lease. Every fresh grant (the vote was free, or the holder starts a new
+// solo phase) opens a new term; renewals keep it. Every answer names the
+// latest term held by another node, so that a node can tell whether its peer
+// held the vote in a term it never heard of (and may have written without it).
 //
 // Rules (docs/cluster.md "Witness tie-breaks"):
 //   1. While a lease is held (now < lease_end), only the holder is answered
-//      with a grant (renewal, same term); everybody else is refused.
+//      with a grant: a renewal keeps the term, a `fresh` request (the holder
+//      starts a new solo phase) opens term+1.
+//      Everybody else is refused.
 //   2. When the vote is free, requests are collected for `decision_window`
 //      (and, after a witness restart, until one lease has passed)
 //      (so both sides of a fresh partition compete), then ranked by
@@ -20,8 +22,8 @@
 //           then the previous holder (qnetd's keep_active_partition_tie_breaker),
 //        d. tie_breaker: lowest node id (default), highest, or a fixed node.
 //      The winner gets the vote in term+1; the others are refused.
-//   3. The (term, last holder) pair must survive a witness restart: the
-//      caller persists state() whenever term() changes and passes it back.
+//   3. state() (term, last holder, each node's latest term) must survive a
+//      witness restart: the caller persists it whenever term() changes.
 // Pure: time is passed in. Thread-safety: none; one owner.
 //
 // Example:
@@ -57,12 +59,14 @@ struct WitnessRequest {
   std::vector<NodeId> partition;  // nodes the requester is connected to (incl. itself)
   int64_t score = 0;
   bool primary = false;
+  bool fresh = false;  // the holder asks for a new term (new solo phase)
 };
 
 // What the witness keeps across restarts.
 struct WitnessState {
   uint64_t term = 0;
-  NodeId last_holder = 0;  // 0 = none yet
+  NodeId last_holder = 0;                  // 0 = none yet
+  std::map<NodeId, uint64_t> last_terms;   // latest term each node held
 };
 
 struct WitnessDecision {
@@ -72,7 +76,11 @@ struct WitnessDecision {
   uint64_t term = 0;
   absl::Duration lease;
   NodeId holder = 0;  // 0 = none
-  NodeId previous_holder = 0;  // fresh grants: holder of term - 1
+  // The latest term held by a node other than the requester, and that node
+  // (0 = none): lets the requester tell whether its peer ran in a term it
+  // never heard of, whatever replies it missed.
+  NodeId other_holder = 0;
+  uint64_t other_term = 0;
   std::string reason;
 };
 
@@ -86,6 +94,7 @@ class WitnessArbiter {
                           WitnessState persisted = {})
       : opts_(opts),
         term_(persisted.term),
+        last_terms_(persisted.last_terms),
         quiet_until_(start + opts.lease) {
     if (persisted.last_holder != 0) last_holder_ = persisted.last_holder;
   }
@@ -98,10 +107,11 @@ class WitnessArbiter {
   // The current holder, if its lease is running at `now`.
   std::optional<NodeId> holder(absl::Time now) const;
   uint64_t term() const { return term_; }
-  WitnessState state() const { return {term_, last_holder_.value_or(0)}; }
+  WitnessState state() const { return {term_, last_holder_.value_or(0), last_terms_}; }
 
  private:
   bool Better(const WitnessRequest& a, const WitnessRequest& b) const;
+  WitnessDecision Answer(const WitnessRequest& r, bool granted, std::string reason) const;
   std::vector<WitnessDecision> Decide(absl::Time now);
 
   WitnessOptions opts_;
@@ -109,6 +119,7 @@ class WitnessArbiter {
   absl::Time lease_end_ = absl::InfinitePast();
   std::optional<NodeId> last_holder_;
   uint64_t term_ = 0;
+  std::map<NodeId, uint64_t> last_terms_;
   std::map<NodeId, WitnessRequest> pending_;
   absl::Time decide_at_ = absl::InfiniteFuture();
   absl::Time quiet_until_;
