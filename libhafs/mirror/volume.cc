@@ -925,10 +925,10 @@ absl::Status Volume::Impl::Close() {
   // 4. Local I/O and AL transactions finish.
   if (!wait_until([this] { return LocalIdle() && holds_ == 0; }, deadline + absl::Seconds(5))) {
     HAFS_LOG(ERROR) << opt_.name << ": close: local I/O did not finish; closing uncleanly";
-    return ShutdownLoop().ok()
-               ? absl::DeadlineExceededError(absl::StrCat(
-                     opt_.name, ": local I/O did not finish; metadata left unclean"))
-               : absl::InternalError("close failed");
+    absl::Status md = ShutdownLoop();
+    return absl::DeadlineExceededError(absl::StrCat(
+        opt_.name, ": close: local I/O did not finish; metadata ",
+        md.ok() ? "closed" : absl::StrCat("left unclean (", md.message(), ")")));
   }
   {
     VolumeStatus v = Snapshot();

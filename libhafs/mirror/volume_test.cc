@@ -375,6 +375,37 @@ TEST_F(VolumeTest, CrashedPrimaryResyncsItsActivityLog) {
   ExpectIdentical();
 }
 
+TEST_F(VolumeTest, OnlineVerifyReportsACorruptedBlock) {
+  Bootstrap();
+  io::AlignedBuffer b = Pattern(64 * kBlock, 9);
+  ASSERT_THAT(V(0).Write(0, b.span()), IsOk());
+  ASSERT_THAT(V(0).Flush(), IsOk());
+  ASSERT_TRUE(WaitFor([&] { return Quiet(V(0)) && Quiet(V(1)); }));
+  // Corrupt block 17 of the secondary's replica behind its back.
+  {
+    int fd = open(nodes_[1].path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    std::string junk(kBlock, 'J');
+    ASSERT_EQ(pwrite(fd, junk.data(), junk.size(), 17 * kBlock), static_cast<ssize_t>(kBlock));
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+  }
+  nodes_[0].ClearEvents();
+  ASSERT_THAT(V(0).StartVerify(), IsOk());
+  ASSERT_TRUE(WaitFor([&] {
+    Status s = V(0).status().replication;
+    return s.repl == ReplState::kEstablished && s.verify_done_bytes == V(0).size_bytes();
+  })) << V(0).status().ToString();
+  Status s = V(0).status().replication;
+  EXPECT_EQ(s.verify_mismatch_blocks, 1u);
+  EXPECT_EQ(s.counters.oos, 4u) << "verify marks, does not repair";
+  EXPECT_THAT(nodes_[0].Events(), HasSubstr("Out of sync: start=136, size=8 (sectors)"));
+  // Repair on request: resync the marked block from the Primary.
+  ASSERT_THAT(V(0).StartResync(/*full=*/false), IsOk());
+  ASSERT_TRUE(WaitFor([&] { return BothInSync(); })) << V(0).status().ToString();
+  ExpectIdentical();
+}
+
 TEST_F(VolumeTest, WrongPeerKeyIsRefused) {
   CaptureSink sink;
   LogSink* prev = SetLogSink(&sink);
