@@ -412,6 +412,7 @@ class Sim {
   void HealNetwork() { blocked_.clear(); }
   void Fault() {
     result_.faults_injected++;
+    settled_ = now_ - last_fault_ >= absl::Seconds(1);  // before this fault
     last_fault_ = now_;
     armed_failover_.reset();
     absl::Duration next = absl::Milliseconds(rng_.Range(300, 2500));
@@ -501,7 +502,7 @@ class Sim {
   void MaybeArmFailover(NodeId crashed, bool was_primary) {
     if (opts_.mode != QuorumMode::kWitness || !was_primary) return;
     Node& s = N(3 - crashed);
-    bool clean = loss_ <= 0.01 && blocked_.empty() && witness_up_ && s.up && !Paused(s) &&
+    bool clean = settled_ && loss_ <= 0.01 && blocked_.empty() && witness_up_ && s.up && !Paused(s) &&
                  !s.outdated && !s.rm->split_brain() &&
                  s.q->Connected(s.clock.Local(now_)) &&
                  !witness_->holder(wclock_.Local(now_)).has_value() &&
@@ -562,6 +563,7 @@ class Sim {
         Node& n = N(e.node);
         Trace(absl::StrCat("restart n", n.id));
         armed_failover_.reset();  // another fault inside the window
+        last_fault_ = now_;
         n.paused_until = absl::InfinitePast();
         Boot(n, now_);
         return;
@@ -570,6 +572,7 @@ class Sim {
         Node& n = N(e.node);
         if (!n.up || Paused(n)) return;
         Trace(absl::StrCat("resume n", n.id));
+        last_fault_ = now_;
         Step(n);  // time first: expire leases before handling old messages
         while (!n.inbox.empty() && n.up && !Paused(n)) {
           Msg m = std::move(n.inbox.front());
@@ -681,6 +684,7 @@ class Sim {
   uint64_t order_ = 0;
   absl::Time now_ = kT0;
   absl::Time last_fault_ = kT0;
+  bool settled_ = false;  // no disturbance in the second before the last fault
   absl::Time last_role_change_ = kT0;
   absl::Time sb_connected_since_ = absl::InfiniteFuture();
   std::optional<std::pair<NodeId, absl::Time>> armed_failover_;

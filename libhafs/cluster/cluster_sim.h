@@ -17,7 +17,8 @@
 //     a split brain is detected within `sb_detect_bound` of them being
 //     connected again;
 //   * a crashed primary is replaced within deadtime*(1+d)/(1-d) + promotion
-//     budget when the crash is the only fault in that window;
+//     budget when the crash is the only fault in that window, nothing else
+//     happened in the second before it and loss is <= 1 %;
 //   * single-link faults only: no role change and no node-dead after start-up.
 // Thread-safety: none.
 //
