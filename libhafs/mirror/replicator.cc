@@ -33,11 +33,6 @@ std::string BlockDigests(const char* data, uint64_t length) {
   return out;
 }
 
-Buffer CopyToBuffer(const std::string& bytes) {
-  auto buf = std::make_shared<io::AlignedBuffer>(bytes.size());
-  std::memcpy(buf->data(), bytes.data(), bytes.size());
-  return buf;
-}
 
 bool Aligned(uint64_t offset, uint64_t length) {
   return offset % kBlock == 0 && length % kBlock == 0 && length > 0;
@@ -100,6 +95,12 @@ Replicator::Replicator(const ReplicatorOptions& options,
 
 // ---------------------------------------------------------------------------
 // Small helpers.
+
+Buffer Replicator::CopyToBuffer(const std::string& bytes) {
+  Buffer buf = pool_.Get(bytes.size());
+  std::memcpy(buf->data(), bytes.data(), bytes.size());
+  return buf;
+}
 
 void Replicator::Send(peer::MirrorMessage m) {
   ready_.messages.push_back(std::move(m));
@@ -295,6 +296,23 @@ void Replicator::StartWrite(uint64_t id, uint64_t offset, Buffer data,
   SendAndIssue(std::move(r));
 }
 
+void Replicator::AlFailed(uint64_t token, absl::Status status) {
+  auto it = al_waiting_.find(token);
+  HAFS_CHECK(it != al_waiting_.end()) << "AlFailed for unknown token " << token;
+  Request r = std::move(it->second);
+  al_waiting_.erase(it);
+  // The metadata device failed: detach (DRBD treats meta-data I/O errors like
+  // data I/O errors); the write then goes to the peer alone, or fails.
+  LocalDiskFailed(absl::DataLossError(
+      absl::StrCat("activity-log transaction failed: ", status.message())));
+  if (!opt_.detach_on_io_error) {
+    --counters_.ap;
+    FailApp(r.app_id, std::move(status));
+    return;
+  }
+  SendAndIssue(std::move(r));
+}
+
 void Replicator::AlAdmitted(uint64_t token) {
   auto it = al_waiting_.find(token);
   HAFS_CHECK(it != al_waiting_.end()) << "AlAdmitted for unknown token " << token;
@@ -427,7 +445,7 @@ void Replicator::Read(uint64_t id, uint64_t offset, uint64_t length) {
   }
   ++counters_.ap;
   if (disk_ == DiskState::kUpToDate) {
-    auto buf = std::make_shared<io::AlignedBuffer>(length);
+    auto buf = pool_.Get(length);
     IssueNow(LocalIo{0, io::IoOp::kRead, offset, length, buf, false},
              IoCtx{IoKind::kAppRead, id, offset, length, buf});
     return;
@@ -535,6 +553,14 @@ absl::Status Replicator::Promote(bool force) {
   persist_dirty_ = true;
   Log("role: Primary");
   SendState();
+  if (force && Replicating() && repl_ == ReplState::kEstablished &&
+      peer_disk_ <= DiskState::kInconsistent) {
+    // `primary --force` on a connected pair whose peer has no good data
+    // (e.g. both just created): this node's data becomes the reference and
+    // a full sync starts at once, as DRBD does.
+    Log("forced Primary with an Inconsistent peer: starting a full sync");
+    ResyncFromHere(/*full=*/true);
+  }
   return absl::OkStatus();
 }
 
@@ -650,6 +676,8 @@ void Replicator::TransportUp() {
   peer_handshake_.reset();
   sync_started_ = false;
   peer_bitmap_done_ = false;
+  resync_total_blocks_ = 0;
+  resync_same_bytes_ = 0;
   Log("connection: Handshaking");
   SendHandshake();
 }
@@ -915,7 +943,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         ProtocolError("ResyncRequest digest of the wrong size");
         return true;
       }
-      auto buf = std::make_shared<io::AlignedBuffer>(q.length());
+      auto buf = pool_.Get(q.length());
       IoCtx ctx{IoKind::kResyncRead, 0, q.offset(), q.length(), buf};
       ctx.conn_gen = conn_gen_;
       ctx.digest = q.digest();
@@ -995,7 +1023,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         repl_ = ReplState::kVerifyT;
         Log("replication: VerifyT");
       }
-      auto buf = std::make_shared<io::AlignedBuffer>(q.length());
+      auto buf = pool_.Get(q.length());
       IoCtx ctx{IoKind::kVerifyRead, /*ref=*/1, q.offset(), q.length(), buf};
       ctx.conn_gen = conn_gen_;
       IssueGated(LocalIo{0, io::IoOp::kRead, q.offset(), q.length(), buf, false},
@@ -1037,7 +1065,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         Send(std::move(r));
         return true;
       }
-      auto buf = std::make_shared<io::AlignedBuffer>(q.length());
+      auto buf = pool_.Get(q.length());
       IoCtx ctx{IoKind::kPeerRead, q.id(), q.offset(), q.length(), buf};
       ctx.conn_gen = conn_gen_;
       IssueNow(LocalIo{0, io::IoOp::kRead, q.offset(), q.length(), buf, false},
@@ -1582,7 +1610,7 @@ void Replicator::PumpResync() {
     resync_cursor_ = run.start + blocks;
     if (opt_.csum_resync && HasLocalDisk()) {
       // Read our copy first; the request carries its digests.
-      auto buf = std::make_shared<io::AlignedBuffer>(bytes);
+      auto buf = pool_.Get(bytes);
       IoCtx ctx{IoKind::kCsumRead, 0, offset, bytes, buf};
       ctx.conn_gen = conn_gen_;
       IssueGated(LocalIo{0, io::IoOp::kRead, offset, bytes, buf, false},
@@ -1660,7 +1688,7 @@ void Replicator::PumpVerify() {
     m.mutable_verify_request()->set_offset(offset);
     m.mutable_verify_request()->set_length(len);
     Send(std::move(m));
-    auto buf = std::make_shared<io::AlignedBuffer>(len);
+    auto buf = pool_.Get(len);
     IoCtx ctx{IoKind::kVerifyRead, /*ref=*/0, offset, len, buf};
     ctx.conn_gen = conn_gen_;
     IssueGated(LocalIo{0, io::IoOp::kRead, offset, len, buf, false},

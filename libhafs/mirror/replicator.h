@@ -67,6 +67,7 @@
 #include "absl/time/time.h"
 #include "libhafs/base/random.h"
 #include "libhafs/io/block_device.h"
+#include "libhafs/io/buffer_pool.h"
 #include "libhafs/meta/bitmap.h"
 #include "libhafs/mirror/resync_controller.h"
 #include "libhafs/peer/peer.pb.h"
@@ -292,6 +293,10 @@ class Replicator {
   void IoDone(uint64_t token, absl::Status status);
   // The AL extents of an al_begin request are hot and referenced.
   void AlAdmitted(uint64_t token);
+  // The AL transaction for an al_begin request could not be written: the
+  // local disk detaches (on-io-error detach) and the write goes to the peer
+  // alone, or fails.
+  void AlFailed(uint64_t token, absl::Status status);
   void Tick(absl::Time now);
 
   bool HasReady() const;
@@ -387,6 +392,7 @@ class Replicator {
   bool Overlaps(uint64_t offset, uint64_t length) const;
   void ReleaseGate(uint64_t offset, uint64_t length);
 
+  Buffer CopyToBuffer(const std::string& bytes);
   void Send(peer::MirrorMessage m);
   void SendAck(uint64_t seq, peer::AckKind kind);
   void SendState();
@@ -516,6 +522,9 @@ class Replicator {
 
   Counters counters_;
   Ready ready_;
+  // Recycles data buffers (received Data/ResyncData, reads): no allocation
+  // per message on the data path.
+  io::BufferPool pool_;
 };
 
 }  // namespace hafs::mirror

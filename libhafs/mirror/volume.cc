@@ -211,6 +211,7 @@ class Volume::Impl {
   std::map<uint64_t, Op> ops_;            // submitted to the device, by token
   std::map<uint64_t, Op> parked_;         // waiting for an AL transaction
   std::deque<uint64_t> admitted_;         // al_begin tokens to report
+  std::deque<std::pair<uint64_t, absl::Status>> al_failed_;  // AL write failed
   size_t al_begin_waiting_ = 0;           // al_begin tokens waiting for the AL
   uint64_t holds_ = 0;                    // hold_al references not yet released
   std::multiset<std::pair<uint64_t, uint64_t>> unreferenced_holds_;
@@ -504,7 +505,7 @@ bool Volume::Impl::RunCompletions() {
       any = true;
     }
   }
-  while (!completed_.empty() || !admitted_.empty()) {
+  while (!completed_.empty() || !admitted_.empty() || !al_failed_.empty()) {
     any = true;
     std::vector<std::pair<uint64_t, absl::Status>> done;
     done.swap(completed_);
@@ -524,6 +525,12 @@ bool Volume::Impl::RunCompletions() {
       const uint64_t token = admitted_.front();
       admitted_.pop_front();
       rep_->AlAdmitted(token);
+      DrainReady();
+    }
+    while (!al_failed_.empty()) {
+      auto [token, status] = std::move(al_failed_.front());
+      al_failed_.pop_front();
+      rep_->AlFailed(token, std::move(status));
       DrainReady();
     }
   }
@@ -639,10 +646,10 @@ void Volume::Impl::ProcessReady(Ready rd) {
   // 3. AL admissions, local I/O, AL releases.
   for (const AlBegin& b : rd.al_begin) {
     if (!md_error_.ok()) {
-      // No AL reference can be taken; the write proceeds and its local I/O
-      // fails below (the replicator then applies on-io-error).
+      // No AL reference can be taken: the replicator detaches and the write
+      // goes to the peer alone (or fails).
       unreferenced_holds_.emplace(b.offset, b.length);
-      admitted_.push_back(b.token);
+      al_failed_.emplace_back(b.token, md_error_);
       continue;
     }
     const uint64_t token = b.token;
@@ -653,15 +660,16 @@ void Volume::Impl::ProcessReady(Ready rd) {
           if (!s.ok()) {
             MetaFailed(s);
             unreferenced_holds_.emplace(off, len);
-          } else {
-            ++holds_;
+            al_failed_.emplace_back(token, s);
+            return;
           }
+          ++holds_;
           admitted_.push_back(token);
         });
     if (!a.ok()) {
       MetaFailed(a.status());
       unreferenced_holds_.emplace(off, len);
-      admitted_.push_back(token);
+      al_failed_.emplace_back(token, a.status());
     } else if (*a == meta::MetaStore::WriteAdmit::kReady) {
       ++holds_;
       admitted_.push_back(token);
@@ -881,6 +889,7 @@ VolumeStatus Volume::Impl::Snapshot() {
 
 bool Volume::Impl::LocalIdle() const {
   return ops_.empty() && parked_.empty() && admitted_.empty() && completed_.empty() &&
+         al_failed_.empty() &&
          al_begin_waiting_ == 0 && !md_->al_busy() && md_->al_waiting() == 0 &&
          dev_->in_flight() == 0 && (meta_dev_ == nullptr || meta_dev_->in_flight() == 0);
 }
@@ -1051,16 +1060,9 @@ VolumeStatus Volume::status() { return impl_->Snapshot(); }
 absl::Status Volume::Promote(bool force) {
   HAFS_VOLUME_ADMIN([&]() -> absl::Status {
     Replicator* r = impl_->rep();
-    HAFS_RETURN_IF_ERROR(r->Promote(force));
-    // DRBD's initial-sync procedure: `primary --force` while Connected to an
-    // Inconsistent peer starts a full sync from here. The core does not do it
-    // on its own yet (docs/mirror.md, "Gaps"), so the runtime asks for it.
-    const Status s = r->status();
-    if (force && s.conn == ConnState::kConnected && s.repl == ReplState::kEstablished &&
-        s.disk == DiskState::kUpToDate && s.peer_disk == DiskState::kInconsistent) {
-      return r->StartResync(/*full=*/true);
-    }
-    return absl::OkStatus();
+    // `primary --force` while Connected to an Inconsistent peer also starts
+    // the initial full sync (DRBD's procedure; done by the core).
+    return r->Promote(force);
   }());
 }
 absl::Status Volume::Demote() { HAFS_VOLUME_ADMIN(impl_->rep()->Demote()); }
