@@ -22,6 +22,11 @@ void RegisterExportsCommands(CLI::App& app, int* exit_code);
 // hafsctl create-md|dump-md|restore-md|show-gi|apply-al|wipe-md (meta_cmd.cc)
 void RegisterMetaCommands(CLI::App& app, int* exit_code);
 
+// hafsctl [--socket PATH | --node NAME] status|primary|secondary|connect|
+// disconnect|verify|resync|standby|takeover|events: drive a running hafsd
+// through its control socket (node_cmd.cc).
+void RegisterNodeCommands(CLI::App& app, int* exit_code);
+
 }  // namespace hafs::cli
 
 #endif  // HAFS_CMD_HAFSCTL_COMMANDS_H_

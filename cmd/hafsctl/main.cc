@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   hafs::cli::RegisterSelfcheckCommand(app, &exit_code);
   hafs::cli::RegisterExportsCommands(app, &exit_code);
   hafs::cli::RegisterMetaCommands(app, &exit_code);
+  hafs::cli::RegisterNodeCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -136,7 +136,7 @@ std::string FormatStatusText(const NodeStatus& status, bool verbose) {
   }
   AppendCluster(status, &out);
   if (verbose && !status.daemon_version.empty()) {
-    absl::StrAppend(&out, "hafsd ", status.daemon_version, " control:v",
+    absl::StrAppend(&out, "daemon: ", status.daemon_version, " control:v",
                     status.control_version);
     if (!status.config_file.empty()) absl::StrAppend(&out, " config:", status.config_file);
     absl::StrAppend(&out, "\n");

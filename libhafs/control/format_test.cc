@@ -37,7 +37,7 @@ TEST(FormatTest, VerboseAddsProcDrbdCounters) {
                              "0000000000000000:0000000000000000\n"));
   EXPECT_THAT(out, HasSubstr("     last handshake: rule 70: bitmap sync, this node is "
                              "SyncSource\n"));
-  EXPECT_THAT(out, HasSubstr("hafsd test control:v1 config:/etc/hafs/hafs.conf\n"));
+  EXPECT_THAT(out, HasSubstr("daemon: test control:v1 config:/etc/hafs/hafs.conf\n"));
 }
 
 TEST(FormatTest, EstablishedConnectionHidesReplication) {
