@@ -398,7 +398,10 @@ quorum { mode: "off" }
 nfs {
   server: "ganesha"
   mount_point: "$0/mnt"
-  exports: "/ *(rw,fsid=0,no_root_squash,sync,no_subtree_check)"
+  exports: "$0/mnt *(rw,fsid=0,no_root_squash,sync,no_subtree_check)"
+  format_if_blank: true
+  virtual_ip: "127.0.0.100/32"
+  interface: "lo"
   lease_s: 10
   grace_s: 15
   port: 20490

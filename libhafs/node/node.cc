@@ -1,0 +1,667 @@
+#include "libhafs/node/node.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "libhafs/auth/keyring.h"
+#include "libhafs/base/logging.h"
+#include "libhafs/base/status_macros.h"
+#include "libhafs/frontend/fuse_export.h"
+#include "libhafs/frontend/loop_device.h"
+#include "libhafs/frontend/volume_io.h"
+#include "libhafs/mirror/volume.h"
+#include "libhafs/peer/grpc_transport.h"
+#include "libhafs/resources/executor.h"
+#include "libhafs/resources/filesystem_agent.h"
+#include "libhafs/resources/nfs_server_agent.h"
+#include "libhafs/resources/process_runner.h"
+#include "libhafs/resources/virtual_ip_agent.h"
+#include "libhafs/resources/volume_agent.h"
+#include "libhafs/splitbrain/policy.h"
+#include "libhafs/version/version.h"
+
+namespace hafs::node {
+namespace {
+
+// The mirror Volume as the front end's VolumeIo (blocking, thread-safe).
+class VolumeIoAdapter final : public frontend::VolumeIo {
+ public:
+  explicit VolumeIoAdapter(mirror::Volume* v) : v_(v) {}
+  uint64_t size_bytes() const override { return v_->size_bytes(); }
+  absl::Status Read(uint64_t offset, absl::Span<char> out) override {
+    return v_->Read(offset, out);
+  }
+  absl::Status Write(uint64_t offset, absl::Span<const char> data, bool fua) override {
+    return v_->Write(offset, data, fua);
+  }
+  absl::Status Flush() override { return v_->Flush(); }
+
+ private:
+  mirror::Volume* v_;
+};
+
+// The mirror Volume as the Volume agent's port.
+class VolumeControlAdapter final : public resources::VolumeControl {
+ public:
+  explicit VolumeControlAdapter(mirror::Volume* v) : v_(v) {}
+  absl::Status Promote(bool force) override { return v_->Promote(force); }
+  absl::Status Demote() override { return v_->Demote(); }
+  resources::VolumeRole Role() override {
+    return v_->status().replication.role == splitbrain::Role::kPrimary
+               ? resources::VolumeRole::kPrimary
+               : resources::VolumeRole::kSecondary;
+  }
+  resources::VolumeDiskState DiskState() override {
+    switch (v_->status().replication.disk) {
+      case splitbrain::DiskState::kUpToDate: return resources::VolumeDiskState::kUpToDate;
+      case splitbrain::DiskState::kConsistent: return resources::VolumeDiskState::kConsistent;
+      case splitbrain::DiskState::kOutdated: return resources::VolumeDiskState::kOutdated;
+      case splitbrain::DiskState::kInconsistent:
+        return resources::VolumeDiskState::kInconsistent;
+      default: return resources::VolumeDiskState::kDiskless;
+    }
+  }
+
+ private:
+  mirror::Volume* v_;
+};
+
+// Loop device over the FUSE file, published as a stable symlink for the
+// Filesystem agent; formats a blank volume once when asked to.
+class LoopAgent final : public resources::Agent {
+ public:
+  LoopAgent(std::string file, std::string link, std::string fs_type, bool format_if_blank,
+            frontend::VolumeIo* io, resources::ProcessRunner* runner)
+      : file_(std::move(file)),
+        link_(std::move(link)),
+        fs_type_(std::move(fs_type)),
+        format_if_blank_(format_if_blank),
+        io_(io),
+        runner_(runner) {}
+
+  resources::AgentOutcome Start(absl::Duration timeout) override {
+    if (loop_ && !loop_->closed()) return {resources::AgentOutcome::kOk, loop_->path()};
+    absl::StatusOr<std::unique_ptr<frontend::LoopDevice>> l =
+        frontend::LoopDevice::Attach({.backing_file = file_});
+    if (!l.ok()) {
+      return {resources::AgentOutcome::kFailed,
+              absl::StrCat("loop device over ", file_, ": ", l.status().message())};
+    }
+    loop_ = std::move(*l);
+    ::unlink(link_.c_str());
+    if (::symlink(loop_->path().c_str(), link_.c_str()) != 0) {
+      return {resources::AgentOutcome::kFailed,
+              absl::StrCat("symlink ", link_, " -> ", loop_->path(), ": ",
+                           std::strerror(errno))};
+    }
+    if (format_if_blank_) {
+      absl::StatusOr<bool> blank = Blank();
+      if (!blank.ok()) {
+        return {resources::AgentOutcome::kFailed,
+                absl::StrCat("reading the volume header: ", blank.status().message())};
+      }
+      if (*blank) {
+        HAFS_LOG(WARNING) << "the volume is blank (first 1 MiB all zeros): creating an "
+                          << fs_type_ << " file system on " << loop_->path();
+        resources::ProcessSpec spec;
+        spec.argv = {absl::StrCat("/sbin/mkfs.", fs_type_), "-q", loop_->path()};
+        spec.timeout = timeout;
+        absl::StatusOr<resources::ProcessResult> r = runner_->Run(spec);
+        if (!r.ok() || r->exit_code != 0) {
+          return {resources::AgentOutcome::kFailed,
+                  absl::StrCat("mkfs.", fs_type_, " failed: ",
+                               r.ok() ? r->output : std::string(r.status().message()))};
+        }
+      }
+    }
+    return {resources::AgentOutcome::kOk, loop_->path()};
+  }
+
+  resources::AgentOutcome Stop(absl::Duration) override {
+    ::unlink(link_.c_str());
+    if (!loop_) return {resources::AgentOutcome::kOk, ""};
+    absl::Status s = loop_->Close();
+    loop_.reset();
+    if (!s.ok()) return {resources::AgentOutcome::kStopFailed, std::string(s.message())};
+    return {resources::AgentOutcome::kOk, ""};
+  }
+
+  resources::AgentOutcome Monitor(absl::Duration) override {
+    if (!loop_ || loop_->closed()) return {resources::AgentOutcome::kNotRunning, ""};
+    struct stat st;
+    if (::stat(link_.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
+      return {resources::AgentOutcome::kFailed, absl::StrCat(link_, " is gone")};
+    }
+    return {resources::AgentOutcome::kOk, loop_->path()};
+  }
+
+ private:
+  absl::StatusOr<bool> Blank() {
+    io::AlignedBuffer head(1 << 20);
+    HAFS_RETURN_IF_ERROR(io_->Read(0, head.span()));
+    for (size_t i = 0; i < head.size(); ++i) {
+      if (head.data()[i] != 0) return false;
+    }
+    return true;
+  }
+
+  const std::string file_, link_, fs_type_;
+  const bool format_if_blank_;
+  frontend::VolumeIo* io_;
+  resources::ProcessRunner* runner_;
+  std::unique_ptr<frontend::LoopDevice> loop_;
+};
+
+uint64_t Kib(uint64_t bytes) { return bytes / 1024; }
+
+absl::StatusOr<mirror::Protocol> ParseProtocol(const std::string& p) {
+  if (p == "A") return mirror::Protocol::kA;
+  if (p == "B") return mirror::Protocol::kB;
+  if (p == "C") return mirror::Protocol::kC;
+  return absl::InvalidArgumentError(absl::StrCat("protocol \"", p, "\""));
+}
+
+absl::Status MakeDirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("mkdir ", cur, ": ", std::strerror(errno)));
+      }
+    }
+    if (i < path.size()) cur.push_back(path[i]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Node::Parts {
+  const config::Node* self = nullptr;
+  const config::Node* peer = nullptr;
+  std::unique_ptr<peer::PeerServer> server;
+  std::unique_ptr<peer::GrpcTransport> transport;
+  std::unique_ptr<mirror::Volume> volume;
+  std::unique_ptr<VolumeIoAdapter> io;
+  std::unique_ptr<VolumeControlAdapter> control;
+  std::unique_ptr<frontend::FuseExport> fuse;
+  std::unique_ptr<resources::GroupExecutor> executor;
+  resources::VolumeAgent* volume_agent = nullptr;  // owned by the executor
+};
+
+Node::Node(NodeOptions options)
+    : opt_(std::move(options)),
+      clock_(opt_.clock ? opt_.clock : Clock::System()),
+      parts_(std::make_unique<Parts>()) {}
+
+Node::~Node() {
+  (void)Stop();
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  std::unique_ptr<Node> node(new Node(std::move(options)));
+  HAFS_RETURN_IF_ERROR(node->Init());
+  return node;
+}
+
+absl::Status Node::Init() {
+  const config::HafsConfig& cfg = opt_.config;
+  Parts& p = *parts_;
+  for (const config::Node& n : cfg.node()) {
+    if (n.name() == opt_.node_name) {
+      p.self = &n;
+    } else {
+      p.peer = &n;
+    }
+  }
+  if (p.self == nullptr || p.peer == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node \"", opt_.node_name, "\" is not in the configuration (nodes: ",
+        cfg.node(0).name(), ", ", cfg.node(1).name(), ")"));
+  }
+  if (opt_.run_dir.empty()) opt_.run_dir = absl::StrCat("/run/hafs/", opt_.node_name);
+  HAFS_RETURN_IF_ERROR(MakeDirs(opt_.run_dir));
+  started_unix_s_ = absl::ToUnixSeconds(absl::Now());
+
+  // 1. Peer service with authentication.
+  peer::PeerServiceOptions ps;
+  ps.auth.cluster_name = cfg.cluster_name();
+  ps.auth.node_id = p.self->id();
+  ps.auth.node_name = p.self->name();
+  ps.auth.incarnation = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  ps.auth.expected_peer_node_id = p.peer->id();
+  if (cfg.security().peer_auth() == "mtls") {
+    ps.auth.mode = peer::AuthMode::kMtls;
+    ps.tls = {cfg.security().tls_cert_file(), cfg.security().tls_key_file(),
+              cfg.security().tls_ca_file(), ""};
+  }
+  if (!cfg.security().authkeys_file().empty()) {
+    absl::StatusOr<auth::KeyRing> keys = auth::KeyRing::LoadFile(cfg.security().authkeys_file());
+    if (!keys.ok()) {
+      return absl::Status(keys.status().code(),
+                          absl::StrCat("authkeys: ", keys.status().message()));
+    }
+    ps.auth.keys = std::make_shared<const auth::KeyRing>(std::move(*keys));
+  }
+  absl::StatusOr<std::unique_ptr<peer::PeerServer>> server =
+      peer::PeerServer::Start(ps, p.self->peer_address());
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("peer service on ", p.self->peer_address(), ": ",
+                                     server.status().message()));
+  }
+  p.server = std::move(*server);
+  peer::GrpcTransportOptions to;
+  to.channel = cfg.volume().name();
+  to.peer_address = p.peer->peer_address();
+  to.transport.connect_interval = absl::Milliseconds(cfg.volume().connect_int_ms());
+  HAFS_ASSIGN_OR_RETURN(p.transport, peer::GrpcTransport::Create(p.server.get(), to));
+
+  // 2. The replicated volume.
+  mirror::VolumeOptions vo;
+  vo.name = cfg.volume().name();
+  vo.backing_path = p.self->backing_device();
+  vo.meta_path = p.self->meta_device();
+  vo.node_id = p.self->id();
+  vo.node_name = p.self->name();
+  vo.peer_node_id = p.peer->id();
+  vo.peer_name = p.peer->name();
+  vo.transport = p.transport.get();
+  vo.clock = clock_;
+  mirror::ReplicatorOptions& r = vo.replication;
+  HAFS_ASSIGN_OR_RETURN(r.protocol, ParseProtocol(cfg.volume().protocol()));
+  const config::SplitBrain& sb = cfg.split_brain();
+  for (const auto& [key, value] :
+       std::vector<std::pair<const char*, std::string>>{
+           {"after-sb-0pri", sb.after_sb_0pri()},
+           {"after-sb-1pri", sb.after_sb_1pri()},
+           {"after-sb-2pri", sb.after_sb_2pri()},
+           {"rr-conflict", sb.rr_conflict()}}) {
+    HAFS_RETURN_IF_ERROR(r.split_brain.Set(key, value));
+  }
+  r.split_brain.protocol = r.protocol;
+  r.resync.plan_ahead = absl::Milliseconds(cfg.volume().c_plan_ahead_ms());
+  r.resync.fill_target_bytes = uint64_t{cfg.volume().c_fill_target_kib()} * 1024;
+  r.resync.delay_target = absl::Milliseconds(cfg.volume().c_delay_target_ms());
+  r.resync.max_rate_bytes_per_s = uint64_t{cfg.volume().c_max_rate_kib_per_s()} * 1024;
+  r.resync.rate_bytes_per_s = uint64_t{cfg.volume().resync_rate_kib_per_s()} * 1024;
+  r.ping_int = absl::Milliseconds(cfg.volume().ping_int_ms());
+  r.ping_timeout = absl::Milliseconds(cfg.volume().ping_timeout_ms());
+  r.timeout = absl::Milliseconds(cfg.volume().timeout_ms());
+  r.ko_count = static_cast<int>(cfg.volume().ko_count());
+  r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
+  r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
+  vo.on_event = [this](const mirror::VolumeEvent& e) {
+    switch (e.kind) {
+      case mirror::VolumeEvent::Kind::kLog:
+        HAFS_LOG(INFO) << opt_.config.volume().name() << ": " << e.text;
+        events_.Publish(absl::StrCat("log resource name:", opt_.config.volume().name(),
+                                     " message:", e.text));
+        break;
+      case mirror::VolumeEvent::Kind::kHandler:
+        HAFS_LOG(WARNING) << opt_.config.volume().name() << ": handler " << e.text;
+        events_.Publish(absl::StrCat("call helper name:", opt_.config.volume().name(),
+                                     " helper:", e.text));
+        break;
+      case mirror::VolumeEvent::Kind::kVerifyMismatch:
+        events_.Publish(absl::StrCat("out-of-sync name:", opt_.config.volume().name(),
+                                     " offset:", e.offset, " length:", e.length));
+        break;
+    }
+  };
+  absl::StatusOr<std::unique_ptr<mirror::Volume>> volume = mirror::Volume::Open(vo);
+  if (!volume.ok()) {
+    return absl::Status(volume.status().code(),
+                        absl::StrCat("volume ", vo.name, " on ", vo.backing_path, ": ",
+                                     volume.status().message(),
+                                     " (hint: `hafsctl create-md` creates its metadata)"));
+  }
+  p.volume = std::move(*volume);
+  p.io = std::make_unique<VolumeIoAdapter>(p.volume.get());
+  p.control = std::make_unique<VolumeControlAdapter>(p.volume.get());
+
+  // 3. Front end: the volume as one file in a FUSE mount.
+  const std::string fuse_dir = absl::StrCat(opt_.run_dir, "/fuse");
+  HAFS_RETURN_IF_ERROR(MakeDirs(fuse_dir));
+  frontend::FuseExportOptions fo;
+  fo.mountpoint = fuse_dir;
+  fo.fsname = absl::StrCat("hafs-", vo.name);
+  absl::StatusOr<std::unique_ptr<frontend::FuseExport>> fuse =
+      frontend::FuseExport::Start(p.io.get(), fo);
+  if (!fuse.ok()) {
+    return absl::Status(fuse.status().code(),
+                        absl::StrCat("FUSE front end at ", fuse_dir, ": ",
+                                     fuse.status().message()));
+  }
+  p.fuse = std::move(*fuse);
+
+  // 4. The resource group.
+  resources::GroupSpec g;
+  g.name = absl::StrCat(cfg.cluster_name(), "-nfs");
+  g.start_failure_is_fatal = false;
+  std::map<std::string, std::unique_ptr<resources::Agent>> agents;
+  const config::Nfs& nfs = cfg.nfs();
+  {
+    resources::ResourceSpec s;
+    s.name = "volume";
+    s.kind = resources::AgentKind::kVolume;
+    s.params["volume"] = vo.name;
+    auto a = std::make_unique<resources::VolumeAgent>(s, p.control.get());
+    p.volume_agent = a.get();
+    agents[s.name] = std::move(a);
+    g.resources.push_back(s);
+  }
+  const std::string device_link = absl::StrCat(opt_.run_dir, "/volume.dev");
+  {
+    resources::ResourceSpec s;
+    s.name = "device";
+    s.kind = resources::AgentKind::kCommand;  // node-internal agent
+    s.start_timeout = absl::Seconds(120);      // may format a blank volume
+    agents[s.name] = std::make_unique<LoopAgent>(
+        p.fuse->file_path(), device_link, nfs.fs_type(), nfs.format_if_blank(), p.io.get(),
+        resources::ProcessRunner::System());
+    g.resources.push_back(s);
+  }
+  if (!nfs.mount_point().empty()) {
+    resources::ResourceSpec s;
+    s.name = "fs";
+    s.kind = resources::AgentKind::kFilesystem;
+    s.start_timeout = absl::Seconds(120);
+    s.params["device"] = device_link;
+    s.params["mount_point"] = nfs.mount_point();
+    s.params["fstype"] = nfs.fs_type();
+    s.params["kill_holders"] = "true";
+    HAFS_RETURN_IF_ERROR(resources::FilesystemAgent::Validate(s));
+    agents[s.name] = std::make_unique<resources::FilesystemAgent>(
+        s, resources::ProcessRunner::System(), clock_);
+    g.resources.push_back(s);
+    if (!nfs.exports().empty()) {
+      resources::ResourceSpec n;
+      n.name = "nfsd";
+      n.kind = resources::AgentKind::kNfsServer;
+      n.start_timeout = absl::Seconds(60);
+      n.params["mount_point"] = nfs.mount_point();
+      n.params["exports"] = nfs.exports();
+      n.params["port"] = absl::StrCat(nfs.port());
+      n.params["lease_s"] = absl::StrCat(nfs.lease_s());
+      n.params["grace_s"] = absl::StrCat(nfs.grace_s());
+      n.params["server_scope"] = nfs.server_scope();
+      n.params["state_dir"] = absl::StrCat(opt_.run_dir, "/ganesha");
+      n.params["bind_addr"] = "0.0.0.0";  // the VIP comes after Ganesha
+      HAFS_RETURN_IF_ERROR(resources::NfsServerAgent::Validate(n));
+      agents[n.name] = std::make_unique<resources::NfsServerAgent>(n, clock_);
+      g.resources.push_back(n);
+    }
+  }
+  // The address comes last: clients reach it once NFS serves.
+  int vip_index = 0;
+  for (const std::string& vip : nfs.virtual_ip()) {
+    resources::ResourceSpec s;
+    s.name = absl::StrCat("vip", vip_index++);
+    s.kind = resources::AgentKind::kVirtualIp;
+    s.params["ip"] = vip;
+    s.params["interface"] = nfs.interface().empty() ? "lo" : nfs.interface();
+    HAFS_RETURN_IF_ERROR(resources::VirtualIpAgent::Validate(s));
+    agents[s.name] = std::make_unique<resources::VirtualIpAgent>(s, clock_);
+    g.resources.push_back(s);
+  }
+  HAFS_RETURN_IF_ERROR(resources::ValidateGroup(g));
+  p.executor =
+      std::make_unique<resources::GroupExecutor>(g, std::move(agents), clock_);
+  resource_thread_ = std::thread([this] { ResourceLoop(); });
+  HAFS_LOG(INFO) << "node " << opt_.node_name << " up: volume " << vo.name << " ("
+                 << p.volume->size_bytes() / (1 << 20) << " MiB) exposed as "
+                 << p.fuse->file_path() << "; peer " << p.peer->name() << " at "
+                 << p.peer->peer_address();
+  return absl::OkStatus();
+}
+
+void Node::ResourceLoop() {
+  for (;;) {
+    bool want, force;
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) break;
+      want = want_primary_;
+      force = force_next_;
+      force_next_ = false;
+    }
+    if (force && parts_->volume_agent != nullptr) parts_->volume_agent->ForceNextPromote();
+    resources::GroupExecutor::Step s = parts_->executor->Reconcile(want);
+    for (const std::string& line : s.log) {
+      HAFS_LOG(INFO) << "resources: " << line;
+      events_.Publish(absl::StrCat("resource ", line));
+    }
+    if (s.escalate) {
+      HAFS_LOG(ERROR) << "resources: a stop failed; the group may still be active here. "
+                         "hafsd will not start it elsewhere's behalf; fix the cause and "
+                         "run `hafsctl secondary` again";
+    }
+    std::vector<std::string> states;
+    for (const resources::ResourceSpec& r : parts_->executor->group().resources) {
+      auto it = parts_->executor->status().find(r.name);
+      states.push_back(absl::StrCat(
+          r.name, ":",
+          resources::ResourceStateName(it == parts_->executor->status().end()
+                                           ? resources::ResourceState::kUnknown
+                                           : it->second.state)));
+    }
+    {
+      absl::MutexLock l(&mu_);
+      resource_summary_ = absl::StrJoin(states, " ");
+      if (s.banned) resource_summary_ += " (banned here)";
+      if (stopping_) break;
+      // Act quickly while a transition runs; otherwise monitor at the interval.
+      const absl::Duration wait =
+          s.changed ? absl::Milliseconds(100) : opt_.reconcile_interval;
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](bool* stop) { return *stop; }, &stopping_),
+                           wait);
+    }
+  }
+}
+
+void Node::SetWantPrimary(bool want, bool force) {
+  absl::MutexLock l(&mu_);
+  want_primary_ = want;
+  force_next_ = force;
+}
+
+absl::Status Node::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_ && !resource_thread_.joinable() && parts_->volume == nullptr) {
+      return absl::OkStatus();
+    }
+    stopping_ = true;
+  }
+  if (resource_thread_.joinable()) resource_thread_.join();
+  absl::Status result;
+  Parts& p = *parts_;
+  if (p.executor) {
+    // Stop the group here (reverse order) before the volume goes away.
+    for (int i = 0; i < 20; ++i) {
+      resources::GroupExecutor::Step s = p.executor->Reconcile(false);
+      for (const std::string& line : s.log) HAFS_LOG(INFO) << "resources: " << line;
+      if (s.settled || s.escalate) {
+        if (s.escalate) result.Update(absl::InternalError("a resource did not stop"));
+        break;
+      }
+    }
+    p.executor.reset();
+  }
+  if (p.fuse) {
+    absl::Status s = p.fuse->Stop(/*force=*/true);
+    if (!s.ok()) HAFS_LOG(WARNING) << "FUSE front end: " << s;
+    p.fuse.reset();
+  }
+  if (p.volume) {
+    absl::Status s = p.volume->Close();
+    if (!s.ok()) {
+      HAFS_LOG(WARNING) << "volume close: " << s;
+      result.Update(s);
+    }
+    p.volume.reset();
+  }
+  p.transport.reset();
+  if (p.server) {
+    p.server->Shutdown();
+    p.server.reset();
+  }
+  return result;
+}
+
+absl::StatusOr<control::NodeStatus> Node::GetStatus() {
+  control::NodeStatus st;
+  const config::HafsConfig& cfg = opt_.config;
+  st.node_name = opt_.node_name;
+  st.node_id = parts_->self ? parts_->self->id() : 0;
+  st.cluster_name = cfg.cluster_name();
+  st.daemon_version = VersionString();
+  st.started_unix_s = started_unix_s_;
+  st.config_file = opt_.config_file;
+  control::VolumeStatus v;
+  v.name = cfg.volume().name();
+  v.protocol = cfg.volume().protocol();
+  v.backing_device = parts_->self ? parts_->self->backing_device() : "";
+  v.peer_name = parts_->peer ? parts_->peer->name() : "";
+  if (parts_->volume == nullptr) {
+    v.detail = "volume not attached";
+  } else {
+    mirror::VolumeStatus vs = parts_->volume->status();
+    const mirror::Status& r = vs.replication;
+    v.attached = true;
+    v.size_bytes = vs.size_bytes;
+    v.role = std::string(mirror::RoleName(r.role));
+    v.disk = std::string(mirror::DiskStateName(r.disk));
+    v.connection = std::string(mirror::ConnStateName(r.conn));
+    v.replication = std::string(mirror::ReplStateName(r.repl));
+    v.peer_role = r.conn == mirror::ConnState::kConnected
+                      ? std::string(mirror::RoleName(r.peer_role))
+                      : "Unknown";
+    v.peer_disk = std::string(mirror::DiskStateName(r.peer_disk));
+    v.counters.ns = r.counters.ns;
+    v.counters.nr = r.counters.nr;
+    v.counters.dw = r.counters.dw;
+    v.counters.dr = r.counters.dr;
+    v.counters.al = vs.al;
+    v.counters.bm = vs.bm;
+    v.counters.lo = r.counters.lo;
+    v.counters.pe = r.counters.pe;
+    v.counters.ua = r.counters.ua;
+    v.counters.ap = r.counters.ap;
+    v.counters.oos = r.counters.oos;
+    if (r.repl == mirror::ReplState::kSyncSource || r.repl == mirror::ReplState::kSyncTarget) {
+      v.resync.active = true;
+      v.resync.total_kib = r.resync_total_blocks * 4;
+      v.resync.left_kib = r.resync_left_blocks * 4;
+      v.resync.done_percent =
+          r.resync_total_blocks == 0
+              ? 100.0
+              : 100.0 * (r.resync_total_blocks - r.resync_left_blocks) /
+                    static_cast<double>(r.resync_total_blocks);
+      v.resync.same_kib = Kib(r.resync_same_bytes);
+    }
+    if (r.repl == mirror::ReplState::kVerifyS) {
+      v.verify.active = true;
+      v.verify.done_kib = Kib(r.verify_done_bytes);
+      v.verify.total_kib = Kib(vs.size_bytes);
+      v.verify.done_percent =
+          vs.size_bytes == 0 ? 100.0 : 100.0 * r.verify_done_bytes / vs.size_bytes;
+    }
+    v.verify.mismatch_blocks = r.verify_mismatch_blocks;
+    v.gi.known = true;
+    v.gi.current = r.gi.current;
+    v.gi.bitmap = r.gi.bitmap;
+    v.gi.history.assign(r.gi.history.begin(), r.gi.history.end());
+    v.last_handshake = r.last_handshake;
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (!resource_summary_.empty()) {
+      v.detail = absl::StrCat(v.detail.empty() ? "" : v.detail + "; ", "resources ",
+                              want_primary_ ? "wanted here" : "not wanted here", ": ",
+                              resource_summary_);
+    }
+  }
+  st.volumes.push_back(std::move(v));
+  st.cluster.available = false;
+  st.cluster.detail =
+      "automatic failover is not wired into hafsd yet: roles follow `hafsctl "
+      "primary`/`secondary`/`takeover`/`standby`";
+  st.cluster.peer_name = parts_->peer ? parts_->peer->name() : "";
+  st.cluster.quorum_mode = cfg.quorum().mode();
+  events_.PublishStatus(st);
+  return st;
+}
+
+absl::StatusOr<std::string> Node::Primary(bool force) {
+  if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");
+  const mirror::VolumeStatus vs = parts_->volume->status();
+  const mirror::Status& r = vs.replication;
+  if (!force && r.disk != splitbrain::DiskState::kUpToDate) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "primary: ", opt_.config.volume().name(), ": local disk is ",
+        mirror::DiskStateName(r.disk),
+        "; hint: wait for the resync, or `hafsctl primary --force` declares this "
+        "node's data the new truth"));
+  }
+  if (r.conn == mirror::ConnState::kConnected && r.peer_role == splitbrain::Role::kPrimary) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "primary: ", opt_.config.volume().name(), ": the peer is Primary; hint: run "
+        "`hafsctl secondary` on it first"));
+  }
+  SetWantPrimary(true, force);
+  return absl::StrCat("starting the resource group on ", opt_.node_name,
+                      force ? " (forced promotion)" : "",
+                      "; follow it with `hafsctl status` or `hafsctl events`");
+}
+
+absl::StatusOr<std::string> Node::Secondary() {
+  SetWantPrimary(false, false);
+  return absl::StrCat("stopping the resource group on ", opt_.node_name,
+                      " (reverse order), then demoting the volume");
+}
+
+absl::StatusOr<std::string> Node::Takeover() { return Primary(/*force=*/false); }
+absl::StatusOr<std::string> Node::Standby() { return Secondary(); }
+
+absl::StatusOr<std::string> Node::Connect(const control::ConnectOptions& o) {
+  if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");
+  HAFS_RETURN_IF_ERROR(parts_->volume->Connect(o.discard_my_data, o.tentative));
+  return std::string(o.discard_my_data ? "connecting; this node's changes will be discarded"
+                                       : "connecting");
+}
+
+absl::StatusOr<std::string> Node::Disconnect() {
+  if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");
+  HAFS_RETURN_IF_ERROR(parts_->volume->Disconnect());
+  return std::string("disconnected (StandAlone)");
+}
+
+absl::StatusOr<std::string> Node::Verify() {
+  if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");
+  HAFS_RETURN_IF_ERROR(parts_->volume->StartVerify());
+  return std::string("online verify started; differences are reported, not repaired "
+                     "(`hafsctl resync` repairs them)");
+}
+
+absl::StatusOr<std::string> Node::Resync(bool full) {
+  if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");
+  HAFS_RETURN_IF_ERROR(parts_->volume->StartResync(full));
+  return std::string(full ? "full resync to the peer started"
+                          : "resync of the out-of-sync blocks started");
+}
+
+}  // namespace hafs::node

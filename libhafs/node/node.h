@@ -1,0 +1,103 @@
+// File: libhafs/node/node.h
+// -----------------------------------------------------------------------------
+// Node: one hafs node assembled from the SDK's components — what hafsd runs.
+//
+//   PeerService (gRPC, authenticated) ── GrpcTransport ── mirror::Volume
+//        │                                                   │ VolumeIo
+//        │                                     frontend::FuseExport (one file)
+//   resource group (planner + executor, on its own thread):
+//     [VirtualIp] → Volume (promote/demote) → Loop (loop device over the FUSE
+//     file, formats a blank volume once if configured) → Filesystem (fsck +
+//     mount) → NfsServer (NFS-Ganesha, exports from the exports manager)
+//
+// Who runs the group: `should_run` is the role decision. Until the cluster
+// runtime is wired in, the decision is the operator's (hafsctl primary /
+// secondary / takeover / standby), and a node never promotes by itself; the
+// Volume's own rules (UpToDate disk, no Primary peer) still apply.
+//
+// Node implements control::ControlTarget, so hafsd serves it on the control
+// socket. Thread-safety: all ControlTarget methods are thread-safe.
+//
+// Example:
+//   HAFS_ASSIGN_OR_RETURN(std::unique_ptr<Node> node,
+//                         Node::Start({.config = cfg, .node_name = "alpha"}));
+//   ... serve node.get() on the control socket ...
+//   node->Stop();
+#ifndef HAFS_LIBHAFS_NODE_NODE_H_
+#define HAFS_LIBHAFS_NODE_NODE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libhafs/base/clock.h"
+#include "libhafs/config/config.pb.h"
+#include "libhafs/control/control_target.h"
+#include "libhafs/control/events.h"
+
+namespace hafs::node {
+
+struct NodeOptions {
+  config::HafsConfig config;
+  std::string config_file;  // for status only
+  std::string node_name;
+  // Runtime files of this node: FUSE mount point, device symlink, Ganesha's
+  // config/log/pid. Default /run/hafs/<node>.
+  std::string run_dir;
+  Clock* clock = nullptr;  // nullptr = Clock::System()
+  // How often the resource thread reconciles and monitors.
+  absl::Duration reconcile_interval = absl::Seconds(1);
+};
+
+class Node final : public control::ControlTarget {
+ public:
+  // Attaches the volume (its metadata must exist: hafsctl create-md), starts
+  // the peer service and the FUSE front end, and the resource thread. Errors
+  // name the component and the reason.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(NodeOptions options);
+  ~Node() override;
+
+  // Orderly shutdown: stop the resource group (if it runs here), close the
+  // volume (clean: al-clean), unmount the front end, stop the peer service.
+  absl::Status Stop();
+
+  // control::ControlTarget.
+  absl::StatusOr<control::NodeStatus> GetStatus() override;
+  absl::StatusOr<std::string> Primary(bool force) override;
+  absl::StatusOr<std::string> Secondary() override;
+  absl::StatusOr<std::string> Connect(const control::ConnectOptions& options) override;
+  absl::StatusOr<std::string> Disconnect() override;
+  absl::StatusOr<std::string> Verify() override;
+  absl::StatusOr<std::string> Resync(bool full) override;
+  absl::StatusOr<std::string> Standby() override;
+  absl::StatusOr<std::string> Takeover() override;
+  control::EventHub* events() override { return &events_; }
+
+ private:
+  struct Parts;
+  explicit Node(NodeOptions options);
+  absl::Status Init();
+  void ResourceLoop();
+  void SetWantPrimary(bool want, bool force);
+
+  NodeOptions opt_;
+  Clock* clock_;
+  control::EventHub events_;
+  std::unique_ptr<Parts> parts_;
+  int64_t started_unix_s_ = 0;
+
+  absl::Mutex mu_;
+  bool want_primary_ ABSL_GUARDED_BY(mu_) = false;
+  bool force_next_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string resource_summary_ ABSL_GUARDED_BY(mu_);
+  std::thread resource_thread_;
+};
+
+}  // namespace hafs::node
+
+#endif  // HAFS_LIBHAFS_NODE_NODE_H_
