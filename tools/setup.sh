@@ -14,6 +14,8 @@ PACKAGES=(
   # Tests and benchmarks: real peers and physical limits.
   fio iperf3 nfs-kernel-server nfs-ganesha nfs-ganesha-vfs libnfs-utils
   iproute2 util-linux e2fsprogs
+  # CPU load for benchmarks/failover_detect.sh (failure detection under full load).
+  stress-ng
 )
 
 missing=()
