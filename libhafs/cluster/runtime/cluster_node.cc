@@ -261,6 +261,9 @@ class ClusterNode::Impl {
   socklen_t peer_udp_len_ = 0;
   std::unique_ptr<peer::PeerClient> peer_client_;
   bool started_ = false, stopped_ = false;
+  // Loop thread only (set by posted commands).
+  bool standby_ = false;
+  bool takeover_ = false;  // requested, until the next promotion
 
  private:
   struct LinkStats {
@@ -878,6 +881,7 @@ void ClusterNode::Impl::OnFenceDone(absl::StatusOr<resources::ProcessResult> r) 
 void ClusterNode::Impl::Emit(ClusterDecision::Type t, absl::Time at, std::string reason,
                              int link) {
   ClusterDecision d{t, at, link, std::move(reason)};
+  if (t == ClusterDecision::Type::kPromote) takeover_ = false;
   if (d.IsRoleAction()) {
     last_decision_ = DebugString(d);
     HAFS_LOG(INFO) << "cluster: decision " << last_decision_;
@@ -1107,9 +1111,10 @@ void ClusterNode::Impl::UpdateStatus(absl::Time now) {
   s.io = rm_->io();
   s.disk = EffectiveDisk();
   s.outdated = outdated_;
-  LocalStatus ls = rm_->MakeStatus(signer_->next_seq());
-  s.standby = ls.standby;
-  s.takeover = ls.takeover;
+  // (MakeStatus has side effects tied to the heartbeat it rides in: the
+  // flags are tracked here instead.)
+  s.standby = standby_;
+  s.takeover = takeover_;
   s.split_brain = rm_->split_brain();
   s.blocked_reason = rm_->blocked_reason();
   s.peer_known = peer_status_.has_value();
@@ -1164,6 +1169,7 @@ void ClusterNode::Impl::OnCommand(
 void ClusterNode::Standby(bool on) {
   Impl* i = impl_.get();
   i->Post([i, on] {
+    i->standby_ = on;
     i->OnCommand(on ? "standby on" : "standby off", [on](RoleManager& rm) {
       rm.SetStandby(on);
       return std::vector<RoleAction>();
@@ -1174,6 +1180,7 @@ void ClusterNode::Standby(bool on) {
 void ClusterNode::Takeover() {
   Impl* i = impl_.get();
   i->Post([i] {
+    i->takeover_ = true;
     i->OnCommand("takeover", [](RoleManager& rm) {
       rm.Takeover();
       return std::vector<RoleAction>();
