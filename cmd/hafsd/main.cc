@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
                  "with --print-default-config: directory of backing files, "
                  "authkeys and mount point")
       ->capture_default_str();
+  // Internal: the background process reports readiness on this descriptor.
+  app.add_option("--ready-fd", o.ready_fd)->group("");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,5 +44,6 @@ int main(int argc, char** argv) {
                  "--print-default-config); see hafsd --help\n";
     return hafs::daemon::kExitUsage;
   }
+  o.argv.assign(argv, argv + argc);
   return hafs::daemon::RunDaemon(o);
 }

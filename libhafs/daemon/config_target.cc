@@ -24,7 +24,7 @@ absl::StatusOr<config::Node> FindNode(const config::HafsConfig& cfg,
 ConfigOnlyTarget::ConfigOnlyTarget(const config::HafsConfig& cfg,
                                    const std::string& node_name,
                                    const std::string& config_file,
-                                   int64_t started_unix_s) {
+                                   int64_t started_unix_s, std::string detail) {
   status_.node_name = node_name;
   status_.cluster_name = cfg.cluster_name();
   status_.daemon_version = VersionString();
@@ -43,7 +43,7 @@ ConfigOnlyTarget::ConfigOnlyTarget(const config::HafsConfig& cfg,
   control::VolumeStatus v;
   v.name = cfg.volume().name();
   v.attached = false;
-  v.detail = kNotAttachedDetail;
+  v.detail = std::move(detail);
   v.role = "Secondary";  // nothing is promoted: hafsd promotes nothing yet
   v.disk = "Diskless";
   v.connection = "StandAlone";
@@ -68,7 +68,7 @@ absl::StatusOr<control::NodeStatus> ConfigOnlyTarget::GetStatus() { return statu
 
 absl::Status ConfigOnlyTarget::NotAttached(absl::string_view verb) const {
   return absl::FailedPreconditionError(absl::StrCat(
-      verb, ": ", status_.volumes[0].name, ": ", kNotAttachedDetail,
+      verb, ": ", status_.volumes[0].name, ": ", status_.volumes[0].detail,
       "; nothing was changed"));
 }
 

@@ -37,8 +37,11 @@ inline constexpr char kNoClusterDetail[] =
 class ConfigOnlyTarget : public control::ControlTarget {
  public:
   // REQUIRES: `node_name` names a node of `cfg` (see FindNode).
+  // `detail` says why the volume is not attached (shown by hafsctl status and
+  // in every refusal).
   ConfigOnlyTarget(const config::HafsConfig& cfg, const std::string& node_name,
-                   const std::string& config_file, int64_t started_unix_s);
+                   const std::string& config_file, int64_t started_unix_s,
+                   std::string detail = kNotAttachedDetail);
 
   absl::StatusOr<control::NodeStatus> GetStatus() override;
   absl::StatusOr<std::string> Primary(bool force) override;

@@ -18,6 +18,7 @@
 #include "libhafs/config/config.h"
 #include "libhafs/control/server.h"
 #include "libhafs/daemon/config_target.h"
+#include "libhafs/node/node.h"
 #include "libhafs/version/version.h"
 
 namespace hafs::daemon {
@@ -67,56 +68,72 @@ class Readiness {
   int fd_ = -1;
 };
 
-// Forks. In the parent: waits for the child's readiness and returns the
-// parent's exit status (>= 0). In the child: returns -1 and sets *readiness.
-int Background(const std::string& log_file, Readiness* readiness) {
+// Starts the background process (this binary again, in the foreground of a
+// new session, stdio on /dev/null) and waits for its readiness. Returns the
+// exit status for the launching process.
+int Background(const DaemonOptions& o, const std::string& log_file) {
+  if (o.argv.empty()) {
+    std::cerr << "hafsd: internal error: no argv to start the background process\n";
+    return kExitFailure;
+  }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
     std::cerr << "hafsd: pipe: " << std::strerror(errno) << "\n";
     return kExitFailure;
   }
+  std::vector<std::string> args = o.argv;
+  args.insert(args.end(), {"--foreground", "--ready-fd", "3"});
+  if (o.log_file.empty()) args.insert(args.end(), {"--log-file", log_file});
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) {
     std::cerr << "hafsd: fork: " << std::strerror(errno) << "\n";
     return kExitFailure;
   }
-  if (pid > 0) {
-    close(p[1]);
-    std::string got;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
-      if (n > 0) got.append(buf, n);
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    setsid();
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
     }
-    close(p[0]);
-    if (got == "READY") {
-      std::cout << "hafsd: started in the background (pid " << pid << "); log: "
-                << log_file << "\n";
-      return kExitOk;
+    dup2(p[1], 3);  // dup2 clears O_CLOEXEC on the copy
+    if (chdir("/") != 0) _exit(kExitFailure);
+    execv(o.self_exe.c_str(), cargs.data());
+    _exit(127);
+  }
+  close(p[1]);
+  std::string got;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(p[0], buf, sizeof(buf));
+    if (n > 0) {
+      got.append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    std::cerr << (got.empty() ? "hafsd: the background process died before it was "
-                                "ready; see " + log_file
-                              : got)
-              << "\n";
-    return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status)
-                                                          : kExitFailure;
   }
   close(p[0]);
-  setsid();
-  if (chdir("/") != 0) {
-    // Not fatal: "/" always exists; keep the working directory.
+  if (got == "READY") {
+    std::cout << "hafsd: started in the background (pid " << pid << "); log: "
+              << log_file << "\n";
+    return kExitOk;
   }
-  int devnull = open("/dev/null", O_RDWR);
-  if (devnull >= 0) {
-    dup2(devnull, STDIN_FILENO);
-    dup2(devnull, STDOUT_FILENO);
-    dup2(devnull, STDERR_FILENO);
-    if (devnull > STDERR_FILENO) close(devnull);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (got.empty()) {
+    got = absl::StrCat("hafsd: the background process exited before it was ready",
+                       WIFEXITED(status) && WEXITSTATUS(status) == 127
+                           ? absl::StrCat(" (cannot execute ", o.self_exe, ")")
+                           : absl::StrCat("; see ", log_file));
   }
-  *readiness = Readiness(p[1]);
-  return -1;
+  std::cerr << got << "\n";
+  return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status)
+                                                        : kExitFailure;
 }
 
 }  // namespace
@@ -132,15 +149,19 @@ int RunDaemon(const DaemonOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  Readiness readiness(options.ready_fd);
+  auto fail = [&readiness](int code, const std::string& msg) {
+    std::cerr << msg << "\n";
+    readiness.Fail(msg);
+    return code;
+  };
   absl::StatusOr<config::HafsConfig> cfg = config::LoadConfigFile(options.config_file);
   if (!cfg.ok()) {
-    std::cerr << "hafsd: " << cfg.status().message() << "\n";
-    return kExitBadConfig;
+    return fail(kExitBadConfig, absl::StrCat("hafsd: ", cfg.status().message()));
   }
   absl::StatusOr<config::Node> node = FindNode(*cfg, options.node, options.config_file);
   if (!node.ok()) {
-    std::cerr << "hafsd: " << node.status().message() << "\n";
-    return kExitBadConfig;
+    return fail(kExitBadConfig, absl::StrCat("hafsd: ", node.status().message()));
   }
   const std::string socket_path = options.socket_path.empty()
                                       ? control::DefaultSocketPath(options.node)
@@ -154,43 +175,45 @@ int RunDaemon(const DaemonOptions& options) {
   if (!log_file.empty()) {
     absl::StatusOr<std::unique_ptr<FileLogSink>> s = FileLogSink::Open(log_file);
     if (!s.ok()) {
-      std::cerr << "hafsd: " << s.status().message()
-                << "; hint: pass --log-file PATH or --foreground\n";
-      return kExitFailure;
+      return fail(kExitFailure, absl::StrCat("hafsd: ", s.status().message(),
+                                             "; hint: pass --log-file PATH or --foreground"));
     }
     sink = *std::move(s);
     SetLogSink(sink.get());
   }
 
-  Readiness readiness;
   if (!options.foreground) {
-    int rc = Background(log_file, &readiness);
-    if (rc >= 0) {
-      SetLogSink(nullptr);
-      return rc;
-    }
+    SetLogSink(nullptr);
+    return Background(options, log_file);
   }
 
   HAFS_LOG(INFO) << "hafsd (" << VersionString() << ") starting: node "
                  << options.node << " (id " << node->id() << ") of cluster "
                  << cfg->cluster_name() << ", config " << options.config_file;
   const int64_t started = absl::ToUnixSeconds(absl::Now());
-  ConfigOnlyTarget target(*cfg, options.node, options.config_file, started);
-  HAFS_LOG(WARNING) << "volume " << cfg->volume().name() << ": "
-                    << kNotAttachedDetail << "; " << kNoClusterDetail;
+  // The node: volume, front end, resources. If it cannot start (no metadata,
+  // port in use, ...) hafsd still serves the control socket and says why, so
+  // `hafsctl status` explains the problem instead of "connection refused".
+  std::unique_ptr<control::ControlTarget> target;
+  absl::StatusOr<std::unique_ptr<node::Node>> n = node::Node::Start(
+      {.config = *cfg, .config_file = options.config_file, .node_name = options.node});
+  if (n.ok()) {
+    target = std::move(*n);
+  } else {
+    HAFS_LOG(ERROR) << "volume " << cfg->volume().name()
+                    << " not attached: " << n.status().message();
+    target = std::make_unique<ConfigOnlyTarget>(
+        *cfg, options.node, options.config_file, started,
+        absl::StrCat("volume not attached: ", n.status().message()));
+  }
 
   absl::StatusOr<std::unique_ptr<control::ControlServer>> server =
-      control::ControlServer::Start(&target, {.socket_path = socket_path});
+      control::ControlServer::Start(target.get(), {.socket_path = socket_path});
   if (!server.ok()) {
     std::string msg = absl::StrCat("hafsd: ", server.status().message());
     if (sink != nullptr) HAFS_LOG(ERROR) << msg;
-    if (options.foreground) {
-      std::cerr << msg << "\n";
-    } else {
-      readiness.Fail(msg);
-    }
     SetLogSink(nullptr);
-    return kExitFailure;
+    return fail(kExitFailure, msg);
   }
   HAFS_LOG(INFO) << "hafsd: node " << options.node << " ready; control socket "
                  << socket_path;
@@ -208,8 +231,12 @@ int RunDaemon(const DaemonOptions& options) {
   }
   HAFS_LOG(INFO) << "hafsd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                  << ": shutting down";
-  target.events()->Close();
+  target->events()->Close();
   (*server)->Shutdown();
+  if (auto* node = dynamic_cast<node::Node*>(target.get())) {
+    absl::Status st = node->Stop();
+    if (!st.ok()) HAFS_LOG(WARNING) << "hafsd: shutdown: " << st;
+  }
   HAFS_LOG(INFO) << "hafsd: node " << options.node << " stopped";
   SetLogSink(nullptr);
   return kExitOk;

@@ -19,6 +19,7 @@
 #define HAFS_LIBHAFS_DAEMON_DAEMON_H_
 
 #include <string>
+#include <vector>
 
 #include <memory>
 
@@ -46,6 +47,15 @@ struct DaemonOptions {
   // Log file (appended). Empty: stderr in the foreground,
   // /var/log/hafs/<node>.log in the background.
   std::string log_file;
+  // How to start the background process: hafsd re-executes itself
+  // (`self_exe` with `argv` plus "--foreground --ready-fd 3") in a new
+  // session rather than forking a process whose libraries (gRPC) may already
+  // run threads. Required unless `foreground`.
+  std::string self_exe = "/proc/self/exe";
+  std::vector<std::string> argv;
+  // Internal (set by the re-executed background process): write "READY" or
+  // the startup error to this descriptor, then close it.
+  int ready_fd = -1;
 };
 
 int RunDaemon(const DaemonOptions& options);
