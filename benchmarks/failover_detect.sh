@@ -59,7 +59,8 @@ if ((trials > 0)); then
 fi
 if ((soak > 0)); then
   echo "== soak ${soak} s"
-  "$bin" --mode=soak --seconds="$soak" --dir="$dir" --keepalive_ms="$keepalive" \
+  mkdir -p "$dir/soak"  # fresh state: the trials leave diverged generations behind
+  "$bin" --mode=soak --seconds="$soak" --dir="$dir/soak" --keepalive_ms="$keepalive" \
     --deadtime_ms="$deadtime" | grep -v " link-up" || rc=$?
 fi
 exit "$rc"

@@ -7,9 +7,10 @@
 //                 (bravo, this binary in --mode=node), then N times kills
 //                 (SIGKILL) or pauses (SIGSTOP) it, alternating, and measures
 //                 the time from the signal to the survivor's node-dead event.
-//                 Killed peers are restarted (new incarnation), paused ones
-//                 resumed (SIGCONT), and the next trial waits until the peer is
-//                 alive again and 1 s has passed.
+//                 Then the peer is killed and restarted (new incarnation; a
+//                 paused peer is not resumed: without fencing or a witness it
+//                 would promote itself on waking, a split brain), and the next
+//                 trial waits until it is alive again and 1 s has passed.
 //   --mode=soak   survivor + peer for --seconds; counts node-dead, link-dead,
 //                 link-late and role changes after the start-up election
 //                 (a "false failover" is any node-dead / promote / demote).
@@ -243,12 +244,11 @@ int RunTrials(const Flags& f) {
       printf("trial %d %s detect_ms=%.1f\n", t, do_kill ? "SIGKILL" : "SIGSTOP", ms);
       fflush(stdout);
     }
-    if (do_kill) {
-      ::waitpid(peer, nullptr, 0);
-      peer = SpawnPeer(f);
-    } else {
-      ::kill(peer, SIGCONT);
-    }
+    // A paused peer is killed and restarted too: resumed, it would process
+    // its expired timers first and (two_node, no fencing) promote itself.
+    if (!do_kill) ::kill(peer, SIGKILL);
+    ::waitpid(peer, nullptr, 0);
+    peer = SpawnPeer(f);
   }
   ::kill(peer, SIGTERM);
   ::waitpid(peer, nullptr, 0);

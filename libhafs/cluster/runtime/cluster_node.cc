@@ -606,7 +606,9 @@ ClusterStatus ClusterNode::Impl::Status() {
 absl::Time ClusterNode::Impl::NextWake(absl::Time now) {
   absl::Time next = std::min({next_hb_, fd_->NextDeadline(), q_->NextDeadline(now),
                               now + timing_.keepalive});
-  if (qopts_.mode == QuorumMode::kWitness && !witness_in_flight_) {
+  if (qopts_.mode == QuorumMode::kWitness && !witness_in_flight_ &&
+      q_->WantWitness(now, rm_->role() == Role::kPrimary)) {
+    // (When it does not want the witness yet, the keepalive cap re-checks.)
     next = std::min(next, std::max(next_witness_, now + absl::Milliseconds(1)));
   }
   return std::max(next, now);
