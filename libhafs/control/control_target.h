@@ -8,9 +8,11 @@
 // message is exactly what the operator reads after "hafsctl: <verb>: ".
 //
 // Rules for implementations:
-//   * Refusals return the most specific code with a precise message: where
-//     (volume/node), what, and a hint, e.g. FailedPrecondition("primary: r0:
-//     local disk is Inconsistent; hint: ...").
+//   * Refusals return the most specific code with a precise message that
+//     starts with the verb and the volume, then what and a hint, e.g.
+//     FailedPrecondition("primary: r0: local disk is Inconsistent; hint: ...")
+//     (hafsctl prints "hafsctl: " + message, adding "<verb>: " only if the
+//     message does not start with it). A refused command changes nothing.
 //   * Never report numbers that were not measured: a volume the daemon does not
 //     run yet is `attached = false` with `detail` saying why, and its states
 //     are "Unknown"/"Diskless", not invented.
