@@ -86,6 +86,7 @@ void AppendVolume(const VolumeStatus& v, size_t index, bool verbose, std::string
                       v.verify.mismatch_blocks, v.verify.active ? "" : " (done)", "\n");
     }
   }
+  if (v.attached && !v.detail.empty()) absl::StrAppend(out, "     ", v.detail, "\n");
   if (!v.backing_device.empty()) {
     absl::StrAppend(out, "     backing: ", v.backing_device);
     if (v.size_bytes > 0) absl::StrAppend(out, " size: ", v.size_bytes / 1024, "K");
