@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   app.add_option("--node", o.node, "this node's name, as in the configuration");
   app.add_option("--socket", o.socket_path,
                  "control socket (default /run/hafs/<node>.sock)");
+  app.add_option("--run-dir", o.run_dir,
+                 "runtime files: FUSE mount point, device link, Ganesha's config "
+                 "(default /run/hafs/<node>)");
   app.add_flag("--foreground", o.foreground, "do not go to the background");
   app.add_option("--log-file", o.log_file,
                  "append logs to this file (default: stderr in the foreground, "

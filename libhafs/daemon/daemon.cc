@@ -196,7 +196,10 @@ int RunDaemon(const DaemonOptions& options) {
   // `hafsctl status` explains the problem instead of "connection refused".
   std::unique_ptr<control::ControlTarget> target;
   absl::StatusOr<std::unique_ptr<node::Node>> n = node::Node::Start(
-      {.config = *cfg, .config_file = options.config_file, .node_name = options.node});
+      {.config = *cfg,
+       .config_file = options.config_file,
+       .node_name = options.node,
+       .run_dir = options.run_dir});
   if (n.ok()) {
     target = std::move(*n);
   } else {

@@ -47,6 +47,9 @@ struct DaemonOptions {
   // Log file (appended). Empty: stderr in the foreground,
   // /var/log/hafs/<node>.log in the background.
   std::string log_file;
+  // Runtime files of the node (FUSE mount point, device link, Ganesha's
+  // files). Empty = /run/hafs/<node>.
+  std::string run_dir;
   // How to start the background process: hafsd re-executes itself
   // (`self_exe` with `argv` plus "--foreground --ready-fd 3") in a new
   // session rather than forking a process whose libraries (gRPC) may already
