@@ -572,6 +572,26 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
               : 100.0 * (r.resync_total_blocks - r.resync_left_blocks) /
                     static_cast<double>(r.resync_total_blocks);
       v.resync.same_kib = Kib(r.resync_same_bytes);
+      // Speed over the interval since the previous status call (>= 1 s).
+      const absl::Time now = clock_->Now();
+      absl::MutexLock l(&mu_);
+      if (resync_sample_ && v.resync.left_kib <= resync_sample_->second &&
+          now - resync_sample_->first >= absl::Seconds(1)) {
+        const double dt = absl::ToDoubleSeconds(now - resync_sample_->first);
+        resync_speed_kib_s_ =
+            static_cast<uint64_t>((resync_sample_->second - v.resync.left_kib) / dt);
+        resync_sample_ = std::make_pair(now, v.resync.left_kib);
+      } else if (!resync_sample_ || v.resync.left_kib > resync_sample_->second) {
+        resync_sample_ = std::make_pair(now, v.resync.left_kib);
+      }
+      v.resync.speed_kib_per_s = resync_speed_kib_s_;
+      v.resync.eta_s = resync_speed_kib_s_ > 0
+                           ? static_cast<int64_t>(v.resync.left_kib / resync_speed_kib_s_)
+                           : -1;
+    } else {
+      absl::MutexLock l(&mu_);
+      resync_sample_.reset();
+      resync_speed_kib_s_ = 0;
     }
     if (r.repl == mirror::ReplState::kVerifyS) {
       v.verify.active = true;

@@ -28,6 +28,8 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <thread>
 
@@ -95,6 +97,9 @@ class Node final : public control::ControlTarget {
   bool force_next_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string resource_summary_ ABSL_GUARDED_BY(mu_);
+  // Resync speed estimate for status: (time, KiB left) at the last sample.
+  std::optional<std::pair<absl::Time, uint64_t>> resync_sample_ ABSL_GUARDED_BY(mu_);
+  uint64_t resync_speed_kib_s_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread resource_thread_;
 };
 
