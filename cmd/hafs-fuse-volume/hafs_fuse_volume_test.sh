@@ -25,9 +25,12 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; cat "$T/err" >&2 || true; exit 1; }
 
 start() {
+  # The background child truncates $T/out only when it runs; remove the old
+  # file first so the wait below cannot see the previous run's "ready".
+  rm -f "$T/out"
   "$BIN" --image "$T/img" --size 64M --mountpoint "$T/fuse" --loop >"$T/out" 2>"$T/err" &
   PID=$!
-  for _ in $(seq 100); do grep -q '^ready' "$T/out" && return 0; sleep 0.1; done
+  for _ in $(seq 100); do grep -q '^ready' "$T/out" 2>/dev/null && return 0; sleep 0.1; done
   fail "hafs-fuse-volume did not become ready"
 }
 
