@@ -82,8 +82,8 @@ Replicator::Replicator(const ReplicatorOptions& options,
       persisted_(persisted),
       disk_(disk),
       rng_(uuid_seed),
-      controller_(options.resync),
-      crashed_at_attach_(persisted.crashed_primary) {
+      crashed_at_attach_(persisted.crashed_primary),
+      controller_(options.resync) {
   HAFS_CHECK(opt_.size_bytes % kBlock == 0) << opt_.size_bytes;
   HAFS_CHECK(bitmap_ != nullptr && bitmap_->size() >= num_blocks_)
       << "bitmap too small for " << num_blocks_ << " blocks";

@@ -28,7 +28,6 @@ void StampSector(char* sector, uint64_t write_id, uint64_t block, uint32_t idx) 
   }
 }
 
-std::string Hex(uint64_t v) { return absl::StrFormat("%016X", v); }
 
 }  // namespace
 
