@@ -56,21 +56,8 @@ class VolumeControlAdapter final : public resources::VolumeControl {
   explicit VolumeControlAdapter(mirror::Volume* v) : v_(v) {}
   absl::Status Promote(bool force) override { return v_->Promote(force); }
   absl::Status Demote() override { return v_->Demote(); }
-  resources::VolumeRole Role() override {
-    return v_->status().replication.role == splitbrain::Role::kPrimary
-               ? resources::VolumeRole::kPrimary
-               : resources::VolumeRole::kSecondary;
-  }
-  resources::VolumeDiskState DiskState() override {
-    switch (v_->status().replication.disk) {
-      case splitbrain::DiskState::kUpToDate: return resources::VolumeDiskState::kUpToDate;
-      case splitbrain::DiskState::kConsistent: return resources::VolumeDiskState::kConsistent;
-      case splitbrain::DiskState::kOutdated: return resources::VolumeDiskState::kOutdated;
-      case splitbrain::DiskState::kInconsistent:
-        return resources::VolumeDiskState::kInconsistent;
-      default: return resources::VolumeDiskState::kDiskless;
-    }
-  }
+  resources::VolumeRole Role() override { return v_->status().replication.role; }
+  resources::VolumeDiskState DiskState() override { return v_->status().replication.disk; }
 
  private:
   mirror::Volume* v_;

@@ -8,21 +8,6 @@
 
 namespace hafs::resources {
 
-const char* VolumeRoleName(VolumeRole r) {
-  return r == VolumeRole::kPrimary ? "Primary" : "Secondary";
-}
-
-const char* VolumeDiskStateName(VolumeDiskState d) {
-  switch (d) {
-    case VolumeDiskState::kDiskless: return "Diskless";
-    case VolumeDiskState::kInconsistent: return "Inconsistent";
-    case VolumeDiskState::kOutdated: return "Outdated";
-    case VolumeDiskState::kConsistent: return "Consistent";
-    case VolumeDiskState::kUpToDate: return "UpToDate";
-  }
-  return "?";
-}
-
 absl::Status FakeVolumeControl::Promote(bool force) {
   absl::MutexLock l(&mu_);
   ++promotes_;
@@ -94,7 +79,7 @@ AgentOutcome VolumeAgent::Start(absl::Duration) {
   bool good = d == VolumeDiskState::kUpToDate || d == VolumeDiskState::kConsistent;
   if (!good && !force) {
     return {AgentOutcome::kFailed,
-            absl::StrCat(who, ": refusing to promote a ", VolumeDiskStateName(d),
+            absl::StrCat(who, ": refusing to promote a ", splitbrain::DiskStateName(d),
                          " disk (it may lack writes the peer has); the role manager can force "
                          "it (hafsctl takeover --force)")};
   }
@@ -103,7 +88,7 @@ AgentOutcome VolumeAgent::Start(absl::Duration) {
     return {absl::IsFailedPrecondition(s) ? AgentOutcome::kFatal : AgentOutcome::kFailed,
             absl::StrCat(who, ": ", s.ToString())};
   }
-  return {AgentOutcome::kOk, absl::StrCat(who, ": Primary (disk ", VolumeDiskStateName(d),
+  return {AgentOutcome::kOk, absl::StrCat(who, ": Primary (disk ", splitbrain::DiskStateName(d),
                                           force && !good ? ", FORCED" : "", ")")};
 }
 
@@ -126,7 +111,7 @@ AgentOutcome VolumeAgent::Monitor(absl::Duration) {
   }
   if (d != VolumeDiskState::kUpToDate) {
     return {AgentOutcome::kFailed,
-            absl::StrCat(who, ": Primary but disk is ", VolumeDiskStateName(d))};
+            absl::StrCat(who, ": Primary but disk is ", splitbrain::DiskStateName(d))};
   }
   return {AgentOutcome::kOk, absl::StrCat(who, ": Primary/UpToDate")};
 }

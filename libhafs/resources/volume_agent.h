@@ -32,13 +32,13 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "libhafs/resources/agent.h"
+#include "libhafs/splitbrain/handshake.h"
 
 namespace hafs::resources {
 
-enum class VolumeRole { kSecondary, kPrimary };
-enum class VolumeDiskState { kDiskless, kInconsistent, kOutdated, kConsistent, kUpToDate };
-const char* VolumeRoleName(VolumeRole r);
-const char* VolumeDiskStateName(VolumeDiskState d);
+// The mirror's role and disk-state types (DRBD's), shared by every component.
+using VolumeRole = splitbrain::Role;
+using VolumeDiskState = splitbrain::DiskState;
 
 // The port. Promote/Demote block until done (or fail).
 class VolumeControl {

@@ -51,13 +51,13 @@ TEST(VolumeAgentTest, PromoteMonitorDemote) {
 TEST(VolumeAgentTest, RefusesBadDisksUnlessForcedOnce) {
   for (VolumeDiskState d : {VolumeDiskState::kInconsistent, VolumeDiskState::kOutdated,
                             VolumeDiskState::kDiskless}) {
-    SCOPED_TRACE(VolumeDiskStateName(d));
+    SCOPED_TRACE(splitbrain::DiskStateName(d));
     FakeVolumeControl v;
     v.set_disk(d);
     VolumeAgent a(Spec(), &v);
     AgentOutcome o = a.Start(absl::Seconds(1));
     EXPECT_EQ(o.code, AgentOutcome::kFailed);
-    EXPECT_THAT(o.message, HasSubstr(absl::StrCat("refusing to promote a ", VolumeDiskStateName(d))));
+    EXPECT_THAT(o.message, HasSubstr(absl::StrCat("refusing to promote a ", splitbrain::DiskStateName(d))));
     EXPECT_EQ(v.promotes(), 0);
     a.ForceNextPromote();
     o = a.Start(absl::Seconds(1));
