@@ -16,6 +16,8 @@ PACKAGES=(
   iproute2 util-linux e2fsprogs
   # CPU load for benchmarks/failover_detect.sh (failure detection under full load).
   stress-ng
+  # Python bindings (bindings/python): Python.h for Debian's python3, pybind11 headers.
+  python3-dev python3-pybind11
 )
 
 missing=()
