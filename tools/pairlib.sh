@@ -45,7 +45,8 @@ pair_start_node() {
   if [[ -f "$STATE/$n.pid" ]] && kill -0 "$(cat "$STATE/$n.pid")" 2>/dev/null; then
     return 0
   fi
-  local args=(--config "$STATE/hafs.conf" --node "$n" --log-file "$STATE/$n.log" --foreground)
+  local args=(--config "$STATE/hafs.conf" --node "$n" --log-file "$STATE/$n.log" --foreground
+              --state-dir "$STATE/state")
   [[ -n "${PAIR_SOCKDIR:-}" ]] && args+=(--socket "$PAIR_SOCKDIR/$n.sock")
   [[ -n "${PAIR_RUNDIR:-}" ]] && args+=(--run-dir "$PAIR_RUNDIR/$n")
   "$HAFSD" "${args[@]}" >>"$STATE/$n.log" 2>&1 &

@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   app.add_flag("--print-default-config", print_default,
                "print the embedded default configuration (a local pair) and exit");
   app.add_option("--state-dir", state_dir,
-                 "with --print-default-config: directory of backing files, "
-                 "authkeys and mount point")
+                 "persistent state (the cluster runtime's state goes to "
+                 "<dir>/<node>); with --print-default-config: directory of the "
+                 "backing files, authkeys and mount point")
       ->capture_default_str();
   // Internal: the background process reports readiness on this descriptor.
   app.add_option("--ready-fd", o.ready_fd)->group("");
@@ -48,5 +49,6 @@ int main(int argc, char** argv) {
     return hafs::daemon::kExitUsage;
   }
   o.argv.assign(argv, argv + argc);
+  o.state_dir = state_dir;
   return hafs::daemon::RunDaemon(o);
 }

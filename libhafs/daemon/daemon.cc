@@ -199,7 +199,10 @@ int RunDaemon(const DaemonOptions& options) {
       {.config = *cfg,
        .config_file = options.config_file,
        .node_name = options.node,
-       .run_dir = options.run_dir});
+       .run_dir = options.run_dir,
+       .state_dir = options.state_dir.empty()
+                        ? std::string()
+                        : absl::StrCat(options.state_dir, "/", options.node)});
   if (n.ok()) {
     target = std::move(*n);
   } else {

@@ -50,6 +50,9 @@ struct DaemonOptions {
   // Runtime files of the node (FUSE mount point, device link, Ganesha's
   // files). Empty = /run/hafs/<node>.
   std::string run_dir;
+  // Persistent state (the cluster runtime's cluster.state) goes to
+  // <state_dir>/<node>. Empty = /var/lib/hafs.
+  std::string state_dir;
   // How to start the background process: hafsd re-executes itself
   // (`self_exe` with `argv` plus "--foreground --ready-fd 3") in a new
   // session rather than forking a process whose libraries (gRPC) may already

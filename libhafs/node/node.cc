@@ -16,6 +16,8 @@
 #include "libhafs/auth/keyring.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
+#include "libhafs/cluster/runtime/cluster_node.h"
+#include "libhafs/cluster/runtime/config_options.h"
 #include "libhafs/frontend/fuse_export.h"
 #include "libhafs/frontend/loop_device.h"
 #include "libhafs/frontend/volume_io.h"
@@ -151,6 +153,17 @@ class LoopAgent final : public resources::Agent {
 
 uint64_t Kib(uint64_t bytes) { return bytes / 1024; }
 
+// The cluster runtime's view of the local disk.
+cluster::DiskState ClusterDisk(splitbrain::DiskState d) {
+  switch (d) {
+    case splitbrain::DiskState::kUpToDate: return cluster::DiskState::kUpToDate;
+    case splitbrain::DiskState::kConsistent: return cluster::DiskState::kConsistent;
+    case splitbrain::DiskState::kOutdated: return cluster::DiskState::kOutdated;
+    case splitbrain::DiskState::kInconsistent: return cluster::DiskState::kInconsistent;
+    default: return cluster::DiskState::kDiskless;
+  }
+}
+
 absl::StatusOr<mirror::Protocol> ParseProtocol(const std::string& p) {
   if (p == "A") return mirror::Protocol::kA;
   if (p == "B") return mirror::Protocol::kB;
@@ -184,6 +197,7 @@ struct Node::Parts {
   std::unique_ptr<VolumeControlAdapter> control;
   std::unique_ptr<frontend::FuseExport> fuse;
   std::unique_ptr<resources::GroupExecutor> executor;
+  std::unique_ptr<cluster::ClusterNode> cluster;
   resources::VolumeAgent* volume_agent = nullptr;  // owned by the executor
 };
 
@@ -407,6 +421,28 @@ absl::Status Node::Init() {
   p.executor =
       std::make_unique<resources::GroupExecutor>(g, std::move(agents), clock_);
   resource_thread_ = std::thread([this] { ResourceLoop(); });
+
+  // 5. The cluster runtime: heartbeats, failure detection, quorum, roles.
+  if (opt_.state_dir.empty()) opt_.state_dir = absl::StrCat("/var/lib/hafs/", opt_.node_name);
+  HAFS_RETURN_IF_ERROR(MakeDirs(opt_.state_dir));
+  absl::StatusOr<cluster::ClusterNodeOptions> co =
+      cluster::ClusterOptionsFromConfig(cfg, opt_.node_name, opt_.state_dir, ps.auth.keys);
+  if (!co.ok()) {
+    return absl::Status(co.status().code(),
+                        absl::StrCat("cluster runtime: ", co.status().message()));
+  }
+  co->peer_server = p.server.get();
+  co->clock = clock_;
+  co->disk = ClusterDisk(p.volume->status().replication.disk);
+  absl::StatusOr<std::unique_ptr<cluster::ClusterNode>> cn =
+      cluster::ClusterNode::Create(*std::move(co));
+  if (!cn.ok()) {
+    return absl::Status(cn.status().code(),
+                        absl::StrCat("cluster runtime: ", cn.status().message()));
+  }
+  p.cluster = std::move(*cn);
+  HAFS_RETURN_IF_ERROR(p.cluster->Start());
+  cluster_thread_ = std::thread([this] { ClusterLoop(); });
   HAFS_LOG(INFO) << "node " << opt_.node_name << " up: volume " << vo.name << " ("
                  << p.volume->size_bytes() / (1 << 20) << " MiB) exposed as "
                  << p.fuse->file_path() << "; peer " << p.peer->name() << " at "
@@ -459,10 +495,42 @@ void Node::ResourceLoop() {
   }
 }
 
-void Node::SetWantPrimary(bool want, bool force) {
-  absl::MutexLock l(&mu_);
-  want_primary_ = want;
-  force_next_ = force;
+void Node::ClusterLoop() {
+  cluster::ClusterNode* c = parts_->cluster.get();
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+    }
+    c->SetLocalDisk(ClusterDisk(parts_->volume->status().replication.disk));
+    for (const cluster::ClusterDecision& d : c->WaitDecisions(absl::Milliseconds(200))) {
+      if (!d.IsRoleAction()) {
+        events_.Publish(absl::StrCat("cluster ", d.reason));
+        continue;
+      }
+      switch (d.type) {
+        case cluster::ClusterDecision::Type::kPromote: {
+          absl::MutexLock l(&mu_);
+          want_primary_ = true;
+          break;
+        }
+        case cluster::ClusterDecision::Type::kDemote:
+        case cluster::ClusterDecision::Type::kFailIo:
+        case cluster::ClusterDecision::Type::kSuspendIo: {
+          // suspend-io / fail-io on quorum loss: hafs stops serving (the
+          // group goes down, the volume demotes), which suspends client I/O
+          // at the NFS layer (clients retry) and never writes without quorum.
+          absl::MutexLock l(&mu_);
+          want_primary_ = false;
+          break;
+        }
+        default:
+          break;
+      }
+      HAFS_LOG(INFO) << "cluster decision: " << d.reason;
+      events_.Publish(absl::StrCat("cluster decision ", d.reason));
+    }
+  }
 }
 
 absl::Status Node::Stop() {
@@ -474,8 +542,13 @@ absl::Status Node::Stop() {
     stopping_ = true;
   }
   if (resource_thread_.joinable()) resource_thread_.join();
+  if (cluster_thread_.joinable()) cluster_thread_.join();
   absl::Status result;
   Parts& p = *parts_;
+  if (p.cluster) {
+    p.cluster->Stop();
+    p.cluster.reset();
+  }
   if (p.executor) {
     // Stop the group here (reverse order) before the volume goes away.
     for (int i = 0; i < 20; ++i) {
@@ -603,12 +676,30 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
     }
   }
   st.volumes.push_back(std::move(v));
-  st.cluster.available = false;
-  st.cluster.detail =
-      "automatic failover is not wired into hafsd yet: roles follow `hafsctl "
-      "primary`/`secondary`/`takeover`/`standby`";
   st.cluster.peer_name = parts_->peer ? parts_->peer->name() : "";
   st.cluster.quorum_mode = cfg.quorum().mode();
+  if (parts_->cluster == nullptr) {
+    st.cluster.available = false;
+    st.cluster.detail = "cluster runtime not running";
+  } else {
+    const cluster::ClusterStatus cs = parts_->cluster->Status();
+    st.cluster.available = cs.running;
+    st.cluster.peer_state = cluster::NodeStateName(cs.peer_state);
+    for (const cluster::LinkStatus& ls : cs.links) {
+      st.cluster.links.push_back({ls.name, cluster::LinkStateName(ls.state)});
+    }
+    st.cluster.quorum_mode = cluster::QuorumModeName(cs.quorum_mode);
+    st.cluster.has_quorum = cs.quorate;
+    st.cluster.quorum_detail = absl::StrCat(
+        "votes ", cs.votes, "/", cs.expected_votes, cs.quorum_pending ? ", pending" : "",
+        cs.standby ? ", standby" : "", cs.outdated ? ", disk marked Outdated" : "",
+        cs.split_brain ? ", SPLIT BRAIN" : "",
+        cs.blocked_reason.empty() ? "" : absl::StrCat(", ", cs.blocked_reason));
+    st.cluster.witness = cfg.quorum().witness_address();
+    if (cs.witness_term != 0) {
+      absl::StrAppend(&st.cluster.witness, " term ", cs.witness_term);
+    }
+  }
   events_.PublishStatus(st);
   return st;
 }
@@ -624,21 +715,27 @@ absl::StatusOr<std::string> Node::Primary(bool force) {
         "; hint: wait for the resync, or `hafsctl primary --force` declares this "
         "node's data the new truth"));
   }
-  if (r.conn == mirror::ConnState::kConnected && r.peer_role == splitbrain::Role::kPrimary) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "primary: ", opt_.config.volume().name(), ": the peer is Primary; hint: run "
-        "`hafsctl secondary` on it first"));
+  // A Primary peer is not a refusal: takeover asks the cluster to move the
+  // group (the peer stops it and demotes first; one Primary at a time).
+  {
+    absl::MutexLock l(&mu_);
+    force_next_ = force;
   }
-  SetWantPrimary(true, force);
-  return absl::StrCat("starting the resource group on ", opt_.node_name,
+  parts_->cluster->Standby(false);
+  if (force) parts_->cluster->ForcePromote();
+  parts_->cluster->Takeover();
+  return absl::StrCat("takeover requested on ", opt_.node_name,
                       force ? " (forced promotion)" : "",
-                      "; follow it with `hafsctl status` or `hafsctl events`");
+                      "; the cluster moves the resource group here; follow it with "
+                      "`hafsctl status` or `hafsctl events`");
 }
 
 absl::StatusOr<std::string> Node::Secondary() {
-  SetWantPrimary(false, false);
-  return absl::StrCat("stopping the resource group on ", opt_.node_name,
-                      " (reverse order), then demoting the volume");
+  parts_->cluster->Standby(true);
+  return absl::StrCat("standby: ", opt_.node_name,
+                      " gives the resource group up (stopped in reverse order, volume "
+                      "demoted) and the peer takes it if it can; `hafsctl primary` ends "
+                      "the standby");
 }
 
 absl::StatusOr<std::string> Node::Takeover() { return Primary(/*force=*/false); }

@@ -10,10 +10,13 @@
 //     file, formats a blank volume once if configured) → Filesystem (fsck +
 //     mount) → NfsServer (NFS-Ganesha, exports from the exports manager)
 //
-// Who runs the group: `should_run` is the role decision. Until the cluster
-// runtime is wired in, the decision is the operator's (hafsctl primary /
-// secondary / takeover / standby), and a node never promotes by itself; the
-// Volume's own rules (UpToDate disk, no Primary peer) still apply.
+// Who runs the group: `should_run` is the cluster runtime's role decision
+// (libhafs/cluster/runtime: heartbeats on the gRPC and UDP paths, failure
+// detection, quorum, the role manager's placement with stickiness and
+// auto_failback, fencing). Operator commands go through it: primary ->
+// takeover (--force also arms a forced promotion of a non-UpToDate disk),
+// secondary -> standby. The Volume's own rules (UpToDate disk, no Primary
+// peer) still apply underneath.
 //
 // Node implements control::ControlTarget, so hafsd serves it on the control
 // socket. Thread-safety: all ControlTarget methods are thread-safe.
@@ -50,6 +53,9 @@ struct NodeOptions {
   // Runtime files of this node: FUSE mount point, device symlink, Ganesha's
   // config/log/pid. Default /run/hafs/<node>.
   std::string run_dir;
+  // Persistent state of the cluster runtime (cluster.state). Default
+  // /var/lib/hafs/<node>.
+  std::string state_dir;
   Clock* clock = nullptr;  // nullptr = Clock::System()
   // How often the resource thread reconciles and monitors.
   absl::Duration reconcile_interval = absl::Seconds(1);
@@ -84,7 +90,7 @@ class Node final : public control::ControlTarget {
   explicit Node(NodeOptions options);
   absl::Status Init();
   void ResourceLoop();
-  void SetWantPrimary(bool want, bool force);
+  void ClusterLoop();
 
   NodeOptions opt_;
   Clock* clock_;
@@ -101,6 +107,7 @@ class Node final : public control::ControlTarget {
   std::optional<std::pair<absl::Time, uint64_t>> resync_sample_ ABSL_GUARDED_BY(mu_);
   uint64_t resync_speed_kib_s_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread resource_thread_;
+  std::thread cluster_thread_;
 };
 
 }  // namespace hafs::node

@@ -59,21 +59,36 @@ grep -q "before-failover.txt" "$STATE/ls1" || fail "file not listed: $(cat "$STA
 pair_wait_in_sync || fail "initial resync did not finish"
 echo "ok: alpha serves, bravo in sync"
 
-# Manual failover: stop the group on alpha (reverse order, demote), start it on bravo.
-pair_ctl alpha secondary >/dev/null || fail "alpha secondary"
-pair_wait 120 "alpha to stop its group" pair_status_has alpha 'ro:Secondary/' || fail "alpha still Primary"
-pair_ctl bravo primary >/dev/null || fail "bravo primary"
+# Manual failover (Heartbeat's hb_takeover): the cluster stops the group on alpha
+# (reverse order, demote) and starts it on bravo.
+pair_ctl bravo primary >/dev/null || fail "bravo primary (takeover)"
+pair_wait 120 "alpha to give the group up" pair_status_has alpha 'ro:Secondary/' || fail "alpha still Primary"
 pair_wait_serving bravo || fail "bravo does not serve"
 nfs_ls_retry "$URL" >"$STATE/ls2" || fail "NFS listing on bravo"
 grep -q "before-failover.txt" "$STATE/ls2" || fail "file lost in failover: $(cat "$STATE/ls2")"
 grep -q "^replicated$" "$STATE/mnt/before-failover.txt" || fail "content changed"
-pair_status_has bravo 'ro:Primary/Secondary' || fail "bravo not Primary"
-echo "ok: failover to bravo kept the data"
+echo "ok: manual failover to bravo kept the data"
 
 # Writes on bravo replicate back to alpha.
-echo "after" >"$STATE/mnt/after-failover.txt"
+echo "written on bravo" >"$STATE/mnt/on-bravo.txt"
 sync
 pair_wait 60 "writes to replicate" pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
   fail "pair not in sync after failover"
-echo "ok: in sync after failover"
+
+# Automatic failover: bravo's hafsd goes away (SIGTERM: its resources stop); alpha's
+# cluster runtime declares it dead after deadtime and takes the group over.
+pair_stop_node bravo
+pair_wait 60 "alpha to take over by itself" pair_status_has alpha 'vip0:started' ||
+  fail "no automatic failover to alpha"
+nfs_ls_retry "$URL" >"$STATE/ls3" || fail "NFS listing after automatic failover"
+grep -q "on-bravo.txt" "$STATE/ls3" || fail "bravo's write lost: $(cat "$STATE/ls3")"
+echo "ok: automatic failover to alpha kept bravo's writes"
+
+# bravo comes back as Secondary and resyncs what it missed.
+echo "while bravo was away" >"$STATE/mnt/while-away.txt"
+sync
+pair_start_node bravo
+pair_wait 120 "bravo to resync" pair_status_has alpha 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
+  fail "bravo did not resync"
+echo "ok: bravo back in sync"
 echo "PASS"
