@@ -535,8 +535,8 @@ absl::Status Replicator::Promote(bool force) {
   role_ = Role::kPrimary;
   persisted_.crashed_primary = true;
   if (force && disk_ != DiskState::kUpToDate) {
-    Log(absl::StrCat("forced promotion with a ", DiskStateName(disk_),
-                     " disk: this node's data is now UpToDate"));
+    Log(absl::StrCat("forced promotion with the disk ", DiskStateName(disk_),
+                     ": this node's data is now UpToDate"));
     disk_ = DiskState::kUpToDate;
     persisted_.consistent = true;
     persisted_.was_up_to_date = true;

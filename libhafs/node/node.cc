@@ -35,21 +35,45 @@
 namespace hafs::node {
 namespace {
 
-// The mirror Volume as the front end's VolumeIo (blocking, thread-safe).
+// The mirror Volume as the front end's VolumeIo (blocking, thread-safe), with
+// the cluster's quorum-loss I/O policies: suspend (requests wait until quorum
+// returns, like DRBD's on-no-quorum suspend-io) or fail (EIO at once).
 class VolumeIoAdapter final : public frontend::VolumeIo {
  public:
+  enum class Mode { kRunning, kSuspended, kFailing };
   explicit VolumeIoAdapter(mirror::Volume* v) : v_(v) {}
   uint64_t size_bytes() const override { return v_->size_bytes(); }
   absl::Status Read(uint64_t offset, absl::Span<char> out) override {
+    HAFS_RETURN_IF_ERROR(Gate());
     return v_->Read(offset, out);
   }
   absl::Status Write(uint64_t offset, absl::Span<const char> data, bool fua) override {
+    HAFS_RETURN_IF_ERROR(Gate());
     return v_->Write(offset, data, fua);
   }
-  absl::Status Flush() override { return v_->Flush(); }
+  absl::Status Flush() override {
+    HAFS_RETURN_IF_ERROR(Gate());
+    return v_->Flush();
+  }
+  void SetMode(Mode m) {
+    absl::MutexLock l(&mu_);
+    mode_ = m;
+  }
 
  private:
+  absl::Status Gate() {
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](Mode* m) { return *m != Mode::kSuspended; }, &mode_));
+    if (mode_ == Mode::kFailing) {
+      return absl::UnavailableError("I/O fails: the cluster lost quorum (on-quorum-loss fail-io)");
+    }
+    return absl::OkStatus();
+  }
+
   mirror::Volume* v_;
+  absl::Mutex mu_;
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kRunning;
 };
 
 // The mirror Volume as the Volume agent's port.
@@ -514,16 +538,23 @@ void Node::ClusterLoop() {
           want_primary_ = true;
           break;
         }
-        case cluster::ClusterDecision::Type::kDemote:
-        case cluster::ClusterDecision::Type::kFailIo:
-        case cluster::ClusterDecision::Type::kSuspendIo: {
-          // suspend-io / fail-io on quorum loss: hafs stops serving (the
-          // group goes down, the volume demotes), which suspends client I/O
-          // at the NFS layer (clients retry) and never writes without quorum.
+        case cluster::ClusterDecision::Type::kDemote: {
+          parts_->io->SetMode(VolumeIoAdapter::Mode::kRunning);
           absl::MutexLock l(&mu_);
           want_primary_ = false;
           break;
         }
+        case cluster::ClusterDecision::Type::kSuspendIo:
+          // Requests on the volume wait (NFS clients see a stall, not errors)
+          // until quorum returns or the cluster decides to demote.
+          parts_->io->SetMode(VolumeIoAdapter::Mode::kSuspended);
+          break;
+        case cluster::ClusterDecision::Type::kFailIo:
+          parts_->io->SetMode(VolumeIoAdapter::Mode::kFailing);
+          break;
+        case cluster::ClusterDecision::Type::kResumeIo:
+          parts_->io->SetMode(VolumeIoAdapter::Mode::kRunning);
+          break;
         default:
           break;
       }
@@ -549,6 +580,7 @@ absl::Status Node::Stop() {
     p.cluster->Stop();
     p.cluster.reset();
   }
+  if (p.io) p.io->SetMode(VolumeIoAdapter::Mode::kRunning);  // no request waits forever
   if (p.executor) {
     // Stop the group here (reverse order) before the volume goes away.
     for (int i = 0; i < 20; ++i) {
