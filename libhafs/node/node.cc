@@ -19,6 +19,7 @@
 #include "libhafs/cluster/runtime/cluster_node.h"
 #include "libhafs/cluster/runtime/config_options.h"
 #include "libhafs/frontend/fuse_export.h"
+#include "libhafs/frontend/gated_volume_io.h"
 #include "libhafs/frontend/loop_device.h"
 #include "libhafs/frontend/volume_io.h"
 #include "libhafs/mirror/volume.h"
@@ -35,45 +36,21 @@
 namespace hafs::node {
 namespace {
 
-// The mirror Volume as the front end's VolumeIo (blocking, thread-safe), with
-// the cluster's quorum-loss I/O policies: suspend (requests wait until quorum
-// returns, like DRBD's on-no-quorum suspend-io) or fail (EIO at once).
+// The mirror Volume as the front end's VolumeIo (blocking, thread-safe).
 class VolumeIoAdapter final : public frontend::VolumeIo {
  public:
-  enum class Mode { kRunning, kSuspended, kFailing };
   explicit VolumeIoAdapter(mirror::Volume* v) : v_(v) {}
   uint64_t size_bytes() const override { return v_->size_bytes(); }
   absl::Status Read(uint64_t offset, absl::Span<char> out) override {
-    HAFS_RETURN_IF_ERROR(Gate());
     return v_->Read(offset, out);
   }
   absl::Status Write(uint64_t offset, absl::Span<const char> data, bool fua) override {
-    HAFS_RETURN_IF_ERROR(Gate());
     return v_->Write(offset, data, fua);
   }
-  absl::Status Flush() override {
-    HAFS_RETURN_IF_ERROR(Gate());
-    return v_->Flush();
-  }
-  void SetMode(Mode m) {
-    absl::MutexLock l(&mu_);
-    mode_ = m;
-  }
+  absl::Status Flush() override { return v_->Flush(); }
 
  private:
-  absl::Status Gate() {
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(
-        +[](Mode* m) { return *m != Mode::kSuspended; }, &mode_));
-    if (mode_ == Mode::kFailing) {
-      return absl::UnavailableError("I/O fails: the cluster lost quorum (on-quorum-loss fail-io)");
-    }
-    return absl::OkStatus();
-  }
-
   mirror::Volume* v_;
-  absl::Mutex mu_;
-  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kRunning;
 };
 
 // The mirror Volume as the Volume agent's port.
@@ -218,6 +195,8 @@ struct Node::Parts {
   std::unique_ptr<peer::GrpcTransport> transport;
   std::unique_ptr<mirror::Volume> volume;
   std::unique_ptr<VolumeIoAdapter> io;
+  // What the front end uses: the volume behind the quorum-loss I/O gate.
+  std::unique_ptr<frontend::GatedVolumeIo> gated;
   std::unique_ptr<VolumeControlAdapter> control;
   std::unique_ptr<frontend::FuseExport> fuse;
   std::unique_ptr<resources::GroupExecutor> executor;
@@ -354,6 +333,7 @@ absl::Status Node::Init() {
   }
   p.volume = std::move(*volume);
   p.io = std::make_unique<VolumeIoAdapter>(p.volume.get());
+  p.gated = std::make_unique<frontend::GatedVolumeIo>(p.io.get());
   p.control = std::make_unique<VolumeControlAdapter>(p.volume.get());
 
   // 3. Front end: the volume as one file in a FUSE mount.
@@ -363,7 +343,7 @@ absl::Status Node::Init() {
   fo.mountpoint = fuse_dir;
   fo.fsname = absl::StrCat("hafs-", vo.name);
   absl::StatusOr<std::unique_ptr<frontend::FuseExport>> fuse =
-      frontend::FuseExport::Start(p.io.get(), fo);
+      frontend::FuseExport::Start(p.gated.get(), fo);
   if (!fuse.ok()) {
     return absl::Status(fuse.status().code(),
                         absl::StrCat("FUSE front end at ", fuse_dir, ": ",
@@ -394,7 +374,7 @@ absl::Status Node::Init() {
     s.kind = resources::AgentKind::kCommand;  // node-internal agent
     s.start_timeout = absl::Seconds(120);      // may format a blank volume
     agents[s.name] = std::make_unique<LoopAgent>(
-        p.fuse->file_path(), device_link, nfs.fs_type(), nfs.format_if_blank(), p.io.get(),
+        p.fuse->file_path(), device_link, nfs.fs_type(), nfs.format_if_blank(), p.gated.get(),
         resources::ProcessRunner::System());
     g.resources.push_back(s);
   }
@@ -539,7 +519,7 @@ void Node::ClusterLoop() {
           break;
         }
         case cluster::ClusterDecision::Type::kDemote: {
-          parts_->io->SetMode(VolumeIoAdapter::Mode::kRunning);
+          parts_->gated->Resume();
           absl::MutexLock l(&mu_);
           want_primary_ = false;
           break;
@@ -547,13 +527,13 @@ void Node::ClusterLoop() {
         case cluster::ClusterDecision::Type::kSuspendIo:
           // Requests on the volume wait (NFS clients see a stall, not errors)
           // until quorum returns or the cluster decides to demote.
-          parts_->io->SetMode(VolumeIoAdapter::Mode::kSuspended);
+          parts_->gated->Suspend();
           break;
         case cluster::ClusterDecision::Type::kFailIo:
-          parts_->io->SetMode(VolumeIoAdapter::Mode::kFailing);
+          parts_->gated->Fail();
           break;
         case cluster::ClusterDecision::Type::kResumeIo:
-          parts_->io->SetMode(VolumeIoAdapter::Mode::kRunning);
+          parts_->gated->Resume();
           break;
         default:
           break;
@@ -580,7 +560,7 @@ absl::Status Node::Stop() {
     p.cluster->Stop();
     p.cluster.reset();
   }
-  if (p.io) p.io->SetMode(VolumeIoAdapter::Mode::kRunning);  // no request waits forever
+  if (p.gated) p.gated->Resume();  // no request waits forever
   if (p.executor) {
     // Stop the group here (reverse order) before the volume goes away.
     for (int i = 0; i < 20; ++i) {
