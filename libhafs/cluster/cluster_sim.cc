@@ -1,5 +1,7 @@
 #include "libhafs/cluster/cluster_sim.h"
 
+#include "libhafs/cluster/wire_state.h"
+
 #include <deque>
 #include <map>
 #include <memory>
@@ -249,8 +251,8 @@ class Sim {
         hb->set_link(link);
         hb->set_echo_seq(n.q->OnSend(seq, local));
         LocalStatus s = n.rm->MakeStatus(seq);
-        hb->set_role(s.role == Role::kPrimary ? wire::ROLE_PRIMARY : wire::ROLE_SECONDARY);
-        hb->set_disk(static_cast<wire::DiskState>(static_cast<int>(s.disk) + 1));
+        hb->set_role(RoleToWire(s.role));
+        hb->set_disk(DiskToWire(s.disk));
         hb->set_standby(s.standby);
         hb->set_takeover(s.takeover);
         hb->set_promote_intent(s.promote_intent);
@@ -343,8 +345,8 @@ class Sim {
       n.q->OnPeerHeartbeat(b->seq(), hb.echo_seq(), local);
       PeerStatus s;
       s.seq = b->seq();
-      s.role = hb.role() == wire::ROLE_PRIMARY ? Role::kPrimary : Role::kSecondary;
-      s.disk = static_cast<DiskState>(static_cast<int>(hb.disk()) - 1);
+      s.role = RoleFromWire(hb.role());
+      s.disk = DiskFromWire(hb.disk());
       s.standby = hb.standby();
       s.takeover = hb.takeover();
       s.promote_intent = hb.promote_intent();

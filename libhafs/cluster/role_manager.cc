@@ -7,18 +7,6 @@
 
 namespace hafs::cluster {
 
-const char* RoleName(Role r) { return r == Role::kPrimary ? "primary" : "secondary"; }
-
-const char* DiskStateName(DiskState d) {
-  switch (d) {
-    case DiskState::kDiskless: return "Diskless";
-    case DiskState::kInconsistent: return "Inconsistent";
-    case DiskState::kOutdated: return "Outdated";
-    case DiskState::kConsistent: return "Consistent";
-    case DiskState::kUpToDate: return "UpToDate";
-  }
-  return "?";
-}
 
 const char* RoleActionName(RoleAction::Type t) {
   using T = RoleAction::Type;

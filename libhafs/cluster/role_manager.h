@@ -57,15 +57,17 @@
 #include "absl/time/time.h"
 #include "libhafs/cluster/failure_detector.h"
 #include "libhafs/cluster/quorum.h"
+#include "libhafs/splitbrain/handshake.h"
 
 namespace hafs::cluster {
 
-enum class Role { kSecondary, kPrimary };
-enum class DiskState { kDiskless, kInconsistent, kOutdated, kConsistent, kUpToDate };
+// The mirror's role and disk-state types (DRBD's), shared by every component.
+using splitbrain::DiskState;
+using splitbrain::DiskStateName;
+using splitbrain::Role;
+using splitbrain::RoleName;
 enum class FencingPolicy { kDontCare, kResourceOnly, kResourceAndStonith };
 enum class IoState { kRunning, kSuspended, kFailing };
-const char* RoleName(Role r);
-const char* DiskStateName(DiskState d);
 
 // DRBD fence-peer handler exit codes (DRBD user's guide, internals).
 enum FencePeerExit : int {

@@ -154,14 +154,17 @@ class LoopAgent final : public resources::Agent {
 
 uint64_t Kib(uint64_t bytes) { return bytes / 1024; }
 
-// The cluster runtime's view of the local disk.
+// The cluster runtime's view of the local disk: the transient states count as
+// no usable disk.
 cluster::DiskState ClusterDisk(splitbrain::DiskState d) {
   switch (d) {
-    case splitbrain::DiskState::kUpToDate: return cluster::DiskState::kUpToDate;
-    case splitbrain::DiskState::kConsistent: return cluster::DiskState::kConsistent;
-    case splitbrain::DiskState::kOutdated: return cluster::DiskState::kOutdated;
-    case splitbrain::DiskState::kInconsistent: return cluster::DiskState::kInconsistent;
-    default: return cluster::DiskState::kDiskless;
+    case splitbrain::DiskState::kUpToDate:
+    case splitbrain::DiskState::kConsistent:
+    case splitbrain::DiskState::kOutdated:
+    case splitbrain::DiskState::kInconsistent:
+      return d;
+    default:
+      return splitbrain::DiskState::kDiskless;
   }
 }
 

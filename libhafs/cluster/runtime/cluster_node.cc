@@ -1,5 +1,7 @@
 #include "libhafs/cluster/runtime/cluster_node.h"
 
+#include "libhafs/cluster/wire_state.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -178,14 +180,6 @@ std::string SockaddrString(const sockaddr_storage& a) {
   return "?";
 }
 
-wire::DiskState ToWire(DiskState d) {
-  return static_cast<wire::DiskState>(static_cast<int>(d) + 1);
-}
-DiskState FromWire(wire::DiskState d) {
-  int v = static_cast<int>(d);
-  if (v < 1 || v > 5) return DiskState::kDiskless;
-  return static_cast<DiskState>(v - 1);
-}
 
 ClusterDecision::Type FromRoleAction(RoleAction::Type t) {
   using R = RoleAction::Type;
@@ -762,8 +756,8 @@ void ClusterNode::Impl::OnMessage(int link, const std::string& from, const std::
   q_->OnPeerHeartbeat(b->seq(), hb.echo_seq(), now);
   PeerStatus s;
   s.seq = b->seq();
-  s.role = hb.role() == wire::ROLE_PRIMARY ? Role::kPrimary : Role::kSecondary;
-  s.disk = FromWire(hb.disk());
+  s.role = RoleFromWire(hb.role());
+  s.disk = DiskFromWire(hb.disk());
   s.standby = hb.standby();
   s.takeover = hb.takeover();
   s.promote_intent = hb.promote_intent();
@@ -1021,8 +1015,8 @@ void ClusterNode::Impl::SendHeartbeats(absl::Time now) {
     hb->set_link(link);
     hb->set_echo_seq(q_->OnSend(seq, now));
     LocalStatus s = rm_->MakeStatus(seq);
-    hb->set_role(s.role == Role::kPrimary ? wire::ROLE_PRIMARY : wire::ROLE_SECONDARY);
-    hb->set_disk(ToWire(s.disk));
+    hb->set_role(RoleToWire(s.role));
+    hb->set_disk(DiskToWire(s.disk));
     hb->set_standby(s.standby);
     hb->set_takeover(s.takeover);
     hb->set_promote_intent(s.promote_intent);

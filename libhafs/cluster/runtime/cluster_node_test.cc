@@ -273,7 +273,7 @@ TEST_F(ClusterNodeTest, BothAliveElectExactlyOnePrimary) {
   }
   std::string text = FormatClusterStatus(st);
   EXPECT_THAT(text, ::testing::HasSubstr("link 1 udp: up"));
-  EXPECT_THAT(text, ::testing::HasSubstr("peer alpha (id 1): alive, primary/UpToDate"));
+  EXPECT_THAT(text, ::testing::HasSubstr("peer alpha (id 1): alive, Primary/UpToDate"));
 }
 
 TEST_F(ClusterNodeTest, OneCutLinkIsAWarningNotAFailover) {
