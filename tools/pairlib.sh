@@ -40,11 +40,19 @@ pair_init() {
   done
 }
 
+# The pid in $STATE/<node>.pid if it is still that node's hafsd (a stale file
+# may name an unrelated process after a reboot).
+pair_pid() {
+  local n="$1" pid
+  [[ -f "$STATE/$n.pid" ]] || return 1
+  pid=$(cat "$STATE/$n.pid")
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "hafsd .*--node $n" || return 1
+  echo "$pid"
+}
+
 pair_start_node() {
   local n="$1"
-  if [[ -f "$STATE/$n.pid" ]] && kill -0 "$(cat "$STATE/$n.pid")" 2>/dev/null; then
-    return 0
-  fi
+  if pair_pid "$n" >/dev/null; then return 0; fi
   local args=(--config "$STATE/hafs.conf" --node "$n" --log-file "$STATE/$n.log" --foreground
               --state-dir "$STATE/state")
   [[ -n "${PAIR_SOCKDIR:-}" ]] && args+=(--socket "$PAIR_SOCKDIR/$n.sock")
@@ -59,14 +67,15 @@ pair_start() {
 }
 
 pair_stop_node() {  # SIGTERM: hafsd stops the resources, closes the volume cleanly
-  local n="$1"
-  [[ -f "$STATE/$n.pid" ]] || return 0
-  local pid
-  pid=$(cat "$STATE/$n.pid")
+  local n="$1" pid _
+  if ! pid=$(pair_pid "$n"); then rm -f "$STATE/$n.pid"; return 0; fi
   kill "$pid" 2>/dev/null || true
-  local _
-  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "pair: $n's hafsd did not stop within 120 s; killing it (check mounts, loop" \
+      "devices and Ganesha under $STATE)" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  fi
   rm -f "$STATE/$n.pid"
 }
 

@@ -33,8 +33,12 @@ HAFSCTL="$STATE/bin/hafsctl"
 source tools/pairlib.sh
 
 pair_init
+if [[ $ONCE -eq 1 ]]; then
+  trap pair_stop EXIT
+else
+  trap 'echo "run.sh: failed; the pair may still run: stop it with kill \$(cat $STATE/*.pid)" >&2' ERR
+fi
 pair_start
-if [[ $ONCE -eq 1 ]]; then trap pair_stop EXIT; fi
 pair_wait_connected
 
 if [[ $PAIR_FRESH -eq 1 ]]; then

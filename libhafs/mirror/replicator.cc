@@ -342,7 +342,7 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
   Request& r = tl_.emplace(seq, std::move(req)).first->second;
   Buffer data = std::move(r.data);
   if (SendsData() && opt_.pull_ahead && opt_.congestion_fill_bytes != 0 &&
-      repl_ == ReplState::kEstablished &&
+      repl_ == ReplState::kEstablished && HasLocalDisk() &&
       unacked_bytes_ + r.length > opt_.congestion_fill_bytes) {
     repl_ = ReplState::kAhead;
     Log(absl::StrCat("congestion: ", unacked_bytes_,
@@ -380,11 +380,17 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
     IssueNow(std::move(io), std::move(ctx));
   } else {
     if (gated) ReleaseGate(r.offset, r.length);
-    // Diskless Primary (or the disk detached while waiting): the peer holds
-    // the data.
+    // Diskless Primary (or the disk detached while waiting): only the peer
+    // can hold the data.
     r.local_done = true;
     if (r.local_issued) {
       r.local_status = absl::UnavailableError("local disk detached");
+    } else if (!r.sent) {
+      // Neither replicated (Ahead or not connected) nor written locally:
+      // the write must fail, never be acknowledged with its data nowhere.
+      r.local_status = absl::UnavailableError(
+          "no disk holds this write: the local disk is detached and the peer "
+          "does not receive writes");
     }
     MaybeCompleteRequest(seq);
   }
@@ -528,6 +534,11 @@ absl::Status Replicator::Promote(bool force) {
           "data the new truth)"));
     }
   }
+  if (repl_ == ReplState::kSyncTarget) {
+    return absl::FailedPreconditionError(
+        "a resync towards this node is running: its data is incomplete (hint: "
+        "wait for it, or disconnect first; `--force` does not apply here)");
+  }
   if (force && disk_ == DiskState::kDiskless) {
     return absl::FailedPreconditionError(
         "cannot force a diskless node to Primary: it has no data");
@@ -554,7 +565,7 @@ absl::Status Replicator::Promote(bool force) {
   Log("role: Primary");
   SendState();
   if (force && Replicating() && repl_ == ReplState::kEstablished &&
-      peer_disk_ <= DiskState::kInconsistent) {
+      peer_disk_ == DiskState::kInconsistent) {
     // `primary --force` on a connected pair whose peer has no good data
     // (e.g. both just created): this node's data becomes the reference and
     // a full sync starts at once, as DRBD does.
@@ -643,6 +654,10 @@ absl::Status Replicator::StartResync(bool full) {
     return absl::FailedPreconditionError(
         "the peer is Primary: its data is the reference (hint: run the resync "
         "on the Primary)");
+  }
+  if (peer_disk_ < DiskState::kInconsistent || peer_disk_ == DiskState::kDUnknown) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the peer's disk is ", DiskStateName(peer_disk_), ": it cannot be a sync target"));
   }
   if (!full && bitmap_->CountRange(0, num_blocks_) == 0) {
     return absl::FailedPreconditionError(
@@ -990,6 +1005,10 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       return true;
     }
     case peer::MirrorMessage::kBeginResync:
+      if (!HasLocalDisk()) {
+        ProtocolError("BeginResync towards a node without a local disk");
+        return true;
+      }
       if (repl_ != ReplState::kEstablished && repl_ != ReplState::kBehind) {
         ProtocolError(absl::StrCat("BeginResync while ", ReplStateName(repl_)));
         return true;
@@ -1046,7 +1065,14 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       }
       if (peer_repl == ReplState::kAhead && repl_ == ReplState::kEstablished) {
         repl_ = ReplState::kBehind;
-        Log("replication: Behind (the peer is Ahead: pull-ahead)");
+        // Missing the Primary's newest writes: not a failover candidate
+        // until the resync that follows makes it UpToDate again.
+        if (disk_ == DiskState::kUpToDate) {
+          disk_ = DiskState::kOutdated;
+          persisted_.was_up_to_date = false;
+          persist_dirty_ = true;
+        }
+        Log("replication: Behind (the peer is Ahead: pull-ahead), disk: Outdated");
       }
       return true;
     }
@@ -1241,12 +1267,12 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       break;
     case IoKind::kCsumRead: {
-      if (!same_conn || repl_ != ReplState::kSyncTarget) break;
       if (!status.ok()) {
         LocalDiskFailed(status);
-        DropConnection("checksum read failed on the SyncTarget");
+        if (same_conn) DropConnection("checksum read failed on the SyncTarget");
         break;
       }
+      if (!same_conn || repl_ != ReplState::kSyncTarget) break;
       peer::MirrorMessage m;
       m.mutable_resync_request()->set_offset(ctx.offset);
       m.mutable_resync_request()->set_length(ctx.length);
@@ -1273,12 +1299,12 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       PumpResync();
       break;
     case IoKind::kVerifyRead: {
-      if (!same_conn) break;
       if (!status.ok()) {
         LocalDiskFailed(status);
-        DropConnection("verify read failed");
+        if (same_conn) DropConnection("verify read failed");
         break;
       }
+      if (!same_conn) break;
       std::string digest = BlockDigests(ctx.buf->data(), ctx.length);
       if (ctx.ref == 1) {  // answering the peer's VerifyRequest
         peer::MirrorMessage m;
@@ -1480,6 +1506,7 @@ void Replicator::BeginSync(bool source, bool full) {
   resync_requested_.clear();
   resync_inflight_bytes_ = 0;
   resync_same_bytes_ = 0;
+  resync_total_blocks_ = 0;
   controller_ = ResyncController(opt_.resync);
   last_controller_step_ = now_;
   resync_budget_ = controller_.Step(0);
@@ -1799,7 +1826,14 @@ void Replicator::Tick(absl::Time now) {
   if (repl_ == ReplState::kSyncTarget &&
       now_ - last_controller_step_ >= controller_.options().step) {
     last_controller_step_ = now_;
-    resync_budget_ = controller_.Step(resync_inflight_bytes_);
+    // Carry unused budget over (a rate below one block per step still
+    // progresses), bounded by what may be in flight.
+    const uint64_t step = controller_.Step(resync_inflight_bytes_);
+    resync_budget_ = step == UINT64_MAX
+                         ? UINT64_MAX
+                         : std::min<uint64_t>(resync_budget_ + step,
+                                              std::max<uint64_t>(opt_.resync_max_inflight_bytes,
+                                                                 step));
   }
   if (repl_ == ReplState::kAhead && unacked_bytes_ == 0) {
     Log("pull-ahead: the backlog drained; resyncing the marked blocks");

@@ -90,13 +90,15 @@ class LoopAgent final : public resources::Agent {
     loop_ = std::move(*l);
     ::unlink(link_.c_str());
     if (::symlink(loop_->path().c_str(), link_.c_str()) != 0) {
+      const int err = errno;
+      Reset();
       return {resources::AgentOutcome::kFailed,
-              absl::StrCat("symlink ", link_, " -> ", loop_->path(), ": ",
-                           std::strerror(errno))};
+              absl::StrCat("symlink ", link_, ": ", std::strerror(err))};
     }
     if (format_if_blank_) {
       absl::StatusOr<bool> blank = Blank();
       if (!blank.ok()) {
+        Reset();
         return {resources::AgentOutcome::kFailed,
                 absl::StrCat("reading the volume header: ", blank.status().message())};
       }
@@ -108,6 +110,7 @@ class LoopAgent final : public resources::Agent {
         spec.timeout = timeout;
         absl::StatusOr<resources::ProcessResult> r = runner_->Run(spec);
         if (!r.ok() || r->exit_code != 0) {
+          Reset();
           return {resources::AgentOutcome::kFailed,
                   absl::StrCat("mkfs.", fs_type_, " failed: ",
                                r.ok() ? r->output : std::string(r.status().message()))};
@@ -136,6 +139,13 @@ class LoopAgent final : public resources::Agent {
   }
 
  private:
+  // Undoes a partial start so that a retry starts from scratch.
+  void Reset() {
+    ::unlink(link_.c_str());
+    if (loop_) (void)loop_->Close();
+    loop_.reset();
+  }
+
   absl::StatusOr<bool> Blank() {
     io::AlignedBuffer head(1 << 20);
     HAFS_RETURN_IF_ERROR(io_->Read(0, head.span()));
@@ -458,26 +468,32 @@ absl::Status Node::Init() {
 }
 
 void Node::ResourceLoop() {
+  bool escalated = false;
   for (;;) {
-    bool want, force;
+    bool want, force, cleanup;
     {
       absl::MutexLock l(&mu_);
       if (stopping_) break;
       want = want_primary_;
-      force = force_next_;
-      force_next_ = false;
+      // A forced promotion is armed only for the promotion it was asked for.
+      force = want && force_next_;
+      if (want) force_next_ = false;
+      cleanup = cleanup_pending_;
+      cleanup_pending_ = false;
     }
+    if (cleanup) parts_->executor->Cleanup();
     if (force && parts_->volume_agent != nullptr) parts_->volume_agent->ForceNextPromote();
     resources::GroupExecutor::Step s = parts_->executor->Reconcile(want);
     for (const std::string& line : s.log) {
       HAFS_LOG(INFO) << "resources: " << line;
       events_.Publish(absl::StrCat("resource ", line));
     }
-    if (s.escalate) {
-      HAFS_LOG(ERROR) << "resources: a stop failed; the group may still be active here. "
-                         "hafsd will not start it elsewhere's behalf; fix the cause and "
-                         "run `hafsctl secondary` again";
+    if (s.escalate && !escalated) {
+      HAFS_LOG(ERROR) << "resources: a stop failed, so the group may still be active on "
+                         "this node; nothing is started until the cause is fixed (see the "
+                         "line above; `hafsctl status --verbose` shows the states)";
     }
+    escalated = s.escalate;
     std::vector<std::string> states;
     for (const resources::ResourceSpec& r : parts_->executor->group().resources) {
       auto it = parts_->executor->status().find(r.name);
@@ -519,6 +535,7 @@ void Node::ClusterLoop() {
         case cluster::ClusterDecision::Type::kPromote: {
           absl::MutexLock l(&mu_);
           want_primary_ = true;
+          cleanup_pending_ = true;  // a new decision: forget earlier failures
           break;
         }
         case cluster::ClusterDecision::Type::kDemote: {
@@ -548,24 +565,22 @@ void Node::ClusterLoop() {
 }
 
 absl::Status Node::Stop() {
+  Parts& p = *parts_;
   {
     absl::MutexLock l(&mu_);
-    if (stopping_ && !resource_thread_.joinable() && parts_->volume == nullptr) {
+    if (stopping_ && !resource_thread_.joinable() && p.volume == nullptr) {
       return absl::OkStatus();
     }
     stopping_ = true;
   }
+  // Nothing may wait in a suspension while we shut down (the resource
+  // thread's own I/O goes through the gate too).
+  if (p.gated) p.gated->Resume();
   if (resource_thread_.joinable()) resource_thread_.join();
-  if (cluster_thread_.joinable()) cluster_thread_.join();
   absl::Status result;
-  Parts& p = *parts_;
-  if (p.cluster) {
-    p.cluster->Stop();
-    p.cluster.reset();
-  }
-  if (p.gated) p.gated->Resume();  // no request waits forever
   if (p.executor) {
-    // Stop the group here (reverse order) before the volume goes away.
+    // Give the group up here (reverse order, demote) while the cluster still
+    // heartbeats: the peer must not see this node dead while it is Primary.
     for (int i = 0; i < 20; ++i) {
       resources::GroupExecutor::Step s = p.executor->Reconcile(false);
       for (const std::string& line : s.log) HAFS_LOG(INFO) << "resources: " << line;
@@ -575,6 +590,11 @@ absl::Status Node::Stop() {
       }
     }
     p.executor.reset();
+  }
+  if (cluster_thread_.joinable()) cluster_thread_.join();
+  if (p.cluster) {
+    p.cluster->Stop();
+    p.cluster.reset();
   }
   if (p.fuse) {
     absl::Status s = p.fuse->Stop(/*force=*/true);
@@ -642,8 +662,8 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
       v.resync.total_kib = r.resync_total_blocks * 4;
       v.resync.left_kib = r.resync_left_blocks * 4;
       v.resync.done_percent =
-          r.resync_total_blocks == 0
-              ? 100.0
+          r.resync_total_blocks == 0 || r.resync_left_blocks >= r.resync_total_blocks
+              ? (r.resync_total_blocks == 0 ? 100.0 : 0.0)
               : 100.0 * (r.resync_total_blocks - r.resync_left_blocks) /
                     static_cast<double>(r.resync_total_blocks);
       v.resync.same_kib = Kib(r.resync_same_bytes);
@@ -746,6 +766,10 @@ absl::StatusOr<std::string> Node::Primary(bool force) {
 }
 
 absl::StatusOr<std::string> Node::Secondary() {
+  {
+    absl::MutexLock l(&mu_);
+    force_next_ = false;
+  }
   parts_->cluster->Standby(true);
   return absl::StrCat("standby: ", opt_.node_name,
                       " gives the resource group up (stopped in reverse order, volume "

@@ -101,6 +101,7 @@ class Node final : public control::ControlTarget {
   absl::Mutex mu_;
   bool want_primary_ ABSL_GUARDED_BY(mu_) = false;
   bool force_next_ ABSL_GUARDED_BY(mu_) = false;
+  bool cleanup_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string resource_summary_ ABSL_GUARDED_BY(mu_);
   // Resync speed estimate for status: (time, KiB left) at the last sample.

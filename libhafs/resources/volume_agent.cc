@@ -85,7 +85,11 @@ AgentOutcome VolumeAgent::Start(absl::Duration) {
   }
   absl::Status s = volume_->Promote(force);
   if (!s.ok()) {
-    return {absl::IsFailedPrecondition(s) ? AgentOutcome::kFatal : AgentOutcome::kFailed,
+    // Refusals are usually transient (the peer is still Primary while it
+    // demotes during a takeover, a resync runs): fail and retry, never ban
+    // the node for them. Only a volume without metadata cannot ever run here.
+    const bool fatal = absl::IsNotFound(s);
+    return {fatal ? AgentOutcome::kFatal : AgentOutcome::kFailed,
             absl::StrCat(who, ": ", s.ToString())};
   }
   return {AgentOutcome::kOk, absl::StrCat(who, ": Primary (disk ", splitbrain::DiskStateName(d),

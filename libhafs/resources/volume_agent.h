@@ -10,8 +10,8 @@
 //   Consistent; Diskless, Inconsistent or Outdated is refused (kFailed,
 //   message says why) unless the role manager armed a forced promotion with
 //   ForceNextPromote() (one-shot: consumed by the next Start). Promote()
-//   errors -> kFailed (kFatal for kFailedPrecondition: this node cannot be
-//   primary, e.g. no metadata).
+//   errors -> kFailed, retried (e.g. "the peer is Primary" while a takeover's
+//   peer still demotes); kFatal only for kNotFound (no metadata).
 // Stop: already Secondary -> kOk; Demote() errors -> kStopFailed (the device
 //   may still be open).
 // Monitor: Primary and UpToDate -> kOk; Secondary -> kNotRunning; Primary

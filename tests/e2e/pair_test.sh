@@ -30,11 +30,13 @@ cleanup() {
   pair_stop
   # Whatever a crashed daemon may have left behind.
   pkill -f "ganesha.nfsd.*$STATE" 2>/dev/null
+  # ext4 first, then the loop devices (while their backing path still resolves),
+  # then the FUSE mounts.
+  umount -l "$STATE/mnt" 2>/dev/null
+  losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v s="$STATE" 'index($2, s) == 1 {print $1}' |
+    xargs -r -n1 losetup -d 2>/dev/null
   grep -F "$STATE" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null
-  done
-  for f in "$STATE"/run/*/fuse/volume; do
-    losetup -j "$f" 2>/dev/null | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null
   done
   ip addr del "$VIP/32" dev lo 2>/dev/null
   rm -rf "$STATE"
