@@ -81,7 +81,10 @@ TEST(VolumeAgentTest, PortErrors) {
   AgentOutcome o = a.Start(absl::Seconds(1));
   EXPECT_EQ(o.code, AgentOutcome::kFailed);
   EXPECT_THAT(o.message, HasSubstr("peer is Primary"));
-  v.set_promote_error(absl::FailedPreconditionError("no metadata"));
+  // A Primary peer during a takeover: retried, not a ban.
+  v.set_promote_error(absl::FailedPreconditionError("the peer is Primary"));
+  EXPECT_EQ(a.Start(absl::Seconds(1)).code, AgentOutcome::kFailed);
+  v.set_promote_error(absl::NotFoundError("no metadata"));
   EXPECT_EQ(a.Start(absl::Seconds(1)).code, AgentOutcome::kFatal);
   v.set_promote_error(absl::OkStatus());
   ASSERT_EQ(a.Start(absl::Seconds(1)).code, AgentOutcome::kOk);
