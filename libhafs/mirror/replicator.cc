@@ -1861,6 +1861,7 @@ Status Replicator::status() const {
                              ? bitmap_->CountRange(0, num_blocks_)
                              : 0;
   s.resync_same_bytes = resync_same_bytes_;
+  s.unacked_bytes = unacked_bytes_;
   s.verify_done_bytes = verify_done_bytes_;
   s.verify_mismatch_blocks = verify_mismatch_blocks_;
   s.last_handshake = last_handshake_;

@@ -245,6 +245,9 @@ struct Status {
   uint64_t resync_total_blocks = 0;  // at resync start
   uint64_t resync_left_blocks = 0;
   uint64_t resync_same_bytes = 0;  // checksum-based resync: not shipped
+  // Replicated data the peer has not yet confirmed durable (barrier-acked);
+  // with protocol A a completed write may still be on the way.
+  uint64_t unacked_bytes = 0;
   uint64_t verify_done_bytes = 0;
   uint64_t verify_mismatch_blocks = 0;
   std::string last_handshake;  // explanation of the last decision

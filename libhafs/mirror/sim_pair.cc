@@ -533,7 +533,7 @@ bool SimPair::Converged() {
     if (r->conn_state() != ConnState::kConnected ||
         r->repl_state() != ReplState::kEstablished ||
         r->disk_state() != DiskState::kUpToDate || n->bitmap().Count() != 0 ||
-        n->ios_in_flight() != 0) {
+        n->ios_in_flight() != 0 || r->status().unacked_bytes != 0) {
       return false;
     }
   }
