@@ -229,8 +229,23 @@ int RunDaemon(const DaemonOptions& options) {
   while (true) {
     if (sigwait(&stop, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      HAFS_LOG(WARNING) << "hafsd: SIGHUP: configuration reload is not supported yet; "
-                           "restart hafsd to apply a new configuration";
+      // Reload: the exports are applied at once (Ganesha re-reads them);
+      // any other change is reported as needing a restart.
+      absl::StatusOr<config::HafsConfig> fresh = config::LoadConfigFile(options.config_file);
+      if (!fresh.ok()) {
+        HAFS_LOG(ERROR) << "hafsd: SIGHUP: configuration not reloaded: "
+                        << fresh.status().message();
+      } else if (auto* node = dynamic_cast<node::Node*>(target.get())) {
+        absl::StatusOr<std::string> r = node->ReloadConfig(*fresh);
+        if (r.ok()) {
+          HAFS_LOG(INFO) << "hafsd: SIGHUP: " << *r;
+        } else {
+          HAFS_LOG(ERROR) << "hafsd: SIGHUP: " << r.status().message();
+        }
+      } else {
+        HAFS_LOG(WARNING) << "hafsd: SIGHUP: the volume is not attached; restart hafsd "
+                             "to apply the configuration";
+      }
       continue;
     }
     break;

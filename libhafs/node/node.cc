@@ -16,6 +16,7 @@
 #include "libhafs/auth/keyring.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
+#include "libhafs/config/config.h"
 #include "libhafs/cluster/runtime/cluster_node.h"
 #include "libhafs/cluster/runtime/config_options.h"
 #include "libhafs/frontend/fuse_export.h"
@@ -215,6 +216,7 @@ struct Node::Parts {
   std::unique_ptr<resources::GroupExecutor> executor;
   std::unique_ptr<cluster::ClusterNode> cluster;
   resources::VolumeAgent* volume_agent = nullptr;  // owned by the executor
+  resources::NfsServerAgent* nfs_agent = nullptr;  // owned by the executor
 };
 
 Node::Node(NodeOptions options)
@@ -418,7 +420,9 @@ absl::Status Node::Init() {
       n.params["state_dir"] = absl::StrCat(opt_.run_dir, "/ganesha");
       n.params["bind_addr"] = "0.0.0.0";  // the VIP comes after Ganesha
       HAFS_RETURN_IF_ERROR(resources::NfsServerAgent::Validate(n));
-      agents[n.name] = std::make_unique<resources::NfsServerAgent>(n, clock_);
+      auto nfs_agent = std::make_unique<resources::NfsServerAgent>(n, clock_);
+      p.nfs_agent = nfs_agent.get();
+      agents[n.name] = std::move(nfs_agent);
       g.resources.push_back(n);
     }
   }
@@ -471,8 +475,10 @@ void Node::ResourceLoop() {
   bool escalated = false;
   for (;;) {
     bool want, force, cleanup;
+    std::optional<std::string> exports;
     {
       absl::MutexLock l(&mu_);
+      exports.swap(exports_pending_);
       if (stopping_) break;
       want = want_primary_;
       // A forced promotion is armed only for the promotion it was asked for.
@@ -482,6 +488,12 @@ void Node::ResourceLoop() {
       cleanup_pending_ = false;
     }
     if (cleanup) parts_->executor->Cleanup();
+    if (exports && parts_->nfs_agent != nullptr) {
+      // Agents run one operation at a time: the reload runs on this thread.
+      resources::AgentOutcome o = parts_->nfs_agent->Reload(*exports);
+      HAFS_LOG(INFO) << "resources: " << o.message;
+      events_.Publish(absl::StrCat("resource reload nfsd: ", o.message));
+    }
     if (force && parts_->volume_agent != nullptr) parts_->volume_agent->ForceNextPromote();
     resources::GroupExecutor::Step s = parts_->executor->Reconcile(want);
     for (const std::string& line : s.log) {
@@ -779,6 +791,36 @@ absl::StatusOr<std::string> Node::Secondary() {
 
 absl::StatusOr<std::string> Node::Takeover() { return Primary(/*force=*/false); }
 absl::StatusOr<std::string> Node::Standby() { return Secondary(); }
+
+absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) {
+  // opt_.config stays as started (other threads read it); the exports in
+  // force are tracked separately.
+  config::HafsConfig a = opt_.config, b = fresh;
+  a.mutable_nfs()->clear_exports();
+  b.mutable_nfs()->clear_exports();
+  const bool others_changed = config::ToText(a) != config::ToText(b);
+  std::string done = "exports unchanged";
+  {
+    absl::MutexLock l(&mu_);
+    const std::string& current =
+        current_exports_ ? *current_exports_ : opt_.config.nfs().exports();
+    if (fresh.nfs().exports() != current) {
+      if (parts_->nfs_agent == nullptr) {
+        return absl::FailedPreconditionError(
+            "reload: this node runs no NFS server (no nfs.mount_point or exports at "
+            "start); restart hafsd to add one");
+      }
+      exports_pending_ = fresh.nfs().exports();
+      current_exports_ = fresh.nfs().exports();
+      done = "new exports handed to the NFS server";
+    }
+  }
+  if (others_changed) {
+    absl::StrAppend(&done, "; settings other than nfs.exports changed: restart hafsd to "
+                           "apply them");
+  }
+  return done;
+}
 
 absl::StatusOr<std::string> Node::Connect(const control::ConnectOptions& o) {
   if (parts_->volume == nullptr) return absl::FailedPreconditionError("volume not attached");

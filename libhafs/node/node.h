@@ -73,6 +73,12 @@ class Node final : public control::ControlTarget {
   // volume (clean: al-clean), unmount the front end, stop the peer service.
   absl::Status Stop();
 
+  // Applies a reloaded configuration: new exports go to the NFS server at
+  // once (rewritten config + SIGHUP to Ganesha, or used at its next start);
+  // every other difference is listed as needing a restart. Returns what was
+  // done. InvalidArgument if the new exports do not render.
+  absl::StatusOr<std::string> ReloadConfig(const config::HafsConfig& fresh);
+
   // control::ControlTarget.
   absl::StatusOr<control::NodeStatus> GetStatus() override;
   absl::StatusOr<std::string> Primary(bool force) override;
@@ -102,6 +108,9 @@ class Node final : public control::ControlTarget {
   bool want_primary_ ABSL_GUARDED_BY(mu_) = false;
   bool force_next_ ABSL_GUARDED_BY(mu_) = false;
   bool cleanup_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // Exports waiting to be handed to the NFS server agent (resource thread).
+  std::optional<std::string> exports_pending_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::string> current_exports_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string resource_summary_ ABSL_GUARDED_BY(mu_);
   // Resync speed estimate for status: (time, KiB left) at the last sample.

@@ -86,6 +86,22 @@ nfs_ls_retry "$URL" >"$STATE/ls3" || fail "NFS listing after automatic failover"
 grep -q "on-bravo.txt" "$STATE/ls3" || fail "bravo's write lost: $(cat "$STATE/ls3")"
 echo "ok: automatic failover to alpha kept bravo's writes"
 
+# Exports change at run time: SIGHUP makes hafsd hand the new exports to Ganesha.
+sed -i 's|exports: "\([^ ]*\) \*(|exports: "\1 10.99.0.0/16(|' "$STATE/hafs.conf"
+grep -q 'exports: ".* 10.99.0.0/16(' "$STATE/hafs.conf" || fail "could not edit the exports in the config"
+kill -HUP "$(pair_pid alpha)"
+refused=0
+for _ in $(seq 30); do
+  if ! nfs-ls "$URL" >/dev/null 2>"$STATE/ls4.err"; then refused=1; break; fi
+  sleep 0.5
+done
+[[ $refused -eq 1 ]] || fail "127.0.0.1 still served after the exports moved to 10.99.0.0/16"
+grep -q "SIGHUP: new exports handed to the NFS server" "$STATE/alpha.log" || fail "no reload log line"
+sed -i 's|exports: "\([^ ]*\) 10.99.0.0/16(|exports: "\1 *(|' "$STATE/hafs.conf"
+kill -HUP "$(pair_pid alpha)"
+nfs_ls_retry "$URL" >/dev/null || fail "export not back after the second reload"
+echo "ok: exports reloaded at run time (SIGHUP)"
+
 # bravo comes back as Secondary and resyncs what it missed.
 echo "while bravo was away" >"$STATE/mnt/while-away.txt"
 sync
