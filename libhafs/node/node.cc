@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <utility>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "libhafs/peer/grpc_transport.h"
 #include "libhafs/resources/executor.h"
 #include "libhafs/resources/filesystem_agent.h"
+#include "libhafs/resources/knfsd_server_agent.h"
 #include "libhafs/resources/nfs_server_agent.h"
 #include "libhafs/resources/process_runner.h"
 #include "libhafs/resources/virtual_ip_agent.h"
@@ -216,7 +218,9 @@ struct Node::Parts {
   std::unique_ptr<resources::GroupExecutor> executor;
   std::unique_ptr<cluster::ClusterNode> cluster;
   resources::VolumeAgent* volume_agent = nullptr;  // owned by the executor
-  resources::NfsServerAgent* nfs_agent = nullptr;  // owned by the executor
+  // Reload(exports) of the NFS server agent (Ganesha or knfsd; the agent is
+  // owned by the executor); empty when the node runs no NFS server.
+  std::function<resources::AgentOutcome(const std::string&)> nfs_reload;
 };
 
 Node::Node(NodeOptions options)
@@ -406,7 +410,24 @@ absl::Status Node::Init() {
     agents[s.name] = std::make_unique<resources::FilesystemAgent>(
         s, resources::ProcessRunner::System(), clock_);
     g.resources.push_back(s);
-    if (!nfs.exports().empty()) {
+    if (!nfs.exports().empty() && nfs.server() == "knfsd") {
+      // The host's kernel nfsd: hafs owns one /etc/exports.d file.
+      resources::ResourceSpec n;
+      n.name = "nfsd";
+      n.kind = resources::AgentKind::kNfsServer;
+      n.start_timeout = absl::Seconds(60);
+      n.params["mount_point"] = nfs.mount_point();
+      n.params["exports"] = nfs.exports();
+      n.params["lease_s"] = absl::StrCat(nfs.lease_s());
+      n.params["grace_s"] = absl::StrCat(nfs.grace_s());
+      HAFS_RETURN_IF_ERROR(resources::KnfsdServerAgent::Validate(n));
+      auto nfs_agent = std::make_unique<resources::KnfsdServerAgent>(
+          n, resources::ProcessRunner::System());
+      resources::KnfsdServerAgent* raw = nfs_agent.get();
+      p.nfs_reload = [raw](const std::string& e) { return raw->Reload(e); };
+      agents[n.name] = std::move(nfs_agent);
+      g.resources.push_back(n);
+    } else if (!nfs.exports().empty()) {
       resources::ResourceSpec n;
       n.name = "nfsd";
       n.kind = resources::AgentKind::kNfsServer;
@@ -421,7 +442,8 @@ absl::Status Node::Init() {
       n.params["bind_addr"] = "0.0.0.0";  // the VIP comes after Ganesha
       HAFS_RETURN_IF_ERROR(resources::NfsServerAgent::Validate(n));
       auto nfs_agent = std::make_unique<resources::NfsServerAgent>(n, clock_);
-      p.nfs_agent = nfs_agent.get();
+      resources::NfsServerAgent* raw = nfs_agent.get();
+      p.nfs_reload = [raw](const std::string& e) { return raw->Reload(e); };
       agents[n.name] = std::move(nfs_agent);
       g.resources.push_back(n);
     }
@@ -488,9 +510,9 @@ void Node::ResourceLoop() {
       cleanup_pending_ = false;
     }
     if (cleanup) parts_->executor->Cleanup();
-    if (exports && parts_->nfs_agent != nullptr) {
+    if (exports && parts_->nfs_reload) {
       // Agents run one operation at a time: the reload runs on this thread.
-      resources::AgentOutcome o = parts_->nfs_agent->Reload(*exports);
+      resources::AgentOutcome o = parts_->nfs_reload(*exports);
       HAFS_LOG(INFO) << "resources: " << o.message;
       events_.Publish(absl::StrCat("resource reload nfsd: ", o.message));
     }
@@ -805,7 +827,7 @@ absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) 
     const std::string& current =
         current_exports_ ? *current_exports_ : opt_.config.nfs().exports();
     if (fresh.nfs().exports() != current) {
-      if (parts_->nfs_agent == nullptr) {
+      if (!parts_->nfs_reload) {
         return absl::FailedPreconditionError(
             "reload: this node runs no NFS server (no nfs.mount_point or exports at "
             "start); restart hafsd to add one");
