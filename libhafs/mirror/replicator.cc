@@ -1139,9 +1139,34 @@ void Replicator::MaybeFinishEpoch(uint64_t epoch) {
     FinishEpoch(epoch);
     return;
   }
+  if (ep.eager_covers == ep.received && ep.eager == InEpoch::Eager::kDone) {
+    FinishEpoch(epoch);  // already durable
+    return;
+  }
   ep.flushing = true;
+  if (ep.eager_covers == ep.received && ep.eager == InEpoch::Eager::kInFlight) {
+    return;  // the eager flush covers the whole epoch: wait for it
+  }
   IoCtx ctx{IoKind::kBarrierFlush, epoch};
   ctx.conn_gen = conn_gen_;
+  IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, std::move(ctx));
+}
+
+void Replicator::MaybeEagerFlush(uint64_t epoch) {
+  constexpr int kMaxEagerFlushes = 2;
+  auto it = in_epochs_.find(epoch);
+  if (it == in_epochs_.end() || !HasLocalDisk()) return;
+  InEpoch& ep = it->second;
+  if (ep.barrier_writes || ep.completed < ep.received ||
+      ep.eager == InEpoch::Eager::kInFlight || ep.eager_count >= kMaxEagerFlushes) {
+    return;
+  }
+  ep.eager = InEpoch::Eager::kInFlight;
+  ep.eager_covers = ep.completed;
+  ++ep.eager_count;
+  IoCtx ctx{IoKind::kBarrierFlush, epoch};
+  ctx.conn_gen = conn_gen_;
+  ctx.eager = true;
   IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, std::move(ctx));
 }
 
@@ -1232,6 +1257,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       if (auto ep = in_epochs_.find(ctx.epoch); ep != in_epochs_.end()) {
         ++ep->second.completed;
+        MaybeEagerFlush(ctx.epoch);
         MaybeFinishEpoch(ctx.epoch);
       }
       break;
@@ -1244,7 +1270,17 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         }
         break;
       }
-      if (same_conn) FinishEpoch(ctx.ref);
+      if (!same_conn) break;
+      if (ctx.eager) {
+        auto ep = in_epochs_.find(ctx.ref);
+        if (ep == in_epochs_.end()) break;
+        ep->second.eager = InEpoch::Eager::kDone;
+        if (ep->second.flushing && ep->second.eager_covers == ep->second.received) {
+          FinishEpoch(ctx.ref);  // the barrier was waiting for this flush
+        }
+        break;
+      }
+      FinishEpoch(ctx.ref);
       break;
     case IoKind::kResyncRead:
       if (!status.ok()) {

@@ -335,6 +335,7 @@ class Replicator {
     uint64_t epoch = 0;     // kPeerWrite
     uint64_t conn_gen = 0;  // connection the I/O belongs to
     std::string digest;     // kResyncRead: the target's digests (csum resync)
+    bool eager = false;     // kBarrierFlush: an eager flush (see InEpoch)
   };
   // Primary: a replicated application write (transfer log entry).
   struct Request {
@@ -359,7 +360,13 @@ class Replicator {
     uint32_t received = 0;   // Data messages received
     uint32_t completed = 0;  // of which locally written
     std::optional<uint32_t> barrier_writes;  // set when the Barrier arrived
-    bool flushing = false;
+    bool flushing = false;   // the barrier waits for a flush
+    // Eager flush: issued when every write received so far has completed,
+    // before the Barrier arrives, so that the flush overlaps the round trip
+    // (the Barrier usually follows the next write's Data).
+    enum class Eager { kNone, kInFlight, kDone } eager = Eager::kNone;
+    uint32_t eager_covers = 0;  // writes completed when it was submitted
+    int eager_count = 0;        // at most kMaxEagerFlushes per epoch
   };
   // An operation waiting for an overlapping one to finish; `run` issues it
   // (and must leave exactly one gated LocalIo in flight for the range, or
@@ -420,6 +427,7 @@ class Replicator {
   void ProcessInbound();
   bool HandleInbound(const peer::MirrorMessage& m);  // false: blocked
   void MaybeFinishEpoch(uint64_t epoch);
+  void MaybeEagerFlush(uint64_t epoch);
   void FinishEpoch(uint64_t epoch);
 
   // Handshake, resync and verify.
