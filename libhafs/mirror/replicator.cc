@@ -780,7 +780,7 @@ void Replicator::ProtocolError(absl::string_view what) {
   DropConnection(absl::StrCat("protocol error: ", what));
 }
 
-void Replicator::Receive(const peer::MirrorMessage& m) {
+void Replicator::Receive(peer::MirrorMessage m) {
   if (!transport_up_ || linger_until_.has_value()) return;
   last_rx_ = now_;
   switch (m.body_case()) {
@@ -811,15 +811,21 @@ void Replicator::Receive(const peer::MirrorMessage& m) {
     ProtocolError("message before the handshake");
     return;
   }
-  inbound_.push_back(m);
+  inbound_.push_back(std::move(m));  // payloads are large: never copied here
   ProcessInbound();
 }
 
 void Replicator::ProcessInbound() {
+  // Not re-entrant: handling a message can finish an epoch (FinishEpoch),
+  // which resumes the stream; the loop below does that, a nested call would
+  // handle the front message a second time.
+  if (processing_inbound_) return;
+  processing_inbound_ = true;
   while (!inbound_.empty() && transport_up_) {
     if (!HandleInbound(inbound_.front())) break;
     if (!inbound_.empty()) inbound_.pop_front();
   }
+  processing_inbound_ = false;
 }
 
 bool Replicator::HandleInbound(const peer::MirrorMessage& m) {

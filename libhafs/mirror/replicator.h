@@ -290,7 +290,8 @@ class Replicator {
   // --- Transport. ---
   void TransportUp();
   void TransportDown(absl::string_view reason);
-  void Receive(const peer::MirrorMessage& m);
+  // Takes the message by value: move it in (Data payloads are large).
+  void Receive(peer::MirrorMessage m);
 
   // --- Local I/O completion, AL admission and time. ---
   void IoDone(uint64_t token, absl::Status status);
@@ -506,6 +507,7 @@ class Replicator {
 
   // Secondary.
   std::deque<peer::MirrorMessage> inbound_;
+  bool processing_inbound_ = false;
   std::map<uint64_t, InEpoch> in_epochs_;
   uint64_t blocked_epoch_ = 0;  // 0: not blocked; else waiting for its flush
 

@@ -180,7 +180,7 @@ bool SimNode::Pump() {
           rep_->TransportUp();
           break;
         case peer::TransportEvent::Kind::kMessage:
-          if (e.connection == conn_) rep_->Receive(e.message);
+          if (e.connection == conn_) rep_->Receive(std::move(e.message));
           break;
         case peer::TransportEvent::Kind::kDisconnected:
           if (e.connection == conn_) {

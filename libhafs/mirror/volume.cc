@@ -472,7 +472,7 @@ bool Volume::Impl::RunTransport() {
         rep_->TransportUp();
         break;
       case peer::TransportEvent::Kind::kMessage:
-        if (e.connection == conn_ && conn_ != 0) rep_->Receive(e.message);
+        if (e.connection == conn_ && conn_ != 0) rep_->Receive(std::move(e.message));
         break;
       case peer::TransportEvent::Kind::kDisconnected:
         if (e.connection == conn_ && conn_ != 0) {
