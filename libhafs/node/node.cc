@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "libhafs/auth/keyring.h"
+#include "libhafs/base/files.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
 #include "libhafs/config/config.h"
@@ -186,20 +187,6 @@ absl::StatusOr<mirror::Protocol> ParseProtocol(const std::string& p) {
   if (p == "B") return mirror::Protocol::kB;
   if (p == "C") return mirror::Protocol::kC;
   return absl::InvalidArgumentError(absl::StrCat("protocol \"", p, "\""));
-}
-
-absl::Status MakeDirs(const std::string& path) {
-  std::string cur;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("mkdir ", cur, ": ", std::strerror(errno)));
-      }
-    }
-    if (i < path.size()) cur.push_back(path[i]);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "libhafs/resources/knfsd_server_agent.h"
 
+#include "libhafs/base/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,38 +32,6 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-absl::Status MkdirP(const std::string& dir, mode_t mode) {
-  std::string path;
-  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&path, "/", part);
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-      return absl::InternalError(absl::StrCat("mkdir ", path, ": ", std::strerror(errno)));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteAll(int fd, const std::string& text, const std::string& what) {
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return absl::InternalError(absl::StrCat("write ", what, ": ", std::strerror(errno)));
-    }
-    off += static_cast<size_t>(w);
-  }
-  return absl::OkStatus();
-}
-
 // One write(2) of `text` to a /proc file (the kernel parses each write).
 absl::Status WriteProc(const std::string& path, const std::string& text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -71,25 +41,6 @@ absl::Status WriteProc(const std::string& path, const std::string& text) {
   ::close(fd);
   if (w < 0) return absl::InternalError(absl::StrCat("write ", path, ": ", std::strerror(e)));
   return absl::OkStatus();
-}
-
-absl::Status WriteAtomically(const std::string& dir, const std::string& name,
-                             const std::string& text) {
-  std::string tmp = absl::StrCat(dir, "/.", name, ".tmp");  // ignored by exportfs
-  std::string path = absl::StrCat(dir, "/", name);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  absl::Status s = WriteAll(fd, text, tmp);
-  if (s.ok() && ::fsync(fd) != 0) {
-    s = absl::InternalError(absl::StrCat("fsync ", tmp, ": ", std::strerror(errno)));
-  }
-  ::close(fd);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, ": ",
-                                         std::strerror(errno)));
-  }
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
 }
 
 std::string Trimmed(const std::string& output) {
@@ -200,10 +151,10 @@ absl::StatusOr<ProcessResult> KnfsdServerAgent::Exportfs(const std::string& flag
 
 AgentOutcome KnfsdServerAgent::Apply(const KnfsdExports& r, absl::Duration timeout,
                                      const std::string& who) {
-  if (absl::Status s = MkdirP(exports_d_, 0755); !s.ok()) {
+  if (absl::Status s = MakeDirs(exports_d_, 0755); !s.ok()) {
     return {AgentOutcome::kFailed, absl::StrCat(who, ": ", s.message())};
   }
-  if (absl::Status s = WriteAtomically(exports_d_, file_name_, r.file); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(absl::StrCat(exports_d_, "/", file_name_), r.file); !s.ok()) {
     return {AgentOutcome::kFailed, absl::StrCat(who, ": ", s.message())};
   }
   absl::StatusOr<ProcessResult> res = Exportfs("-ra", timeout);
@@ -256,7 +207,7 @@ AgentOutcome KnfsdServerAgent::Start(absl::Duration timeout) {
   }
   std::string recdir_file = proc_nfsd_ + "/nfsv4recoverydir";
   if (Exists(recdir_file)) {
-    absl::Status s = MkdirP(v4recovery_dir_, 0700);
+    absl::Status s = MakeDirs(v4recovery_dir_, 0700);
     if (s.ok()) s = WriteProc(recdir_file, v4recovery_dir_ + "\n");
     notes.push_back(s.ok() ? absl::StrCat("nfsv4recoverydir=", v4recovery_dir_)
                            : absl::StrCat("v4 recovery dir not set: ", s.message()));

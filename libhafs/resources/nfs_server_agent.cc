@@ -1,5 +1,7 @@
 #include "libhafs/resources/nfs_server_agent.h"
 
+#include "libhafs/base/files.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -37,48 +39,6 @@ std::string Quote(const std::string& s) {
     out.push_back(c);
   }
   return out + "\"";
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-absl::Status MkdirP(const std::string& dir, mode_t mode) {
-  std::string path;
-  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&path, "/", part);
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-      return absl::InternalError(absl::StrCat("mkdir ", path, ": ", std::strerror(errno)));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(e)));
-    }
-    off += static_cast<size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("rename ", tmp, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -208,8 +168,8 @@ absl::Status NfsServerAgent::WriteConfig() {
     HAFS_ASSIGN_OR_RETURN(exports_text_, ReadFile(file));
   }
   HAFS_ASSIGN_OR_RETURN(settings_.export_blocks, RenderExportBlocks(exports_text_));
-  HAFS_RETURN_IF_ERROR(MkdirP(state_dir_, 0755));
-  return WriteAtomically(config_path(), RenderGaneshaConf(settings_));
+  HAFS_RETURN_IF_ERROR(MakeDirs(state_dir_, 0755));
+  return WriteFileAtomically(config_path(), RenderGaneshaConf(settings_));
 }
 
 pid_t NfsServerAgent::LivePid() {
@@ -285,7 +245,7 @@ AgentOutcome NfsServerAgent::Start(absl::Duration timeout) {
     return {AgentOutcome::kFatal, absl::StrCat(who, ": ", ganesha_path_, ": ",
                                                std::strerror(errno), " (nfs-ganesha installed?)")};
   }
-  if (absl::Status s = MkdirP(settings_.recovery_root, 0755); !s.ok()) {
+  if (absl::Status s = MakeDirs(settings_.recovery_root, 0755); !s.ok()) {
     return {AgentOutcome::kFailed, absl::StrCat(who, ": recovery root: ", s.message())};
   }
   if (absl::Status s = WriteConfig(); !s.ok()) {
