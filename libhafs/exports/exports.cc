@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace hafs::exports {
 
@@ -91,6 +92,15 @@ constexpr Flav kFlavors[] = {{"krb5", 390003}, {"krb5i", 390004},
                              {"sys", 1},        {"null", 0},
                              {"none", 0}};
 constexpr Flav kXprtsec[] = {{"none", 1}, {"tls", 2}, {"mtls", 3}};
+
+// The entry of `table` named `name`, or nullptr.
+template <size_t N>
+const Flav* FindFlav(const Flav (&table)[N], absl::string_view name) {
+  for (const Flav& f : table) {
+    if (name == f.name) return &f;
+  }
+  return nullptr;
+}
 
 // A character with the byte offset it came from (for positions).
 struct Ch {
@@ -510,16 +520,8 @@ class Parser {
     }
     if (starts("sec=")) {
       uint32_t out = 0;
-      std::string list = opt.substr(4);
-      size_t p = 0;
-      for (;;) {
-        size_t colon = list.find(':', p);
-        std::string name = list.substr(
-            p, colon == std::string::npos ? std::string::npos : colon - p);
-        const Flav* f = nullptr;
-        for (const Flav& cand : kFlavors) {
-          if (name == cand.name) f = &cand;
-        }
+      for (absl::string_view name : absl::StrSplit(opt.substr(4), ':')) {
+        const Flav* f = FindFlav(kFlavors, name);
         if (f == nullptr) {
           Error(off, "unknown-flavor",
                 absl::StrFormat("unknown flavor %s", name),
@@ -527,23 +529,13 @@ class Parser {
           return false;
         }
         out |= 1u << AddFlavor(*f, o);
-        if (colon == std::string::npos) break;
-        p = colon + 1;
       }
       *active = out;
       return true;
     }
     if (options_.accept_xprtsec && starts("xprtsec=")) {
-      std::string list = opt.substr(8);
-      size_t p = 0;
-      for (;;) {
-        size_t colon = list.find(':', p);
-        std::string name = list.substr(
-            p, colon == std::string::npos ? std::string::npos : colon - p);
-        const Flav* f = nullptr;
-        for (const Flav& cand : kXprtsec) {
-          if (name == cand.name) f = &cand;
-        }
+      for (absl::string_view name : absl::StrSplit(opt.substr(8), ':')) {
+        const Flav* f = FindFlav(kXprtsec, name);
         if (f == nullptr) {
           Error(off, "unknown-xprtsec",
                 absl::StrFormat("unknown xprtsec mode %s", name),
@@ -551,8 +543,6 @@ class Parser {
           return false;
         }
         if (AddXprtsec(*f, o) < 0) return false;
-        if (colon == std::string::npos) break;
-        p = colon + 1;
       }
       return true;
     }

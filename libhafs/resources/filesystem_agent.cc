@@ -1,5 +1,7 @@
 #include "libhafs/resources/filesystem_agent.h"
 
+#include "libhafs/base/files.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -11,9 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -40,14 +40,6 @@ std::string Unescape(absl::string_view s) {
     }
   }
   return out;
-}
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string RealPathOr(const std::string& p) {
@@ -158,7 +150,7 @@ std::vector<pid_t> FindHolders(dev_t dev) {
     }
     if (!holds) {
       // maps: "addr perms offset MAJ:MIN inode path" (hex major/minor).
-      absl::StatusOr<std::string> maps = ReadText(base + "/maps");
+      absl::StatusOr<std::string> maps = ReadFile(base + "/maps");
       if (maps.ok()) {
         for (absl::string_view l : absl::StrSplit(*maps, '\n', absl::SkipEmpty())) {
           std::vector<absl::string_view> f = absl::StrSplit(l, ' ', absl::SkipEmpty());
@@ -236,7 +228,7 @@ FilesystemAgent::FilesystemAgent(ResourceSpec spec, ProcessRunner* runner, Clock
 }
 
 absl::StatusOr<FilesystemAgent::Mounted> FilesystemAgent::FindMount() {
-  HAFS_ASSIGN_OR_RETURN(std::string text, ReadText("/proc/self/mountinfo"));
+  HAFS_ASSIGN_OR_RETURN(std::string text, ReadFile("/proc/self/mountinfo"));
   std::string mp = RealPathOr(mount_point_);
   Mounted m;
   for (const MountInfo& i : ParseMountInfo(text)) {

@@ -899,13 +899,14 @@ absl::Status Volume::Impl::Close() {
   if (closed_.load()) return absl::OkStatus();
   if (!running_.load()) return absl::FailedPreconditionError("volume is not running");
   closing_.store(true);
-  const absl::Time deadline = absl::Now() + opt_.close_timeout;
+  // Time through the injected Clock port, like the rest of the runtime.
+  const absl::Time deadline = clock_->Now() + opt_.close_timeout;
   auto wait_until = [&](std::function<bool()> pred, absl::Time until) -> bool {
     for (;;) {
       absl::StatusOr<bool> ok = Call<bool>(pred);
       if (ok.ok() && *ok) return true;
-      if (absl::Now() >= until) return false;
-      absl::SleepFor(absl::Milliseconds(1));
+      if (clock_->Now() >= until) return false;
+      clock_->SleepFor(absl::Milliseconds(1));
     }
   };
   // 1. Application requests drain.
@@ -918,7 +919,7 @@ absl::Status Volume::Impl::Close() {
   // 2. Replicated writes leave the transfer log when the peer acked their
   // barrier; disconnecting earlier would mark them out of sync. Bounded.
   (void)wait_until([this] { return holds_ == 0 || conn_ == 0; },
-                   std::min(deadline, absl::Now() + opt_.replication.timeout));
+                   std::min(deadline, clock_->Now() + opt_.replication.timeout));
   // 3. Demote, disconnect.
   absl::Status demote = CallStatus([this] {
     absl::Status s;
