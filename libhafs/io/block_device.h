@@ -30,7 +30,17 @@
 //   was written with fua = true (Force Unit Access: durable when it completes).
 //   Flush makes every write that completed before it was submitted durable.
 //   Writes submitted together may complete in any order; callers that need an
-//   order wait for completion first (or use a Flush between them).
+//   order wait for completion first, or submit an ordering barrier between
+//   them (below).
+//
+// Ordering barriers (IoRequest::barrier)
+//   A barrier request starts only after every request submitted before it on
+//   the same device has completed, and no request submitted after it starts
+//   before it has completed. A barrier Flush therefore makes durable every
+//   write submitted before it, and a write submitted after it can reach the
+//   media only once they are durable: write ordering without the caller
+//   waiting for completions in between (DRBD's epochs on the Secondary; the
+//   kernel's old REQ_HARDBARRIER). UringDevice maps it to IOSQE_IO_DRAIN.
 //
 // Errors: kInvalidArgument/kOutOfRange for bad requests; I/O errors come back
 // in the callback as kDataLoss (EIO), kResourceExhausted (ENOSPC) or
@@ -69,6 +79,7 @@ struct IoRequest {
   uint64_t length = 0;  // bytes; ignored for kFlush
   char* data = nullptr;  // kRead: destination; kWrite: source; 4 KiB aligned
   bool fua = false;      // kWrite only: durable on completion
+  bool barrier = false;  // ordering barrier (see the file comment)
   // Runs exactly once, from Poll(), with the result.
   std::function<void(absl::Status)> done;
 };

@@ -114,11 +114,7 @@ absl::Status SimDevice::Submit(IoRequest* req) {
   Pending p;
   p.req = req;
   p.submit_seq = next_submit_seq_++;
-  if (options_.clock != nullptr) {
-    p.ready = options_.clock->Now() + LatencyOf(req->op);
-  }
   p.land_offset = req->offset;
-  if (req->op == IoOp::kFlush) p.flush_covers = writes_completed_;
   if (const SimFault* f = MatchFault(*req); f != nullptr) {
     if (f->kind == SimFault::Kind::kError) {
       p.error = f->error;
@@ -139,7 +135,24 @@ absl::Status SimDevice::Submit(IoRequest* req) {
     }
   }
   pending_.push_back(p);
+  StartEligible();
   return absl::OkStatus();
+}
+
+void SimDevice::StartEligible() {
+  bool earlier_pending = false;
+  bool barrier_ahead = false;
+  for (Pending& p : pending_) {  // submission order
+    if (!p.started && !barrier_ahead && !(p.req->barrier && earlier_pending)) {
+      p.started = true;
+      if (options_.clock != nullptr) {
+        p.ready = options_.clock->Now() + LatencyOf(p.req->op);
+      }
+      if (p.req->op == IoOp::kFlush) p.flush_covers = writes_completed_;
+    }
+    if (p.req->barrier) barrier_ahead = true;
+    earlier_pending = true;
+  }
 }
 
 void SimDevice::ApplySectors(std::string& image, uint64_t offset,
@@ -235,8 +248,9 @@ absl::StatusOr<int> SimDevice::Poll(int min_complete, absl::Duration timeout) {
     std::vector<Pending> ready;
     std::vector<Pending> waiting;
     const absl::Time now = clock == nullptr ? absl::InfinitePast() : clock->Now();
+    StartEligible();  // completions of the previous round may release some
     for (Pending& p : pending_) {
-      if (clock == nullptr || p.ready <= now) {
+      if (p.started && (clock == nullptr || p.ready <= now)) {
         ready.push_back(p);
       } else {
         waiting.push_back(p);
@@ -256,7 +270,9 @@ absl::StatusOr<int> SimDevice::Poll(int min_complete, absl::Duration timeout) {
     if (!ready.empty()) continue;  // callbacks may have queued ready requests
     // Nothing is ready: wait (on the device's clock) for the earliest one.
     absl::Time next = absl::InfiniteFuture();
-    for (const Pending& p : pending_) next = std::min(next, p.ready);
+    for (const Pending& p : pending_) {
+      if (p.started) next = std::min(next, p.ready);
+    }
     const absl::Time until = std::min(next, deadline);
     if (until <= now) break;  // timeout reached
     clock->SleepFor(until - now);
@@ -295,7 +311,7 @@ SimDevice::CrashReport SimDevice::Crash(uint64_t seed) {
   for (const Pending& p : pending_) {
     ++report.requests_abandoned;
     const IoRequest& req = *p.req;
-    if (p.error != 0) continue;  // would have failed
+    if (p.error != 0 || !p.started) continue;  // would have failed / never began
     if (req.op == IoOp::kWrite || req.op == IoOp::kDiscard) {
       const std::string data = req.op == IoOp::kWrite
                                    ? std::string(req.data, req.length)

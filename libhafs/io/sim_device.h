@@ -13,14 +13,18 @@
 //   (unsynced until flushed).
 //   A Flush covers exactly the writes that completed before it was submitted
 //   (block_device.h): when it completes successfully those are copied, in
-//   completion order, to the durable image.
+//   completion order, to the durable image. An ordering barrier (and every
+//   request submitted after it) *starts* only once the requests before it
+//   have completed; a barrier Flush covers the writes completed when it
+//   starts, and a request that has not started cannot reach the media.
 //
 //   Crash(seed) simulates power loss: every unsynced write, and every write
 //   still in flight, is independently (seeded hafs::Random)
 //     dropped   (none of its sectors reach the durable image),
 //     kept      (all its sectors do), or
 //     torn      (each 512-byte sector independently old or new),
-//   applied in completion order (in-flight ones last, in submission order).
+//   applied in completion order (in-flight ones last, in submission order;
+//   requests still held behind a barrier never started and are dropped).
 //   Then the volatile view becomes the durable image, in-flight requests are
 //   forgotten WITHOUT running their callbacks (the simulated process died with
 //   them), and the device is usable again. Synced sectors are never changed by
@@ -159,7 +163,8 @@ class SimDevice final : public BlockDevice {
   struct Pending {
     IoRequest* req;
     uint64_t submit_seq;
-    absl::Time ready;              // with a clock
+    bool started = false;          // false: held behind an ordering barrier
+    absl::Time ready;              // with a clock, once started
     int error = 0;                 // injected errno, 0 = none
     uint64_t land_offset = 0;      // kWrite: where the data lands
     bool misdirected = false;
@@ -173,6 +178,8 @@ class SimDevice final : public BlockDevice {
   };
 
   const SimFault* MatchFault(const IoRequest& req);
+  // Starts the requests no ordering barrier holds any more.
+  void StartEligible();
   void Complete(Pending& p);
   void ApplySectors(std::string& image, uint64_t offset, const std::string& data,
                     const std::vector<bool>& mask);

@@ -190,25 +190,39 @@ absl::Status UringDevice::Submit(IoRequest* req) {
     return absl::FailedPreconditionError(absl::StrCat(
         Describe(*req), ": device was opened read-only"));
   }
-  ++in_flight_;
   if (req->op == IoOp::kDiscard) {
+    // Not a ring op: it runs now, so it cannot be ordered behind a barrier.
+    if (req->barrier || barriers_outstanding_ > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          Describe(*req), ": a discard cannot be ordered by an ordering barrier on ",
+          "UringDevice (it runs synchronously); submit it once the barrier completed"));
+    }
+    ++in_flight_;
     finished_.emplace_back(req, DoDiscard(*req));
     return absl::OkStatus();
   }
+  ++in_flight_;
   Op* op = NewOp(req);
+  op->submit_seq = next_submit_seq_++;
+  if (req->barrier) ++barriers_outstanding_;
   if (req->op == IoOp::kWrite) {
     op->write_seq = next_write_seq_++;
     writes_outstanding_.insert(op->write_seq);
   } else if (req->op == IoOp::kFlush) {
-    op->write_seq = next_write_seq_ - 1;  // barrier: last write before it
-    if (!writes_outstanding_.empty() &&
+    op->write_seq = next_write_seq_ - 1;  // covers the writes before it
+    if (!req->barrier && !writes_outstanding_.empty() &&
         *writes_outstanding_.begin() <= op->write_seq) {
       ++stats_.flushes_held;
     }
-    held_flushes_.push_back(op);
-    return absl::OkStatus();
   }
-  queued_.push_back(op);
+  // Flushes wait for earlier writes in held_; an ordering barrier queues
+  // behind them, and so does everything submitted after a held barrier.
+  if (req->op == IoOp::kFlush || req->barrier || barriers_held_ > 0) {
+    if (req->barrier) ++barriers_held_;
+    held_.push_back(op);
+  } else {
+    queued_.push_back(op);
+  }
   return absl::OkStatus();
 }
 
@@ -248,18 +262,27 @@ void UringDevice::PrepSqe(io_uring_sqe* sqe, Op* op) {
       HAFS_CHECK(false) << "discard is not a ring op";
   }
   if (fixed_file_) sqe->flags |= IOSQE_FIXED_FILE;
+  if (req.barrier) {
+    // The kernel starts it after every earlier SQE completed and holds every
+    // later SQE until it completed.
+    sqe->flags |= IOSQE_IO_DRAIN;
+    barriers_in_kernel_.insert(op->submit_seq);
+  }
   io_uring_sqe_set_data(sqe, op);
 }
 
 void UringDevice::FillSq() {
-  // Flushes whose earlier writes have all completed join the queue, in order.
-  while (!held_flushes_.empty()) {
-    Op* f = held_flushes_.front();
-    if (!writes_outstanding_.empty() &&
-        *writes_outstanding_.begin() <= f->write_seq) {
+  // Held requests join the queue in order: a plain flush once the writes
+  // before it completed; a barrier (the kernel drains for it) and whatever
+  // queued behind a barrier as soon as they reach the front.
+  while (!held_.empty()) {
+    Op* f = held_.front();
+    if (f->req->op == IoOp::kFlush && !f->req->barrier &&
+        !writes_outstanding_.empty() && *writes_outstanding_.begin() <= f->write_seq) {
       break;
     }
-    held_flushes_.pop_front();
+    held_.pop_front();
+    if (f->req->barrier) --barriers_held_;
     queued_.push_back(f);
   }
   while (!queued_.empty() && in_kernel_ < queue_depth_) {
@@ -274,13 +297,26 @@ void UringDevice::FillSq() {
 
 void UringDevice::Finish(Op* op, absl::Status status) {
   if (op->req->op == IoOp::kWrite) writes_outstanding_.erase(op->write_seq);
+  if (op->req->barrier) --barriers_outstanding_;
   finished_.emplace_back(op->req, std::move(status));
   FreeOp(op);
 }
 
 void UringDevice::HandleCqe(Op* op, int res) {
   IoRequest& req = *op->req;
+  if (req.barrier) barriers_in_kernel_.erase(op->submit_seq);
+  // Its CQE let the kernel start the barrier (or the requests after it)
+  // already: a retry or remainder would land out of order.
+  const bool overtaken =
+      req.barrier || (!barriers_in_kernel_.empty() &&
+                      *barriers_in_kernel_.rbegin() > op->submit_seq);
   if (res == -EAGAIN || res == -EINTR) {
+    if (overtaken && req.op != IoOp::kRead) {
+      Finish(op, IoErrnoStatus(res, absl::StrCat(
+                     Describe(req), " (not retried: an ordering barrier after it "
+                     "has already started)")));
+      return;
+    }
     ++stats_.requeued;
     queued_.push_front(op);
     return;
@@ -309,6 +345,13 @@ void UringDevice::HandleCqe(Op* op, int res) {
           Describe(req), ": the kernel wrote 0 of the remaining ", remaining,
           " bytes")));
     }
+    return;
+  }
+  if (overtaken && req.op == IoOp::kWrite) {
+    Finish(op, absl::DataLossError(absl::StrCat(
+        Describe(req), ": short write (", op->done_bytes + got, " of ", req.length,
+        " bytes) and an ordering barrier after it has already started; the rest "
+        "cannot be written in order")));
     return;
   }
   ++stats_.short_ios;
@@ -391,7 +434,7 @@ absl::StatusOr<int> UringDevice::Poll(int min_complete,
       io_uring_cq_advance(ring, got);
     }
     n += RunFinished();
-    const bool work_left = !queued_.empty() || !held_flushes_.empty() ||
+    const bool work_left = !queued_.empty() || !held_.empty() ||
                            in_kernel_ > 0 || !finished_.empty();
     if (!work_left) break;
     if (n >= min_complete || timed_out) {

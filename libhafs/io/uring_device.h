@@ -113,7 +113,8 @@ class UringDevice final : public BlockDevice {
   struct Op {
     IoRequest* req = nullptr;
     uint64_t done_bytes = 0;   // read/write progress (short I/O)
-    uint64_t write_seq = 0;    // kWrite: submission number; kFlush: barrier
+    uint64_t write_seq = 0;    // kWrite: write number; kFlush: last write before it
+    uint64_t submit_seq = 0;   // submission number of every ring op
   };
 
   UringDevice(std::string path, int fd, bool is_block_device,
@@ -146,9 +147,14 @@ class UringDevice final : public BlockDevice {
   unsigned unsubmitted_ = 0;       // SQEs prepared, not yet submitted
   int in_flight_ = 0;              // accepted by Submit, callback not yet run
   std::deque<Op*> queued_;         // waiting for a ring slot
-  std::deque<Op*> held_flushes_;   // waiting for earlier writes
+  std::deque<Op*> held_;           // flushes waiting for earlier writes, barriers, and
+                                   // what was submitted behind a held barrier
+  int barriers_held_ = 0;          // ordering barriers in held_
+  int barriers_outstanding_ = 0;   // ordering barriers not yet finished
+  std::set<uint64_t> barriers_in_kernel_;  // submit_seq of barriers in the ring
   std::set<uint64_t> writes_outstanding_;  // write_seq of incomplete writes
   uint64_t next_write_seq_ = 1;
+  uint64_t next_submit_seq_ = 1;
   std::vector<std::pair<IoRequest*, absl::Status>> finished_;
   std::vector<std::unique_ptr<Op>> op_pool_;
   std::vector<Op*> free_ops_;
