@@ -186,6 +186,9 @@ int main(int argc, char** argv) {
     const uint64_t range = 64 * kMiB / 4096;  // hot AL extents after warm-up
     // Warm the AL for the range.
     (void)Qd1Latencies([&](uint64_t off) { return v.Write(off, buf->span()); }, 200, range);
+    // Every measured write must be replicated: a dropped connection would
+    // turn this into a local-disk measurement.
+    const uint64_t lat_ns0 = v.status().replication.counters.ns;
     std::vector<double> w = Qd1Latencies(
         [&](uint64_t off) { return v.Write(off, buf->span()); }, qd1_writes, range);
     std::vector<double> wf = Qd1Latencies(
@@ -194,6 +197,12 @@ int main(int argc, char** argv) {
           return s.ok() ? v.Flush() : s;
         },
         qd1_writes, range);
+    const uint64_t lat_ns = v.status().replication.counters.ns - lat_ns0;  // KiB
+    if (!InSync(v) || lat_ns != 2 * static_cast<uint64_t>(qd1_writes) * 4) {
+      std::cerr << "QD1 phase: " << lat_ns << " KiB replicated, expected "
+                << 2 * qd1_writes * 4 << " (connection lost?): " << v.status().ToString() << "\n";
+      return 1;
+    }
     Print("mirror_write_p50_us", Percentile(w, 0.5));
     Print("mirror_write_p99_us", Percentile(w, 0.99));
     Print("mirror_write_flush_p50_us", Percentile(wf, 0.5));

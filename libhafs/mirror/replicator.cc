@@ -185,7 +185,10 @@ void Replicator::IssueGated(LocalIo io, IoCtx ctx) {
   const uint64_t offset = io.offset, length = io.length;
   Gate(offset, length, [this, io = std::move(io), ctx = std::move(ctx)]() mutable {
     ctx.gated = true;
+    const bool peer_write = ctx.kind == IoKind::kPeerWrite && ctx.conn_gen == conn_gen_;
+    const uint64_t epoch = ctx.epoch;
     IssueNow(std::move(io), std::move(ctx));
+    if (peer_write) PeerWriteIssued(epoch);
   });
 }
 
@@ -816,9 +819,9 @@ void Replicator::Receive(peer::MirrorMessage m) {
 }
 
 void Replicator::ProcessInbound() {
-  // Not re-entrant: handling a message can finish an epoch (FinishEpoch),
-  // which resumes the stream; the loop below does that, a nested call would
-  // handle the front message a second time.
+  // Not re-entrant: handling a message can unblock the stream (a write that
+  // waited at the gate is issued, PeerWriteIssued); the loop below resumes
+  // it, a nested call would handle the front message a second time.
   if (processing_inbound_) return;
   processing_inbound_ = true;
   while (!inbound_.empty() && transport_up_) {
@@ -831,7 +834,9 @@ void Replicator::ProcessInbound() {
 bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
   switch (m.body_case()) {
     case peer::MirrorMessage::kData: {
-      if (blocked_epoch_ != 0) return false;  // previous epoch still flushing
+      // The epoch before has a write waiting at the gate: this one must not
+      // overtake it (nor its flush).
+      if (blocked_epoch_ != 0) return false;
       const peer::Data& d = m.data();
       if (!Aligned(d.offset(), d.data().size()) ||
           d.offset() + d.data().size() > opt_.size_bytes) {
@@ -884,7 +889,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         return true;
       }
       ep.barrier_writes = b.writes();
-      blocked_epoch_ = b.epoch();
+      if (HasLocalDisk() && ep.issued < ep.received) blocked_epoch_ = b.epoch();
       MaybeFinishEpoch(b.epoch());
       return true;
     }
@@ -1136,26 +1141,36 @@ void Replicator::SendAck(uint64_t seq, peer::AckKind kind) {
   Send(std::move(m));
 }
 
+namespace {
+// The Secondary's epoch flush: an ordering barrier (see InEpoch).
+LocalIo BarrierFlush() {
+  LocalIo io{0, io::IoOp::kFlush, 0, 0, nullptr, false};
+  io.barrier = true;
+  return io;
+}
+}  // namespace
+
 void Replicator::MaybeFinishEpoch(uint64_t epoch) {
   auto it = in_epochs_.find(epoch);
   if (it == in_epochs_.end()) return;
   InEpoch& ep = it->second;
-  if (!ep.barrier_writes || ep.flushing || ep.completed < ep.received) return;
+  if (!ep.barrier_writes) return;
   if (!HasLocalDisk()) {
-    FinishEpoch(epoch);
-    return;
+    ep.durable = true;  // nothing to flush; the writes were answered ACK_FAILED
+  } else if (!ep.flushing) {
+    if (ep.issued < ep.received) return;  // the flush must follow the last write
+    ep.flushing = true;
+    if (ep.eager != InEpoch::Eager::kNone && ep.eager_covers == ep.received) {
+      // The eager flush (itself a barrier) covers the whole epoch.
+      ep.durable = ep.eager == InEpoch::Eager::kDone;
+    } else {
+      IoCtx ctx{IoKind::kBarrierFlush, epoch};
+      ctx.conn_gen = conn_gen_;
+      IssueNow(BarrierFlush(),
+               std::move(ctx));
+    }
   }
-  if (ep.eager_covers == ep.received && ep.eager == InEpoch::Eager::kDone) {
-    FinishEpoch(epoch);  // already durable
-    return;
-  }
-  ep.flushing = true;
-  if (ep.eager_covers == ep.received && ep.eager == InEpoch::Eager::kInFlight) {
-    return;  // the eager flush covers the whole epoch: wait for it
-  }
-  IoCtx ctx{IoKind::kBarrierFlush, epoch};
-  ctx.conn_gen = conn_gen_;
-  IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, std::move(ctx));
+  AckDurableEpochs();
 }
 
 void Replicator::MaybeEagerFlush(uint64_t epoch) {
@@ -1173,19 +1188,31 @@ void Replicator::MaybeEagerFlush(uint64_t epoch) {
   IoCtx ctx{IoKind::kBarrierFlush, epoch};
   ctx.conn_gen = conn_gen_;
   ctx.eager = true;
-  IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, std::move(ctx));
+  IssueNow(BarrierFlush(),
+           std::move(ctx));
 }
 
-void Replicator::FinishEpoch(uint64_t epoch) {
+void Replicator::PeerWriteIssued(uint64_t epoch) {
   auto it = in_epochs_.find(epoch);
   if (it == in_epochs_.end()) return;
-  peer::MirrorMessage m;
-  m.mutable_barrier_ack()->set_epoch(epoch);
-  m.mutable_barrier_ack()->set_writes(*it->second.barrier_writes);
-  Send(std::move(m));
-  in_epochs_.erase(it);
-  if (blocked_epoch_ == epoch) blocked_epoch_ = 0;
+  ++it->second.issued;
+  if (blocked_epoch_ != epoch || it->second.issued < it->second.received) return;
+  blocked_epoch_ = 0;
+  MaybeFinishEpoch(epoch);  // its flush goes first, then the stream resumes
   ProcessInbound();
+}
+
+void Replicator::AckDurableEpochs() {
+  while (!in_epochs_.empty()) {
+    auto it = in_epochs_.begin();
+    const InEpoch& ep = it->second;
+    if (!ep.barrier_writes || !ep.durable || ep.completed < ep.received) return;
+    peer::MirrorMessage m;
+    m.mutable_barrier_ack()->set_epoch(it->first);
+    m.mutable_barrier_ack()->set_writes(*ep.barrier_writes);
+    Send(std::move(m));
+    in_epochs_.erase(it);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1264,7 +1291,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       if (auto ep = in_epochs_.find(ctx.epoch); ep != in_epochs_.end()) {
         ++ep->second.completed;
         MaybeEagerFlush(ctx.epoch);
-        MaybeFinishEpoch(ctx.epoch);
+        AckDurableEpochs();
       }
       break;
     case IoKind::kBarrierFlush:
@@ -1277,16 +1304,17 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         break;
       }
       if (!same_conn) break;
-      if (ctx.eager) {
-        auto ep = in_epochs_.find(ctx.ref);
-        if (ep == in_epochs_.end()) break;
-        ep->second.eager = InEpoch::Eager::kDone;
-        if (ep->second.flushing && ep->second.eager_covers == ep->second.received) {
-          FinishEpoch(ctx.ref);  // the barrier was waiting for this flush
+      if (auto ep = in_epochs_.find(ctx.ref); ep != in_epochs_.end()) {
+        InEpoch& e = ep->second;
+        if (!ctx.eager) {
+          e.durable = true;
+        } else {
+          e.eager = InEpoch::Eager::kDone;
+          // The Barrier was waiting for this flush.
+          if (e.flushing && e.eager_covers == e.received) e.durable = true;
         }
-        break;
+        AckDurableEpochs();
       }
-      FinishEpoch(ctx.ref);
       break;
     case IoKind::kResyncRead:
       if (!status.ok()) {

@@ -171,6 +171,43 @@ struct LocalIo {
   // transfer log). Otherwise the runtime takes the reference itself (Begin,
   // waiting for a transaction if needed) and releases it on completion.
   bool hold_al = false;
+  // Ordering barrier (io::IoRequest::barrier): starts after every LocalIo
+  // issued before it completed; nothing issued after it starts before it
+  // completed. The runtime keeps that order also across writes it parks
+  // for an AL transaction.
+  bool barrier = false;
+};
+
+// For runtimes that park writes until their AL transaction is durable: keeps
+// LocalIo::barrier's order across the parking. A barrier is held while any
+// write issued before it is parked, and everything issued after a held
+// barrier queues behind it.
+//   void Issue(LocalIo io) {
+//     if (!backlog_.Hold(io, !parked_.empty())) IssueToDevice(std::move(io));
+//   }
+//   // after a parked write was submitted (or failed):
+//   while (std::optional<LocalIo> io = backlog_.Next(!parked_.empty()))
+//     IssueToDevice(std::move(*io));
+class BarrierBacklog {
+ public:
+  // Queues `io` (and returns true) if it may not be issued yet.
+  bool Hold(LocalIo& io, bool writes_parked) {
+    if (queue_.empty() && !(io.barrier && writes_parked)) return false;
+    queue_.push_back(std::move(io));
+    return true;
+  }
+  // The next queued LocalIo that may be issued now, if any.
+  std::optional<LocalIo> Next(bool writes_parked) {
+    if (queue_.empty() || (queue_.front().barrier && writes_parked)) return std::nullopt;
+    LocalIo io = std::move(queue_.front());
+    queue_.pop_front();
+    return io;
+  }
+  size_t size() const { return queue_.size(); }
+  void Clear() { queue_.clear(); }
+
+ private:
+  std::deque<LocalIo> queue_;
 };
 
 // An application write that needs its AL extents hot before it may be sent
@@ -357,11 +394,18 @@ class Replicator {
     absl::Time sent_at;
   };
   // Secondary: an epoch received from the primary.
+  // Write ordering: when the Barrier arrives and every write of the epoch is
+  // issued, the epoch's flush is issued as an ordering barrier (LocalIo::
+  // barrier) and the next epoch's writes are issued right behind it: the
+  // device starts them only once the flush completed, so the Secondary never
+  // waits for a completion between epochs. The BarrierAck follows the flush.
   struct InEpoch {
     uint32_t received = 0;   // Data messages received
+    uint32_t issued = 0;     // of which handed to the disk (past the gate)
     uint32_t completed = 0;  // of which locally written
     std::optional<uint32_t> barrier_writes;  // set when the Barrier arrived
-    bool flushing = false;   // the barrier waits for a flush
+    bool flushing = false;   // the epoch's barrier flush is issued (or eager covers it)
+    bool durable = false;    // that flush completed: ready for the BarrierAck
     // Eager flush: issued when every write received so far has completed,
     // before the Barrier arrives, so that the flush overlaps the round trip
     // (the Barrier usually follows the next write's Data).
@@ -427,9 +471,14 @@ class Replicator {
   // Receive path.
   void ProcessInbound();
   bool HandleInbound(const peer::MirrorMessage& m);  // false: blocked
+  // Issues the epoch's barrier flush once its Barrier arrived and all its
+  // writes are issued, then acknowledges what is durable.
   void MaybeFinishEpoch(uint64_t epoch);
   void MaybeEagerFlush(uint64_t epoch);
-  void FinishEpoch(uint64_t epoch);
+  // A peer write of `epoch` passed the gate and was issued.
+  void PeerWriteIssued(uint64_t epoch);
+  // Sends BarrierAcks, oldest first, for every durable epoch at the front.
+  void AckDurableEpochs();
 
   // Handshake, resync and verify.
   void SendHandshake();
@@ -509,7 +558,10 @@ class Replicator {
   std::deque<peer::MirrorMessage> inbound_;
   bool processing_inbound_ = false;
   std::map<uint64_t, InEpoch> in_epochs_;
-  uint64_t blocked_epoch_ = 0;  // 0: not blocked; else waiting for its flush
+  // 0: not blocked; else the epoch whose Barrier arrived while one of its
+  // writes still waited at the gate (its flush, and the stream, follow that
+  // write).
+  uint64_t blocked_epoch_ = 0;
 
   // Resync (target side drives).
   uint64_t resync_cursor_ = 0;

@@ -1,8 +1,11 @@
 #include "libhafs/mirror/replicator.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -67,6 +70,157 @@ TEST(Replicator, ProtocolCWriteIsOnBothNodesWhenAcknowledged) {
   ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(5)));
   p.CheckIdentical();
   EXPECT_FALSE(p.violation());
+}
+
+// Two pure replicators connected by hand (no runtime): every I/O completes at
+// once until `hold_io` is set, then I/O effects are collected for the test.
+class HandPair {
+ public:
+  HandPair() {
+    PersistedState st;
+    st.gi.current = 0x1234567800000000ull;
+    st.consistent = st.was_up_to_date = true;
+    for (int i = 0; i < 2; ++i) {
+      ReplicatorOptions o;
+      o.node_id = i;
+      o.peer_node_id = 1 - i;
+      o.size_bytes = kSize;
+      bm_[i] = std::make_unique<meta::Bitmap>(kSize / kBlock);
+      r_[i] = std::make_unique<Replicator>(o, st, DiskState::kUpToDate, bm_[i].get(), 7 + i);
+    }
+  }
+  Replicator& r(int i) { return *r_[i]; }
+  // Moves messages both ways; completes I/O unless held. Returns the
+  // messages node `i` sent (all of them, oldest first).
+  void Pump() {
+    for (bool again = true; again;) {
+      again = false;
+      for (int i = 0; i < 2; ++i) {
+        if (!r_[i]->HasReady()) continue;
+        again = true;
+        Ready rd = r_[i]->TakeReady();
+        for (const AlBegin& b : rd.al_begin) r_[i]->AlAdmitted(b.token);
+        for (LocalIo& io : rd.ios) {
+          if (hold_io) {
+            held[i].push_back(io);
+          } else {
+            r_[i]->IoDone(io.token, absl::OkStatus());
+          }
+        }
+        for (peer::MirrorMessage& m : rd.messages) {
+          sent[i].push_back(m);
+          if (deliver) r_[1 - i]->Receive(m);
+        }
+      }
+    }
+  }
+  bool hold_io = false;
+  bool deliver = true;
+  std::vector<LocalIo> held[2];
+  std::vector<peer::MirrorMessage> sent[2];
+
+ private:
+  static constexpr uint64_t kSize = 16 << 20;
+  std::unique_ptr<meta::Bitmap> bm_[2];
+  std::unique_ptr<Replicator> r_[2];
+};
+
+peer::MirrorMessage DataMsg(uint64_t seq, uint64_t epoch, uint64_t block) {
+  peer::MirrorMessage m;
+  m.mutable_data()->set_seq(seq);
+  m.mutable_data()->set_epoch(epoch);
+  m.mutable_data()->set_offset(block * kBlock);
+  m.mutable_data()->set_data(std::string(kBlock, 'd'));
+  return m;
+}
+
+peer::MirrorMessage BarrierMsg(uint64_t epoch, uint32_t writes) {
+  peer::MirrorMessage m;
+  m.mutable_barrier()->set_epoch(epoch);
+  m.mutable_barrier()->set_writes(writes);
+  return m;
+}
+
+TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting) {
+  HandPair p;
+  ASSERT_OK(p.r(0).Promote(/*force=*/false));
+  p.r(0).Connect();
+  p.r(1).Connect();
+  p.r(0).TransportUp();
+  p.r(1).TransportUp();
+  p.Pump();
+  ASSERT_EQ(p.r(1).repl_state(), ReplState::kEstablished) << p.r(1).status().last_handshake;
+  p.hold_io = true;
+  p.deliver = false;
+  p.sent[1].clear();
+  // The Primary's stream: epoch 10 (two writes), its Barrier, epoch 11 (one
+  // write, block 0 again), its Barrier. Nothing completes meanwhile.
+  p.r(1).Receive(DataMsg(1, 10, 0));
+  p.r(1).Receive(DataMsg(2, 10, 1));
+  p.r(1).Receive(BarrierMsg(10, 2));
+  p.r(1).Receive(DataMsg(3, 11, 5));
+  p.r(1).Receive(BarrierMsg(11, 1));
+  p.Pump();
+  // Issued in stream order: both writes, the epoch's flush as an ordering
+  // barrier, the next epoch's write right behind it, its flush.
+  std::vector<std::string> issued;
+  for (const LocalIo& io : p.held[1]) {
+    issued.push_back(absl::StrCat(io::IoOpName(io.op), io.barrier ? "!" : "",
+                                  io.op == io::IoOp::kWrite ? absl::StrCat("@", io.offset / kBlock)
+                                                            : ""));
+  }
+  EXPECT_EQ(absl::StrJoin(issued, " "), "write@0 write@1 flush! write@5 flush!");
+  EXPECT_TRUE(p.sent[1].empty());  // nothing written yet: no acks
+  // Completions in device order. Each BarrierAck follows its flush.
+  auto complete = [&](size_t i) {
+    p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
+    p.Pump();
+  };
+  auto last_sent = [&] {
+    const peer::MirrorMessage& m = p.sent[1].back();
+    return m.has_barrier_ack() ? absl::StrCat("BarrierAck ", m.barrier_ack().epoch())
+                               : absl::StrCat("Ack ", m.ack().seq());
+  };
+  complete(0);
+  EXPECT_EQ(last_sent(), "Ack 1");
+  complete(1);
+  EXPECT_EQ(last_sent(), "Ack 2");
+  complete(2);
+  EXPECT_EQ(last_sent(), "BarrierAck 10");
+  complete(3);
+  EXPECT_EQ(last_sent(), "Ack 3");
+  complete(4);
+  EXPECT_EQ(last_sent(), "BarrierAck 11");
+}
+
+TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
+  HandPair p;
+  ASSERT_OK(p.r(0).Promote(/*force=*/false));
+  p.r(0).Connect();
+  p.r(1).Connect();
+  p.r(0).TransportUp();
+  p.r(1).TransportUp();
+  p.Pump();
+  ASSERT_EQ(p.r(1).repl_state(), ReplState::kEstablished);
+  p.hold_io = true;
+  p.deliver = false;
+  // Epoch 10 writes block 3 twice: the second write waits at the gate for
+  // the first, so the epoch's flush and epoch 11 must wait for it too.
+  p.r(1).Receive(DataMsg(1, 10, 3));
+  p.r(1).Receive(DataMsg(2, 10, 3));
+  p.r(1).Receive(BarrierMsg(10, 2));
+  p.r(1).Receive(DataMsg(3, 11, 4));
+  p.Pump();
+  ASSERT_EQ(p.held[1].size(), 1u);
+  p.r(1).IoDone(p.held[1][0].token, absl::OkStatus());
+  p.Pump();
+  std::vector<std::string> issued;
+  for (const LocalIo& io : p.held[1]) {
+    issued.push_back(absl::StrCat(io::IoOpName(io.op), io.barrier ? "!" : "",
+                                  io.op == io::IoOp::kWrite ? absl::StrCat("@", io.offset / kBlock)
+                                                            : ""));
+  }
+  EXPECT_EQ(absl::StrJoin(issued, " "), "write@3 write@3 flush! write@4");
 }
 
 TEST(Replicator, SecondaryRefusesApplicationWrites) {

@@ -118,6 +118,7 @@ void SimNode::Crash(uint64_t seed) {
                                      cr.requests_abandoned));
   ops_.clear();
   al_parked_.clear();
+  backlog_.Clear();
   al_admission_waiting_.clear();
   admitted_.clear();
   al_flush_in_flight_ = false;
@@ -328,6 +329,16 @@ void SimNode::ProcessReady(Ready rd) {
 }
 
 void SimNode::Issue(LocalIo io) {
+  if (!backlog_.Hold(io, !al_parked_.empty())) IssueToDisk(std::move(io));
+}
+
+void SimNode::ReleaseBacklog() {
+  while (std::optional<LocalIo> io = backlog_.Next(!al_parked_.empty())) {
+    IssueToDisk(std::move(*io));
+  }
+}
+
+void SimNode::IssueToDisk(LocalIo io) {
   const uint64_t token = io.token;
   Op op;
   op.io = std::move(io);
@@ -357,6 +368,7 @@ void SimNode::SubmitOp(uint64_t token) {
   op.req.length = op.io.length;
   op.req.data = op.io.buf ? op.io.buf->data() : nullptr;
   op.req.fua = op.io.fua;
+  op.req.barrier = op.io.barrier;
   const uint64_t gen = boot_count_;
   op.req.done = [this, token, gen](absl::Status s) {
     if (gen != boot_count_ || !up()) return;
@@ -420,6 +432,7 @@ void SimNode::MaybeStartAlTransaction() {
       al_parked_.erase(it);
       SubmitOp(id);
     }
+    ReleaseBacklog();
     MaybeStartAlTransaction();
   };
   absl::Status s = disk_->Submit(&al_flush_req_);

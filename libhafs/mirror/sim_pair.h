@@ -107,8 +107,8 @@ class SimNode {
 
   // Number of local I/Os in flight (the runtime's view).
   size_t ios_in_flight() const {
-    return ops_.size() + al_parked_.size() + al_admission_waiting_.size() +
-           admitted_.size();
+    return ops_.size() + al_parked_.size() + backlog_.size() +
+           al_admission_waiting_.size() + admitted_.size();
   }
 
  private:
@@ -123,6 +123,8 @@ class SimNode {
   void ProcessReady(Ready rd);
   void PersistBitmapPages(uint64_t first_block, uint64_t end_block);
   void Issue(LocalIo io);
+  void IssueToDisk(LocalIo io);
+  void ReleaseBacklog();
   void SubmitOp(uint64_t token);
   void MaybeStartAlTransaction();
   void ReleaseAl(uint64_t offset, uint64_t length);
@@ -145,6 +147,7 @@ class SimNode {
   std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
   std::map<uint64_t, Op> ops_;            // by token, submitted to the disk
   std::map<uint64_t, Op> al_parked_;      // waiting for an AL transaction
+  BarrierBacklog backlog_;                // behind a barrier that waits for al_parked_
   std::set<uint64_t> al_admission_waiting_;  // al_begin tokens waiting
   std::deque<uint64_t> admitted_;            // al_begin tokens to report
   bool al_flush_in_flight_ = false;

@@ -185,6 +185,9 @@ class Volume::Impl {
   void PersistBitmap(bool all);
   void WaitForAlIdle();
   void Issue(LocalIo io);
+  void IssueToDevice(LocalIo io);
+  // Issues what the barrier backlog releases (a parked write moved on).
+  void ReleaseBacklog();
   void SubmitOp(uint64_t token);
   void SendMessages(std::vector<peer::MirrorMessage>& msgs);
   void SyncTransportWish();
@@ -210,6 +213,7 @@ class Volume::Impl {
   std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
   std::map<uint64_t, Op> ops_;            // submitted to the device, by token
   std::map<uint64_t, Op> parked_;         // waiting for an AL transaction
+  BarrierBacklog backlog_;                // behind a barrier that waits for parked_
   std::deque<uint64_t> admitted_;         // al_begin tokens to report
   std::deque<std::pair<uint64_t, absl::Status>> al_failed_;  // AL write failed
   size_t al_begin_waiting_ = 0;           // al_begin tokens waiting for the AL
@@ -272,6 +276,7 @@ Volume::Impl::~Impl() {
   md_.reset();  // logs "destroyed without Close()" unless closed
   ops_.clear();
   parked_.clear();
+  backlog_.Clear();
   rep_.reset();
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -515,8 +520,8 @@ bool Volume::Impl::RunCompletions() {
         Op op = std::move(it->second);
         ops_.erase(it);
         if (op.al_held) md_->EndWrite(op.io.offset, op.io.length);
-      } else {
-        parked_.erase(token);  // failed while waiting for the AL
+      } else if (parked_.erase(token) > 0) {  // failed while waiting for the AL
+        ReleaseBacklog();
       }
       rep_->IoDone(token, std::move(status));
       DrainReady();
@@ -762,6 +767,16 @@ void Volume::Impl::SyncTransportWish() {
 }
 
 void Volume::Impl::Issue(LocalIo io) {
+  if (!backlog_.Hold(io, !parked_.empty())) IssueToDevice(std::move(io));
+}
+
+void Volume::Impl::ReleaseBacklog() {
+  while (std::optional<LocalIo> io = backlog_.Next(!parked_.empty())) {
+    IssueToDevice(std::move(*io));
+  }
+}
+
+void Volume::Impl::IssueToDevice(LocalIo io) {
   const uint64_t token = io.token;
   Op op;
   op.io = std::move(io);
@@ -783,11 +798,12 @@ void Volume::Impl::Issue(LocalIo io) {
           if (!s.ok()) {
             MetaFailed(s);
             completed_.emplace_back(token, s);
-            return;
+          } else {
+            parked.al_held = true;
+            ops_.emplace(token, std::move(parked));
+            SubmitOp(token);
           }
-          parked.al_held = true;
-          ops_.emplace(token, std::move(parked));
-          SubmitOp(token);
+          ReleaseBacklog();
         });
     if (!a.ok()) {
       MetaFailed(a.status());
@@ -811,6 +827,7 @@ void Volume::Impl::SubmitOp(uint64_t token) {
   op.req.length = op.io.length;
   op.req.data = op.io.buf ? op.io.buf->data() : nullptr;
   op.req.fua = op.io.fua;
+  op.req.barrier = op.io.barrier;
   op.req.done = [this, token](absl::Status s) { completed_.emplace_back(token, std::move(s)); };
   absl::Status s = dev_->Submit(&op.req);
   if (!s.ok()) completed_.emplace_back(token, std::move(s));
