@@ -178,38 +178,6 @@ struct LocalIo {
   bool barrier = false;
 };
 
-// For runtimes that park writes until their AL transaction is durable: keeps
-// LocalIo::barrier's order across the parking. A barrier is held while any
-// write issued before it is parked, and everything issued after a held
-// barrier queues behind it.
-//   void Issue(LocalIo io) {
-//     if (!backlog_.Hold(io, !parked_.empty())) IssueToDevice(std::move(io));
-//   }
-//   // after a parked write was submitted (or failed):
-//   while (std::optional<LocalIo> io = backlog_.Next(!parked_.empty()))
-//     IssueToDevice(std::move(*io));
-class BarrierBacklog {
- public:
-  // Queues `io` (and returns true) if it may not be issued yet.
-  bool Hold(LocalIo& io, bool writes_parked) {
-    if (queue_.empty() && !(io.barrier && writes_parked)) return false;
-    queue_.push_back(std::move(io));
-    return true;
-  }
-  // The next queued LocalIo that may be issued now, if any.
-  std::optional<LocalIo> Next(bool writes_parked) {
-    if (queue_.empty() || (queue_.front().barrier && writes_parked)) return std::nullopt;
-    LocalIo io = std::move(queue_.front());
-    queue_.pop_front();
-    return io;
-  }
-  size_t size() const { return queue_.size(); }
-  void Clear() { queue_.clear(); }
-
- private:
-  std::deque<LocalIo> queue_;
-};
-
 // An application write that needs its AL extents hot before it may be sent
 // to the peer or written locally (DRBD: al_begin_io before send and submit).
 struct AlBegin {

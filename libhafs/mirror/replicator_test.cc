@@ -90,6 +90,28 @@ class HandPair {
     }
   }
   Replicator& r(int i) { return *r_[i]; }
+  // Node 0 Primary, both connected and Established; from then on node 1's
+  // I/O is held and node 1's messages are only collected.
+  void EstablishAndHoldSecondary() {
+    ASSERT_OK(r(0).Promote(/*force=*/false));
+    for (int i = 0; i < 2; ++i) r(i).Connect();
+    for (int i = 0; i < 2; ++i) r(i).TransportUp();
+    Pump();
+    ASSERT_EQ(r(1).repl_state(), ReplState::kEstablished) << r(1).status().last_handshake;
+    hold_io = true;
+    deliver = false;
+    sent[1].clear();
+  }
+  // Node 1's held I/O in issue order: "write@<block>", "flush!" (barrier).
+  std::string HeldOnSecondary() const {
+    std::vector<std::string> issued;
+    for (const LocalIo& io : held[1]) {
+      issued.push_back(absl::StrCat(
+          io::IoOpName(io.op), io.barrier ? "!" : "",
+          io.op == io::IoOp::kWrite ? absl::StrCat("@", io.offset / kBlock) : ""));
+    }
+    return absl::StrJoin(issued, " ");
+  }
   // Moves messages both ways; completes I/O unless held. Returns the
   // messages node `i` sent (all of them, oldest first).
   void Pump() {
@@ -143,18 +165,9 @@ peer::MirrorMessage BarrierMsg(uint64_t epoch, uint32_t writes) {
 
 TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting) {
   HandPair p;
-  ASSERT_OK(p.r(0).Promote(/*force=*/false));
-  p.r(0).Connect();
-  p.r(1).Connect();
-  p.r(0).TransportUp();
-  p.r(1).TransportUp();
-  p.Pump();
-  ASSERT_EQ(p.r(1).repl_state(), ReplState::kEstablished) << p.r(1).status().last_handshake;
-  p.hold_io = true;
-  p.deliver = false;
-  p.sent[1].clear();
+  p.EstablishAndHoldSecondary();
   // The Primary's stream: epoch 10 (two writes), its Barrier, epoch 11 (one
-  // write, block 0 again), its Barrier. Nothing completes meanwhile.
+  // write), its Barrier. Nothing completes meanwhile.
   p.r(1).Receive(DataMsg(1, 10, 0));
   p.r(1).Receive(DataMsg(2, 10, 1));
   p.r(1).Receive(BarrierMsg(10, 2));
@@ -163,13 +176,7 @@ TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting)
   p.Pump();
   // Issued in stream order: both writes, the epoch's flush as an ordering
   // barrier, the next epoch's write right behind it, its flush.
-  std::vector<std::string> issued;
-  for (const LocalIo& io : p.held[1]) {
-    issued.push_back(absl::StrCat(io::IoOpName(io.op), io.barrier ? "!" : "",
-                                  io.op == io::IoOp::kWrite ? absl::StrCat("@", io.offset / kBlock)
-                                                            : ""));
-  }
-  EXPECT_EQ(absl::StrJoin(issued, " "), "write@0 write@1 flush! write@5 flush!");
+  EXPECT_EQ(p.HeldOnSecondary(), "write@0 write@1 flush! write@5 flush!");
   EXPECT_TRUE(p.sent[1].empty());  // nothing written yet: no acks
   // Completions in device order. Each BarrierAck follows its flush.
   auto complete = [&](size_t i) {
@@ -195,15 +202,7 @@ TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting)
 
 TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   HandPair p;
-  ASSERT_OK(p.r(0).Promote(/*force=*/false));
-  p.r(0).Connect();
-  p.r(1).Connect();
-  p.r(0).TransportUp();
-  p.r(1).TransportUp();
-  p.Pump();
-  ASSERT_EQ(p.r(1).repl_state(), ReplState::kEstablished);
-  p.hold_io = true;
-  p.deliver = false;
+  p.EstablishAndHoldSecondary();
   // Epoch 10 writes block 3 twice: the second write waits at the gate for
   // the first, so the epoch's flush and epoch 11 must wait for it too.
   p.r(1).Receive(DataMsg(1, 10, 3));
@@ -214,13 +213,7 @@ TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   ASSERT_EQ(p.held[1].size(), 1u);
   p.r(1).IoDone(p.held[1][0].token, absl::OkStatus());
   p.Pump();
-  std::vector<std::string> issued;
-  for (const LocalIo& io : p.held[1]) {
-    issued.push_back(absl::StrCat(io::IoOpName(io.op), io.barrier ? "!" : "",
-                                  io.op == io::IoOp::kWrite ? absl::StrCat("@", io.offset / kBlock)
-                                                            : ""));
-  }
-  EXPECT_EQ(absl::StrJoin(issued, " "), "write@3 write@3 flush! write@4");
+  EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4");
 }
 
 TEST(Replicator, SecondaryRefusesApplicationWrites) {

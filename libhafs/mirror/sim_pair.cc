@@ -87,17 +87,7 @@ void SimNode::Boot(const PersistedState& state, DiskState disk, uint64_t seed) {
 }
 
 void SimNode::SyncTransportWish() {
-  if (!rep_) return;
-  const bool want = rep_->conn_state() != ConnState::kStandAlone;
-  if (want && !wants_connection_) {
-    transport_->Connect();
-    wants_connection_ = true;
-  } else if (!want && wants_connection_ && conn_ == 0) {
-    // StandAlone: stop reconnecting. An open connection is closed only when
-    // the replicator asks (drop_connection), e.g. after lingering.
-    transport_->Disconnect();
-    wants_connection_ = false;
-  }
+  if (rep_) transport_wish_.Sync(*rep_, *transport_, conn_ != 0);
 }
 
 std::vector<uint32_t> SimNode::durable_hot_extents() const {
@@ -126,7 +116,7 @@ void SimNode::Crash(uint64_t seed) {
   rep_.reset();
   al_.reset();
   transport_->Disconnect();
-  wants_connection_ = false;
+  transport_wish_.Dropped();
   conn_ = 0;
   held_.clear();
   // The application on this node died with it.
@@ -321,7 +311,7 @@ void SimNode::ProcessReady(Ready rd) {
   // 6. Connection drop.
   if (rd.drop_connection) {
     transport_->Disconnect();
-    wants_connection_ = false;
+    transport_wish_.Dropped();
     conn_ = 0;
     held_.clear();
   }

@@ -41,6 +41,7 @@
 #include "libhafs/meta/activity_log.h"
 #include "libhafs/meta/bitmap.h"
 #include "libhafs/mirror/replicator.h"
+#include "libhafs/mirror/runtime_helpers.h"
 #include "libhafs/peer/sim_transport.h"
 
 namespace hafs::mirror {
@@ -143,7 +144,7 @@ class SimNode {
   std::unique_ptr<Replicator> rep_;
   peer::SimTransport* transport_;
   peer::ConnectionId conn_ = 0;
-  bool wants_connection_ = false;
+  TransportWish transport_wish_;
   std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
   std::map<uint64_t, Op> ops_;            // by token, submitted to the disk
   std::map<uint64_t, Op> al_parked_;      // waiting for an AL transaction

@@ -28,6 +28,7 @@
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
 #include "libhafs/io/uring_device.h"
+#include "libhafs/mirror/runtime_helpers.h"
 
 namespace hafs::mirror {
 namespace {
@@ -209,7 +210,7 @@ class Volume::Impl {
   std::unique_ptr<Replicator> rep_;
   peer::Transport* transport_ = nullptr;
   peer::ConnectionId conn_ = 0;
-  bool wants_connection_ = false;
+  TransportWish transport_wish_;
   std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
   std::map<uint64_t, Op> ops_;            // submitted to the device, by token
   std::map<uint64_t, Op> parked_;         // waiting for an AL transaction
@@ -717,7 +718,7 @@ void Volume::Impl::ProcessReady(Ready rd) {
   if (rd.drop_connection && transport_ != nullptr) {
     HAFS_LOG(INFO) << opt_.name << ": dropping the connection: " << rd.drop_reason;
     transport_->Disconnect();
-    wants_connection_ = false;
+    transport_wish_.Dropped();
     conn_ = 0;
     held_.clear();
   }
@@ -754,16 +755,7 @@ void Volume::Impl::SendMessages(std::vector<peer::MirrorMessage>& msgs) {
 
 void Volume::Impl::SyncTransportWish() {
   if (transport_ == nullptr || rep_ == nullptr) return;
-  const bool want = rep_->conn_state() != ConnState::kStandAlone;
-  if (want && !wants_connection_) {
-    transport_->Connect();
-    wants_connection_ = true;
-  } else if (!want && wants_connection_ && conn_ == 0) {
-    // StandAlone: stop reconnecting. An open connection is closed only when
-    // the replicator asks (drop_connection), e.g. after lingering.
-    transport_->Disconnect();
-    wants_connection_ = false;
-  }
+  transport_wish_.Sync(*rep_, *transport_, conn_ != 0);
 }
 
 void Volume::Impl::Issue(LocalIo io) {
