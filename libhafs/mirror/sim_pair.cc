@@ -187,6 +187,8 @@ bool SimNode::Pump() {
             held_.pop_front();
           }
           break;
+        case peer::TransportEvent::Kind::kConnectFailed:
+          break;  // SimTransport never fails an attempt
       }
       // Effects of each event are processed before the next event, as the
       // real runtime does.

@@ -122,6 +122,10 @@ struct VolumeStatus {
   uint64_t superblock_writes = 0;
   uint64_t al_hot_extents = 0;
   std::string open_report;        // MetaStore's RecoveryReport at Open
+  // Why the last attempt to connect to the peer failed (unreachable, refused
+  // authentication, ...), and when; cleared once connected.
+  std::string connect_error;
+  absl::Time connect_error_at = absl::InfinitePast();
   bool closed = false;
   // "r0: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C
   //      ns:.. nr:.. dw:.. dr:.. al:.. bm:.. lo:.. pe:.. ua:.. ap:.. oos:.."

@@ -117,6 +117,9 @@ std::string VolumeStatus::ToString() const {
                                           s.resync_total_blocks - s.resync_left_blocks,
                                           s.resync_total_blocks));
   }
+  if (s.conn != ConnState::kConnected && !connect_error.empty()) {
+    absl::StrAppend(&out, "\n    last connection attempt failed: ", connect_error);
+  }
   return out;
 }
 
@@ -212,6 +215,8 @@ class Volume::Impl {
   peer::ConnectionId conn_ = 0;
   TransportWish transport_wish_;
   std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
+  std::string connect_error_;             // last failed connection attempt
+  absl::Time connect_error_at_ = absl::InfinitePast();
   std::map<uint64_t, Op> ops_;            // submitted to the device, by token
   std::map<uint64_t, Op> parked_;         // waiting for an AL transaction
   BarrierBacklog backlog_;                // behind a barrier that waits for parked_
@@ -473,6 +478,7 @@ bool Volume::Impl::RunTransport() {
       case peer::TransportEvent::Kind::kConnected:
         conn_ = e.connection;
         held_.clear();
+        connect_error_.clear();
         HAFS_LOG(INFO) << opt_.name << ": transport connected to node " << e.peer.node_id
                        << " ('" << e.peer.node_name << "', " << e.peer.address << ")";
         rep_->TransportUp();
@@ -485,6 +491,15 @@ bool Volume::Impl::RunTransport() {
           conn_ = 0;
           held_.clear();
           rep_->TransportDown(e.reason.message());
+        }
+        break;
+      case peer::TransportEvent::Kind::kConnectFailed:
+        if (conn_ == 0) {
+          if (connect_error_ != e.reason.ToString()) {
+            HAFS_LOG(WARNING) << opt_.name << ": connecting to the peer failed: " << e.reason;
+          }
+          connect_error_ = e.reason.ToString();
+          connect_error_at_ = clock_->Now();
         }
         break;
       case peer::TransportEvent::Kind::kWritable:
@@ -882,6 +897,8 @@ VolumeStatus Volume::Impl::Snapshot() {
       v.superblock_writes = st.superblock_writes;
       v.al_hot_extents = md_->activity_log().HotExtents().size();
       v.open_report = open_report_;
+      v.connect_error = connect_error_;
+      v.connect_error_at = connect_error_at_;
       return v;
     });
     if (s.ok()) {

@@ -419,6 +419,12 @@ TEST_F(VolumeTest, WrongPeerKeyIsRefused) {
   const std::string log = sink.All();
   EXPECT_THAT(log, HasSubstr("bad MAC under key id 1"));
   EXPECT_THAT(log, HasSubstr("refused"));
+  // Both sides say why they stay Connecting, in the status too.
+  for (int i = 0; i < 2; ++i) {
+    VolumeStatus st = V(i).status();
+    EXPECT_THAT(st.connect_error, HasSubstr("MAC")) << "node " << i;
+    EXPECT_THAT(st.ToString(), HasSubstr("last connection attempt failed")) << "node " << i;
+  }
   EXPECT_THAT(V(0).Close(), IsOk());
   EXPECT_THAT(V(1).Close(), IsOk());
   SetLogSink(prev);

@@ -667,6 +667,12 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
                       ? std::string(mirror::RoleName(r.peer_role))
                       : "Unknown";
     v.peer_disk = std::string(mirror::DiskStateName(r.peer_disk));
+    if (r.conn != mirror::ConnState::kConnected && !vs.connect_error.empty()) {
+      v.detail = absl::StrCat("last connection attempt failed ",
+                              absl::FormatDuration(absl::Trunc(
+                                  clock_->Now() - vs.connect_error_at, absl::Seconds(1))),
+                              " ago: ", vs.connect_error);
+    }
     v.counters.ns = r.counters.ns;
     v.counters.nr = r.counters.nr;
     v.counters.dw = r.counters.dw;

@@ -297,6 +297,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
           case Handshake::State::kAuthenticated:
             phase_ = Phase::kOpen;
             authenticated = true;
+            authenticated_ = true;
             peer = hs_.peer();
             break;
           case Handshake::State::kRefused:
@@ -353,13 +354,15 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // (the server passes its own close status).
   void OnDone(const absl::Status& rpc_status) {
     absl::Status s;
+    bool authenticated;
     {
       absl::MutexLock l(&mu_);
       phase_ = Phase::kDone;
       s = close_status_.ok() ? rpc_status : close_status_;
       if (s.ok()) s = absl::UnavailableError("stream ended");
+      authenticated = authenticated_;
     }
-    CallOwner([&](GrpcTransport* o) { o->OnStreamDone(this, s); });
+    CallOwner([&](GrpcTransport* o) { o->OnStreamDone(this, s, authenticated); });
   }
 
   absl::Status close_status() {
@@ -468,6 +471,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool refused_ ABSL_GUARDED_BY(mu_) = false;
+  bool authenticated_ ABSL_GUARDED_BY(mu_) = false;  // ever got past authentication
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -961,7 +965,8 @@ void GrpcTransport::OnStreamWritable(internal::StreamCore* core) {
   Wake();
 }
 
-void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status& status) {
+void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status& status,
+                                 bool authenticated) {
   bool wake = false;
   {
     absl::MutexLock l(&mu_);
@@ -972,6 +977,13 @@ void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status&
       e.reason = status;
       PushLocked(std::move(e));
       current_.reset();
+      wake = true;
+    } else if (!authenticated && wants_ && !destroying_) {
+      // A failed attempt (unreachable, or refused by either side).
+      TransportEvent e;
+      e.kind = TransportEvent::Kind::kConnectFailed;
+      e.reason = status;
+      PushLocked(std::move(e));
       wake = true;
     }
     if (dialed_.get() == core) {

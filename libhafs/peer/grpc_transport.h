@@ -221,7 +221,10 @@ class GrpcTransport final : public Transport {
                              const PeerInfo& peer);
   void OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
   void OnStreamWritable(internal::StreamCore* core);
-  void OnStreamDone(internal::StreamCore* core, const absl::Status& status);
+  // `authenticated`: the stream got past authentication (else it was a
+  // failed attempt).
+  void OnStreamDone(internal::StreamCore* core, const absl::Status& status,
+                    bool authenticated);
   bool WantsConnection();
   void StreamStarted(internal::StreamCore* core);
 

@@ -297,6 +297,27 @@ TEST(GrpcTransportTest, SurvivesServerRestart) {
   EXPECT_EQ(m->message.data().seq(), 7u);
 }
 
+TEST(GrpcTransportTest, UnreachablePeerIsReportedAsAFailedAttempt) {
+  auto ring = Ring({{1, kKeyA}}, 1);
+  // A port nobody listens on: bind one, then let it go.
+  int port;
+  {
+    auto probe = *PeerServer::Start(Options(1, ring), "127.0.0.1:0");
+    port = probe->port();
+  }
+  auto server = *PeerServer::Start(Options(0, ring), "127.0.0.1:0");
+  GrpcTransportOptions t = TOpts(port);
+  auto transport = *GrpcTransport::Create(server.get(), t);
+  Events e(transport.get());
+  transport->Connect();
+  std::optional<TransportEvent> f = e.WaitFor(Kind::kConnectFailed);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_THAT(f->reason, StatusIs(absl::StatusCode::kUnavailable));
+  // It keeps trying (connect_interval 100 ms) and keeps saying so.
+  EXPECT_TRUE(e.WaitFor(Kind::kConnectFailed).has_value());
+  EXPECT_FALSE(e.WaitFor(Kind::kConnected, absl::Milliseconds(1)).has_value());
+}
+
 struct AuthCase {
   const char* name;
   std::shared_ptr<const auth::KeyRing> ring0, ring1;
@@ -338,6 +359,17 @@ TEST(GrpcTransportTest, Authentication) {
         EXPECT_THAT(log, HasSubstr("peer ipv4:127.0.0.1:"));
         // Both sides check independently; the dialer refuses too (it logs the target).
         EXPECT_THAT(log, HasSubstr("refused: claimed node 1 ('node1')"));
+        // And the transports tell their owners why the attempt failed: the
+        // dialer always; the acceptor once the stream named its channel (a
+        // Hello from another cluster is refused before that, so only logged).
+        std::vector<Events*> told = {&e0};
+        if (std::string(c.name) != "wrong cluster") told.push_back(&e1);
+        for (Events* e : told) {
+          std::optional<TransportEvent> f = e->WaitFor(Kind::kConnectFailed);
+          ASSERT_TRUE(f.has_value());
+          EXPECT_FALSE(f->reason.ok());
+          EXPECT_NE(f->reason.message(), "");
+        }
       }
     }
     SetLogSink(prev);

@@ -12,6 +12,8 @@ const char* KindName(TransportEvent::Kind kind) {
       return "Disconnected";
     case TransportEvent::Kind::kWritable:
       return "Writable";
+    case TransportEvent::Kind::kConnectFailed:
+      return "ConnectFailed";
   }
   return "?";
 }

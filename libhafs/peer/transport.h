@@ -10,6 +10,10 @@
 //     endpoint). Events: kConnected (peer's Hello info) -> kMessage* ->
 //     kDisconnected (reason). Every kConnected is followed by exactly one
 //     kDisconnected for the same id before the next kConnected.
+//   * An attempt that ends before the peer is authenticated (unreachable,
+//     refused by us or by the peer) is reported as kConnectFailed with the
+//     reason, outside that pairing, so an operator can see why the node stays
+//     Connecting (implementations that cannot fail an attempt never emit it).
 //   * Messages sent on connection c are delivered on the peer's matching
 //     connection in order, without loss, duplication or corruption, until the
 //     connection breaks; then some suffix of them may be lost. Nothing is
@@ -71,6 +75,7 @@ struct TransportEvent {
     kMessage,       // `message` is valid
     kDisconnected,  // `reason` says why (never OK)
     kWritable,      // a Send refused with kResourceExhausted may be retried
+    kConnectFailed,  // an attempt ended before authentication; `reason` says why
   };
   Kind kind = Kind::kMessage;
   ConnectionId connection = 0;
