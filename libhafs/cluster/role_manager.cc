@@ -76,7 +76,7 @@ int RoleManager::Score(NodeId n, bool candidate, bool takeover) const {
 
 bool RoleManager::PeerDesignated(const RoleInputs& in) const {
   if (!peer_.has_value()) return false;
-  bool self_cand = !standby_ && (in.disk == DiskState::kUpToDate || force_);
+  bool self_cand = !standby_ && !banned_ && (in.disk == DiskState::kUpToDate || force_);
   bool peer_cand = !peer_->standby && peer_->disk == DiskState::kUpToDate;
   int ss = Score(opts_.self, self_cand, takeover_);
   int ps = Score(opts_.peer, peer_cand, peer_->takeover);
@@ -166,6 +166,13 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
 
   if (role_ == Role::kPrimary) {
     blocked_.clear();
+    if (banned_) {
+      // Before the quorum rules: whatever quorum says, the resources cannot
+      // run here any more.
+      Demote(out, in.connected ? "resources banned here: handing over to the peer"
+                               : "resources banned here and no peer to hand over to");
+      return out;
+    }
     if (!in.quorate && in.quorum_pending) {
       if (io_ == IoState::kRunning) {
         io_ = IoState::kSuspended;
@@ -221,6 +228,11 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
   if (split_brain_) {
     intent_ = false;
     return block("split brain: manual recovery required");
+  }
+  if (banned_) {
+    intent_ = false;
+    return block("resources banned here after repeated failures (until their "
+                 "failure-timeout, or a cleanup)");
   }
   bool fenced_ok = fence_result_.has_value() && FenceAllows(*fence_result_);
   bool disk_ok = in.disk == DiskState::kUpToDate || force_ ||
@@ -295,7 +307,7 @@ LocalStatus RoleManager::MakeStatus(uint64_t seq) {
     }
   }
   if (intent_ && intent_seq_ == 0) intent_seq_ = seq;
-  return LocalStatus{role_,     disk_,               standby_,
+  return LocalStatus{role_,     disk_,               standby_ || banned_,
                      takeover_, intent_,             acked_peer_seq_,
                      persisted_.generation, persisted_.history};
 }

@@ -28,6 +28,10 @@
 //         UpToDate local disk; refused with resource-and-stonith;
 //       6 peer refused (it is primary) and anything else -> no promotion,
 //         retry after fence_retry.
+//   * Resources banned here (the resource executor gave up on this node after
+//     repeated failures, Pacemaker's migration-threshold): like standby — not
+//     a candidate, advertised as standby so that the peer takes over, and a
+//     primary demotes (also without the peer: the service cannot run here).
 //   * Disk: only UpToDate promotes, or Consistent after a fence result of
 //     3/4/7; Inconsistent, Outdated and Diskless are refused unless forced.
 //   * Data generations (DRBD's UUID idea): a primary without its peer starts a
@@ -158,6 +162,8 @@ class RoleManager {
 
   // Operator commands (hb_standby / hb_takeover / drbdadm primary --force).
   void SetStandby(bool on) { standby_ = on; }
+  // The resource group may not run on this node (executor ban), or may again.
+  void SetResourcesBanned(bool on) { banned_ = on; }
   void Takeover() { takeover_ = true; }
   void ForcePromote() { force_ = true; }
   // Manual split-brain recovery on the victim: adopt the peer's data
@@ -197,6 +203,7 @@ class RoleManager {
   DiskState disk_ = DiskState::kDiskless;
   std::optional<PeerStatus> peer_;
   bool standby_ = false, takeover_ = false, force_ = false;
+  bool banned_ = false;  // SetResourcesBanned
   bool intent_ = false;
   uint64_t intent_seq_ = 0;      // our first seq carrying the intent
   uint64_t acked_peer_seq_ = 0;  // peer seq whose intent we acked

@@ -9,6 +9,7 @@
 namespace hafs::cluster {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -160,6 +161,41 @@ TEST(RoleManagerTest, ManualStandbyAndTakeover) {
   }
   EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
   EXPECT_EQ(p.n[0].role(), Role::kPrimary);
+}
+
+TEST(RoleManagerTest, ResourcesBannedHereHandOverToThePeer) {
+  Pair p(Opts(1, 2), Opts(2, 1));
+  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  ASSERT_EQ(p.n[0].role(), Role::kPrimary);
+  // The executor gave up on node 1 (migration-threshold): it demotes, is
+  // advertised as standby, and node 2 takes over through the intent handshake.
+  p.n[0].SetResourcesBanned(true);
+  std::vector<A> acts;
+  for (int s = 4; s < 10; ++s) {
+    auto a = p.Round(At(s));
+    acts.insert(acts.end(), a.begin(), a.end());
+  }
+  EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
+  EXPECT_EQ(p.n[1].role(), Role::kPrimary);
+  EXPECT_TRUE(p.n[0].MakeStatus(100).standby);
+  // Banned, node 1 does not come back even as the preferred node, nor when
+  // node 2 is lost.
+  EXPECT_THAT(Types(p.n[0].Update(At(30), Lost())), ElementsAre());
+  EXPECT_THAT(p.n[0].blocked_reason(), HasSubstr("resources banned here"));
+  // Once the ban is lifted (failure-timeout, cleanup) it may promote again.
+  p.n[0].SetResourcesBanned(false);
+  EXPECT_THAT(Types(p.n[0].Update(At(31), Lost())), Contains(A::kRunFencePeer));
+}
+
+TEST(RoleManagerTest, BannedPrimaryWithoutPeerDemotesAnyway) {
+  RoleOptions o = Opts(2, 1);
+  o.fencing = FencingPolicy::kDontCare;
+  RoleManager rm(o, {});
+  ASSERT_THAT(Types(rm.Update(At(0), Lost())), ElementsAre(A::kPromote));
+  rm.SetResourcesBanned(true);
+  EXPECT_THAT(Types(rm.Update(At(1), Lost())), ElementsAre(A::kDemote));
+  EXPECT_EQ(rm.role(), Role::kSecondary);
+  EXPECT_THAT(Types(rm.Update(At(2), Lost())), ElementsAre());
 }
 
 TEST(RoleManagerTest, FencePeerExitCodes) {

@@ -450,7 +450,6 @@ absl::Status Node::Init() {
   HAFS_RETURN_IF_ERROR(resources::ValidateGroup(g));
   p.executor =
       std::make_unique<resources::GroupExecutor>(g, std::move(agents), clock_);
-  resource_thread_ = std::thread([this] { ResourceLoop(); });
 
   // 5. The cluster runtime: heartbeats, failure detection, quorum, roles.
   if (opt_.state_dir.empty()) opt_.state_dir = absl::StrCat("/var/lib/hafs/", opt_.node_name);
@@ -473,6 +472,8 @@ absl::Status Node::Init() {
   p.cluster = std::move(*cn);
   HAFS_RETURN_IF_ERROR(p.cluster->Start());
   cluster_thread_ = std::thread([this] { ClusterLoop(); });
+  // The resource thread reports bans to the cluster: it starts once that runs.
+  resource_thread_ = std::thread([this] { ResourceLoop(); });
   HAFS_LOG(INFO) << "node " << opt_.node_name << " up: volume " << vo.name << " ("
                  << p.volume->size_bytes() / (1 << 20) << " MiB) exposed as "
                  << p.fuse->file_path() << "; peer " << p.peer->name() << " at "
@@ -482,6 +483,7 @@ absl::Status Node::Init() {
 
 void Node::ResourceLoop() {
   bool escalated = false;
+  bool banned_reported = false;
   for (;;) {
     bool want, force, cleanup;
     std::optional<std::string> exports;
@@ -515,6 +517,12 @@ void Node::ResourceLoop() {
                          "line above; `hafsctl status --verbose` shows the states)";
     }
     escalated = s.escalate;
+    // A group banned here (repeated failures) must not keep the Primary role:
+    // the cluster hands over to the peer until the ban is lifted.
+    if (s.banned != banned_reported && parts_->cluster != nullptr) {
+      parts_->cluster->SetResourcesBanned(s.banned);
+      banned_reported = s.banned;
+    }
     std::vector<std::string> states;
     for (const resources::ResourceSpec& r : parts_->executor->group().resources) {
       auto it = parts_->executor->status().find(r.name);
@@ -754,7 +762,8 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
     st.cluster.has_quorum = cs.quorate;
     st.cluster.quorum_detail = absl::StrCat(
         "votes ", cs.votes, "/", cs.expected_votes, cs.quorum_pending ? ", pending" : "",
-        cs.standby ? ", standby" : "", cs.outdated ? ", disk marked Outdated" : "",
+        cs.standby ? ", standby" : "", cs.resources_banned ? ", resources banned here" : "",
+        cs.outdated ? ", disk marked Outdated" : "",
         cs.split_brain ? ", SPLIT BRAIN" : "",
         cs.blocked_reason.empty() ? "" : absl::StrCat(", ", cs.blocked_reason));
     st.cluster.witness = cfg.quorum().witness_address();

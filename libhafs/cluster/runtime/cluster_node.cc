@@ -108,6 +108,7 @@ std::string FormatClusterStatus(const ClusterStatus& s) {
                   ", disk ", DiskStateName(s.disk), s.outdated ? " (marked Outdated)" : "",
                   ", generation ", absl::Hex(s.generation));
   if (s.standby) absl::StrAppend(&out, ", standby");
+  if (s.resources_banned) absl::StrAppend(&out, ", resources banned here");
   if (s.takeover) absl::StrAppend(&out, ", takeover requested");
   if (s.split_brain) absl::StrAppend(&out, ", SPLIT BRAIN");
   if (s.fencing) absl::StrAppend(&out, ", fencing the peer");
@@ -257,6 +258,7 @@ class ClusterNode::Impl {
   bool started_ = false, stopped_ = false;
   // Loop thread only (set by posted commands).
   bool standby_ = false;
+  bool resources_banned_ = false;
   bool takeover_ = false;  // requested, until the next promotion
 
  private:
@@ -1110,6 +1112,7 @@ void ClusterNode::Impl::UpdateStatus(absl::Time now) {
   // (MakeStatus has side effects tied to the heartbeat it rides in: the
   // flags are tracked here instead.)
   s.standby = standby_;
+  s.resources_banned = resources_banned_;
   s.takeover = takeover_;
   s.split_brain = rm_->split_brain();
   s.blocked_reason = rm_->blocked_reason();
@@ -1170,6 +1173,21 @@ void ClusterNode::Standby(bool on) {
       rm.SetStandby(on);
       return std::vector<RoleAction>();
     });
+  });
+}
+
+void ClusterNode::SetResourcesBanned(bool banned) {
+  Impl* i = impl_.get();
+  i->Post([i, banned] {
+    if (i->resources_banned_ == banned) return;
+    i->resources_banned_ = banned;
+    i->OnCommand(banned ? "resources banned here after repeated failures: hand over to "
+                          "the peer, do not promote"
+                        : "resource ban lifted",
+                 [banned](RoleManager& rm) {
+                   rm.SetResourcesBanned(banned);
+                   return std::vector<RoleAction>();
+                 });
   });
 }
 

@@ -28,6 +28,7 @@
 // order, plus membership / quorum events, each already logged as an operator
 // line) and a ClusterStatus snapshot for `hafsctl status`.
 // Inputs: the local disk state (SetLocalDisk, from the mirror Volume) and the
+// resource executor's ban (SetResourcesBanned) and the
 // operator commands (Standby, Takeover, ForcePromote, DiscardMyData,
 // SplitBrainResolved).
 //
@@ -205,6 +206,7 @@ struct ClusterStatus {
   DiskState disk = DiskState::kUpToDate;  // as given to the role manager
   bool outdated = false;
   bool standby = false;
+  bool resources_banned = false;  // SetResourcesBanned
   bool takeover = false;
   bool split_brain = false;
   std::string blocked_reason;
@@ -240,6 +242,10 @@ class ClusterNode {
   // Inputs (thread-safe, applied on the loop thread).
   void SetLocalDisk(DiskState d);
   void Standby(bool on);
+  // The resource executor banned the group from this node (repeated
+  // failures) or lifted the ban: hand over to the peer / be a candidate again
+  // (RoleManager::SetResourcesBanned).
+  void SetResourcesBanned(bool banned);
   void Takeover();
   void ForcePromote();
   void DiscardMyData();
