@@ -40,7 +40,9 @@
 //   write submitted before it, and a write submitted after it can reach the
 //   media only once they are durable: write ordering without the caller
 //   waiting for completions in between (DRBD's epochs on the Secondary; the
-//   kernel's old REQ_HARDBARRIER). UringDevice maps it to IOSQE_IO_DRAIN.
+//   kernel's old REQ_HARDBARRIER). UringDevice enforces it in its submission
+//   queue (a barrier enters the ring once everything before it finished, and
+//   nothing after it enters before it finished).
 //
 // Errors: kInvalidArgument/kOutOfRange for bad requests; I/O errors come back
 // in the callback as kDataLoss (EIO), kResourceExhausted (ENOSPC) or

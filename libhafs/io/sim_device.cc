@@ -244,26 +244,28 @@ absl::StatusOr<int> SimDevice::Poll(int min_complete, absl::Duration timeout) {
       clock == nullptr ? absl::InfiniteFuture() : clock->Now() + timeout;
   int n = 0;
   while (!pending_.empty()) {
-    // Take out every request that is ready now (callbacks may submit more).
-    std::vector<Pending> ready;
-    std::vector<Pending> waiting;
+    // Every request that is ready now. Each stays pending until its callback
+    // has returned (callbacks may submit more, and an ordering barrier
+    // submitted there must wait for the rest of this round too).
+    std::vector<uint64_t> ready;
     const absl::Time now = clock == nullptr ? absl::InfinitePast() : clock->Now();
     StartEligible();  // completions of the previous round may release some
-    for (Pending& p : pending_) {
-      if (p.started && (clock == nullptr || p.ready <= now)) {
-        ready.push_back(p);
-      } else {
-        waiting.push_back(p);
-      }
+    for (const Pending& p : pending_) {
+      if (p.started && (clock == nullptr || p.ready <= now)) ready.push_back(p.submit_seq);
     }
-    pending_ = std::move(waiting);
     if (options_.reorder_completions) {
       for (size_t i = ready.size(); i > 1; --i) {
         std::swap(ready[i - 1], ready[rng_.Uniform(i)]);
       }
     }
-    for (Pending& p : ready) {
+    auto find = [this](uint64_t seq) {
+      return std::find_if(pending_.begin(), pending_.end(),
+                          [seq](const Pending& p) { return p.submit_seq == seq; });
+    };
+    for (uint64_t seq : ready) {
+      Pending p = *find(seq);  // a copy: pending_ may grow in the callback
       Complete(p);
+      pending_.erase(find(seq));
       ++n;
     }
     if (n >= min_complete || pending_.empty()) break;

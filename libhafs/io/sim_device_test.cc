@@ -124,6 +124,40 @@ TEST(SimDeviceTest, BarrierHoldsLaterRequestsUntilItCompleted) {
   EXPECT_EQ(dev.unsynced_writes(), 1u);  // w2
 }
 
+TEST(SimDeviceTest, BarrierSubmittedFromACallbackWaitsForTheWholeRound) {
+  // w1 and w2 complete in the same Poll round; w1's callback submits a
+  // barrier flush and w3 behind it. The flush must cover w2 as well, and w3
+  // must start only after it.
+  SimDevice dev({.size_bytes = 64 * kBlockSize, .seed = 5});
+  AlignedBuffer a = Filled(kBlockSize, 'a'), b2 = Filled(kBlockSize, 'b'),
+                c = Filled(kBlockSize, 'c');
+  std::vector<std::string> order;
+  IoRequest w1{.op = IoOp::kWrite, .offset = 0, .length = kBlockSize, .data = a.data()};
+  IoRequest w2{.op = IoOp::kWrite, .offset = kBlockSize, .length = kBlockSize,
+               .data = b2.data()};
+  IoRequest bf{.op = IoOp::kFlush, .barrier = true};
+  IoRequest w3{.op = IoOp::kWrite, .offset = 2 * kBlockSize, .length = kBlockSize,
+               .data = c.data()};
+  w1.done = [&](absl::Status s) {
+    EXPECT_OK(s);
+    order.push_back("w1");
+    ASSERT_OK(dev.Submit(&bf));
+    ASSERT_OK(dev.Submit(&w3));
+  };
+  w2.done = [&](absl::Status) { order.push_back("w2"); };
+  bf.done = [&](absl::Status) {
+    order.push_back("b");
+    // Everything before the barrier is durable now, w3 has not started.
+    EXPECT_EQ(Slice(dev.durable_contents(), kBlockSize, kBlockSize),
+              std::string(kBlockSize, 'b'));
+  };
+  w3.done = [&](absl::Status) { order.push_back("w3"); };
+  ASSERT_OK(dev.Submit(&w1));
+  ASSERT_OK(dev.Submit(&w2));
+  EXPECT_THAT(dev.Poll(4, absl::InfiniteDuration()), hafs::testing::IsOkAndHolds(4));
+  EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2", "b", "w3"}));
+}
+
 TEST(SimDeviceCrashTest, WritesHeldBehindABarrierNeverReachTheMedia) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     SimClock clock;

@@ -192,7 +192,7 @@ absl::Status UringDevice::Submit(IoRequest* req) {
   }
   if (req->op == IoOp::kDiscard) {
     // Not a ring op: it runs now, so it cannot be ordered behind a barrier.
-    if (req->barrier || barriers_outstanding_ > 0) {
+    if (req->barrier || !barriers_outstanding_.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           Describe(*req), ": a discard cannot be ordered by an ordering barrier on ",
           "UringDevice (it runs synchronously); submit it once the barrier completed"));
@@ -204,7 +204,9 @@ absl::Status UringDevice::Submit(IoRequest* req) {
   ++in_flight_;
   Op* op = NewOp(req);
   op->submit_seq = next_submit_seq_++;
-  if (req->barrier) ++barriers_outstanding_;
+  const bool behind_barrier = !barriers_outstanding_.empty();
+  ops_outstanding_.insert(op->submit_seq);
+  if (req->barrier) barriers_outstanding_.insert(op->submit_seq);
   if (req->op == IoOp::kWrite) {
     op->write_seq = next_write_seq_++;
     writes_outstanding_.insert(op->write_seq);
@@ -215,10 +217,9 @@ absl::Status UringDevice::Submit(IoRequest* req) {
       ++stats_.flushes_held;
     }
   }
-  // Flushes wait for earlier writes in held_; an ordering barrier queues
-  // behind them, and so does everything submitted after a held barrier.
-  if (req->op == IoOp::kFlush || req->barrier || barriers_held_ > 0) {
-    if (req->barrier) ++barriers_held_;
+  // Flushes wait for earlier writes in held_, a barrier for every earlier
+  // request, and whatever comes after an unfinished barrier for that barrier.
+  if (req->op == IoOp::kFlush || req->barrier || behind_barrier) {
     held_.push_back(op);
   } else {
     queued_.push_back(op);
@@ -262,27 +263,28 @@ void UringDevice::PrepSqe(io_uring_sqe* sqe, Op* op) {
       HAFS_CHECK(false) << "discard is not a ring op";
   }
   if (fixed_file_) sqe->flags |= IOSQE_FIXED_FILE;
-  if (req.barrier) {
-    // The kernel starts it after every earlier SQE completed and holds every
-    // later SQE until it completed.
-    sqe->flags |= IOSQE_IO_DRAIN;
-    barriers_in_kernel_.insert(op->submit_seq);
-  }
   io_uring_sqe_set_data(sqe, op);
 }
 
 void UringDevice::FillSq() {
-  // Held requests join the queue in order: a plain flush once the writes
-  // before it completed; a barrier (the kernel drains for it) and whatever
-  // queued behind a barrier as soon as they reach the front.
+  // Held requests join the queue in order: a barrier once every request
+  // before it finished (a short or retried one stays unfinished until its
+  // last byte is done); anything else once no earlier barrier is unfinished,
+  // a plain flush also only once the writes before it completed. (Ordering is
+  // done here, not with IOSQE_IO_DRAIN: older kernels' drain holds later
+  // requests only until the drain request starts, not until it completes.)
   while (!held_.empty()) {
     Op* f = held_.front();
-    if (f->req->op == IoOp::kFlush && !f->req->barrier &&
-        !writes_outstanding_.empty() && *writes_outstanding_.begin() <= f->write_seq) {
+    if (f->req->barrier) {
+      if (*ops_outstanding_.begin() != f->submit_seq) break;
+    } else if (!barriers_outstanding_.empty() &&
+               *barriers_outstanding_.begin() < f->submit_seq) {
+      break;
+    } else if (f->req->op == IoOp::kFlush && !writes_outstanding_.empty() &&
+               *writes_outstanding_.begin() <= f->write_seq) {
       break;
     }
     held_.pop_front();
-    if (f->req->barrier) --barriers_held_;
     queued_.push_back(f);
   }
   while (!queued_.empty() && in_kernel_ < queue_depth_) {
@@ -297,26 +299,15 @@ void UringDevice::FillSq() {
 
 void UringDevice::Finish(Op* op, absl::Status status) {
   if (op->req->op == IoOp::kWrite) writes_outstanding_.erase(op->write_seq);
-  if (op->req->barrier) --barriers_outstanding_;
+  ops_outstanding_.erase(op->submit_seq);
+  if (op->req->barrier) barriers_outstanding_.erase(op->submit_seq);
   finished_.emplace_back(op->req, std::move(status));
   FreeOp(op);
 }
 
 void UringDevice::HandleCqe(Op* op, int res) {
   IoRequest& req = *op->req;
-  if (req.barrier) barriers_in_kernel_.erase(op->submit_seq);
-  // Its CQE let the kernel start the barrier (or the requests after it)
-  // already: a retry or remainder would land out of order.
-  const bool overtaken =
-      req.barrier || (!barriers_in_kernel_.empty() &&
-                      *barriers_in_kernel_.rbegin() > op->submit_seq);
   if (res == -EAGAIN || res == -EINTR) {
-    if (overtaken && req.op != IoOp::kRead) {
-      Finish(op, IoErrnoStatus(res, absl::StrCat(
-                     Describe(req), " (not retried: an ordering barrier after it "
-                     "has already started)")));
-      return;
-    }
     ++stats_.requeued;
     queued_.push_front(op);
     return;
@@ -345,13 +336,6 @@ void UringDevice::HandleCqe(Op* op, int res) {
           Describe(req), ": the kernel wrote 0 of the remaining ", remaining,
           " bytes")));
     }
-    return;
-  }
-  if (overtaken && req.op == IoOp::kWrite) {
-    Finish(op, absl::DataLossError(absl::StrCat(
-        Describe(req), ": short write (", op->done_bytes + got, " of ", req.length,
-        " bytes) and an ordering barrier after it has already started; the rest "
-        "cannot be written in order")));
     return;
   }
   ++stats_.short_ios;

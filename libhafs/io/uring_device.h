@@ -147,11 +147,11 @@ class UringDevice final : public BlockDevice {
   unsigned unsubmitted_ = 0;       // SQEs prepared, not yet submitted
   int in_flight_ = 0;              // accepted by Submit, callback not yet run
   std::deque<Op*> queued_;         // waiting for a ring slot
-  std::deque<Op*> held_;           // flushes waiting for earlier writes, barriers, and
-                                   // what was submitted behind a held barrier
-  int barriers_held_ = 0;          // ordering barriers in held_
-  int barriers_outstanding_ = 0;   // ordering barriers not yet finished
-  std::set<uint64_t> barriers_in_kernel_;  // submit_seq of barriers in the ring
+  std::deque<Op*> held_;           // flushes waiting for earlier writes, barriers
+                                   // waiting for earlier requests, and what was
+                                   // submitted behind an unfinished barrier
+  std::set<uint64_t> ops_outstanding_;       // submit_seq of unfinished ring ops
+  std::set<uint64_t> barriers_outstanding_;  // submit_seq of unfinished barriers
   std::set<uint64_t> writes_outstanding_;  // write_seq of incomplete writes
   uint64_t next_write_seq_ = 1;
   uint64_t next_submit_seq_ = 1;

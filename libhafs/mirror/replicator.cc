@@ -208,9 +208,12 @@ void Replicator::Gate(uint64_t offset, uint64_t length, std::function<void()> ru
 
 void Replicator::ReleaseGate(uint64_t offset, uint64_t length) {
   gate_.erase(offset);
-  // Run waiting operations that no longer overlap anything in flight nor an
-  // earlier waiting one (FIFO among overlapping operations).
+  // Take out the waiting operations that no longer overlap anything in flight
+  // nor an earlier waiting one (FIFO among overlapping operations), then run
+  // them: running one may gate new operations (append to waiting_) or release
+  // a gate again, so never while iterating.
   std::vector<std::pair<uint64_t, uint64_t>> earlier;
+  std::vector<std::function<void()>> runnable;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     bool blocked = Overlaps(it->offset, it->length);
     for (const auto& [o, l] : earlier) {
@@ -223,10 +226,10 @@ void Replicator::ReleaseGate(uint64_t offset, uint64_t length) {
       continue;
     }
     gate_.emplace(it->offset, it->length);
-    std::function<void()> run = std::move(it->run);
+    runnable.push_back(std::move(it->run));
     it = waiting_.erase(it);
-    run();
   }
+  for (std::function<void()>& run : runnable) run();
 }
 
 // ---------------------------------------------------------------------------

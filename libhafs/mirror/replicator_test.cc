@@ -205,15 +205,21 @@ TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   p.EstablishAndHoldSecondary();
   // Epoch 10 writes block 3 twice: the second write waits at the gate for
   // the first, so the epoch's flush and epoch 11 must wait for it too.
+  // Epoch 11 writes block 3 again and block 4: once the stream resumes (from
+  // inside the gate's release), block 3 waits at the gate once more.
   p.r(1).Receive(DataMsg(1, 10, 3));
   p.r(1).Receive(DataMsg(2, 10, 3));
   p.r(1).Receive(BarrierMsg(10, 2));
-  p.r(1).Receive(DataMsg(3, 11, 4));
+  p.r(1).Receive(DataMsg(3, 11, 3));
+  p.r(1).Receive(DataMsg(4, 11, 4));
   p.Pump();
   ASSERT_EQ(p.held[1].size(), 1u);
   p.r(1).IoDone(p.held[1][0].token, absl::OkStatus());
   p.Pump();
   EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4");
+  p.r(1).IoDone(p.held[1][1].token, absl::OkStatus());
+  p.Pump();
+  EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4 write@3");
 }
 
 TEST(Replicator, SecondaryRefusesApplicationWrites) {
