@@ -113,6 +113,8 @@ absl::Status SimDevice::Submit(IoRequest* req) {
   if (absl::Status s = Validate(*req); !s.ok()) return s;
   Pending p;
   p.req = req;
+  p.op = req->op;
+  p.barrier = req->barrier;
   p.submit_seq = next_submit_seq_++;
   p.land_offset = req->offset;
   if (const SimFault* f = MatchFault(*req); f != nullptr) {
@@ -143,14 +145,14 @@ void SimDevice::StartEligible() {
   bool earlier_pending = false;
   bool barrier_ahead = false;
   for (Pending& p : pending_) {  // submission order
-    if (!p.started && !barrier_ahead && !(p.req->barrier && earlier_pending)) {
+    if (!p.started && !barrier_ahead && !(p.barrier && earlier_pending)) {
       p.started = true;
       if (options_.clock != nullptr) {
-        p.ready = options_.clock->Now() + LatencyOf(p.req->op);
+        p.ready = options_.clock->Now() + LatencyOf(p.op);
       }
-      if (p.req->op == IoOp::kFlush) p.flush_covers = writes_completed_;
+      if (p.op == IoOp::kFlush) p.flush_covers = writes_completed_;
     }
-    if (p.req->barrier) barrier_ahead = true;
+    if (p.barrier) barrier_ahead = true;
     earlier_pending = true;
   }
 }
@@ -263,9 +265,12 @@ absl::StatusOr<int> SimDevice::Poll(int min_complete, absl::Duration timeout) {
                           [seq](const Pending& p) { return p.submit_seq == seq; });
     };
     for (uint64_t seq : ready) {
-      Pending p = *find(seq);  // a copy: pending_ may grow in the callback
+      auto it = find(seq);
+      it->completing = true;
+      Pending p = *it;  // a copy: pending_ may grow in the callback
       Complete(p);
-      pending_.erase(find(seq));
+      // (Gone already if the callback crashed the device.)
+      if (auto done = find(seq); done != pending_.end()) pending_.erase(done);
       ++n;
     }
     if (n >= min_complete || pending_.empty()) break;
@@ -311,6 +316,7 @@ SimDevice::CrashReport SimDevice::Crash(uint64_t seed) {
               return a.submit_seq < b.submit_seq;
             });
   for (const Pending& p : pending_) {
+    if (p.completing) continue;  // done (its effects are in the images already)
     ++report.requests_abandoned;
     const IoRequest& req = *p.req;
     if (p.error != 0 || !p.started) continue;  // would have failed / never began

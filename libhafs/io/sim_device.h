@@ -161,9 +161,12 @@ class SimDevice final : public BlockDevice {
 
  private:
   struct Pending {
-    IoRequest* req;
+    IoRequest* req;                // may be freed by its own callback
+    IoOp op;                       // copies of req's fields StartEligible needs
+    bool barrier = false;
     uint64_t submit_seq;
     bool started = false;          // false: held behind an ordering barrier
+    bool completing = false;       // its callback is running (effects applied)
     absl::Time ready;              // with a clock, once started
     int error = 0;                 // injected errno, 0 = none
     uint64_t land_offset = 0;      // kWrite: where the data lands
