@@ -187,6 +187,10 @@ void RegisterNodeCommands(CLI::App& app, int* exit_code) {
   }
   AddCommand(app.add_subcommand("standby", "give the resources to the peer (hb_standby)"),
              "standby", exit_code, [](control::ControlClient& c) { return c.Standby(); });
+  AddCommand(app.add_subcommand("cleanup",
+                                "forget the resources' failures and lift a ban from this node "
+                                "(crm_resource --cleanup)"),
+             "cleanup", exit_code, [](control::ControlClient& c) { return c.Cleanup(); });
   AddCommand(app.add_subcommand("takeover", "take the resources from the peer (hb_takeover)"),
              "takeover", exit_code,
              [](control::ControlClient& c) { return c.Takeover(); });

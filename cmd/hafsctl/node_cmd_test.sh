@@ -115,6 +115,8 @@ expect 0 "resync --full" "$HAFSCTL" --socket "$S" resync --full
 same "$T/out" "r0: full resync started" "resync reply"
 expect 0 "standby" "$HAFSCTL" --socket "$S" standby
 expect 0 "takeover" "$HAFSCTL" --socket "$S" takeover
+expect 0 "cleanup" "$HAFSCTL" --socket "$S" cleanup
+same "$T/out" "resource failures forgotten" "cleanup reply"
 
 # --- The daemon stops: a running events stream ends with exit 3. ---
 "$HAFSCTL" --socket "$S" events >"$T/events2" 2>"$T/events2.err" &

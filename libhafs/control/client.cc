@@ -156,6 +156,9 @@ absl::StatusOr<std::string> ControlClient::Resync(bool full) {
 absl::StatusOr<std::string> ControlClient::Standby() {
   return HAFS_CONTROL_CALL(Standby, v1::StandbyRequest());
 }
+absl::StatusOr<std::string> ControlClient::Cleanup() {
+  return HAFS_CONTROL_CALL(Cleanup, v1::CleanupRequest());
+}
 absl::StatusOr<std::string> ControlClient::Takeover() {
   return HAFS_CONTROL_CALL(Takeover, v1::TakeoverRequest());
 }

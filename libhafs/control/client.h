@@ -58,6 +58,7 @@ class ControlClient {
   absl::StatusOr<std::string> Verify();
   absl::StatusOr<std::string> Resync(bool full);
   absl::StatusOr<std::string> Standby();
+  absl::StatusOr<std::string> Cleanup();
   absl::StatusOr<std::string> Takeover();
 
   // Streams event lines to `on_line` until it returns false (then OK), or the

@@ -93,12 +93,13 @@ TEST_F(ControlServerTest, EveryCommandReachesTheTarget) {
   EXPECT_OK(client->Resync(false).status());
   EXPECT_OK(client->Standby().status());
   EXPECT_OK(client->Takeover().status());
+  EXPECT_EQ(*client->Cleanup(), "resource failures forgotten");
   EXPECT_THAT(target_.calls(),
               ::testing::ElementsAre("primary force=1", "status", "secondary",
                                      "connect discard=1 tentative=0",
                                      "connect discard=0 tentative=1", "disconnect",
                                      "verify", "resync full=1", "resync full=0",
-                                     "standby", "takeover"));
+                                     "standby", "takeover", "cleanup"));
 }
 
 TEST_F(ControlServerTest, ErrorsMapOneToOne) {

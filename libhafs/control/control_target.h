@@ -162,6 +162,8 @@ class ControlTarget {
   // Heartbeat's hb_standby / hb_takeover.
   virtual absl::StatusOr<std::string> Standby() = 0;
   virtual absl::StatusOr<std::string> Takeover() = 0;
+  // crm_resource --cleanup: forget resource failures, lift a ban from here.
+  virtual absl::StatusOr<std::string> Cleanup() = 0;
 
   // The hub the target publishes its state changes to; must outlive the
   // server. Never null.

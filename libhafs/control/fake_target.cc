@@ -117,6 +117,9 @@ absl::StatusOr<std::string> FakeControlTarget::Standby() {
   return Change("standby", "standby", [](VolumeStatus& v) { v.role = "Secondary"; },
                 "giving up resources to bravo");
 }
+absl::StatusOr<std::string> FakeControlTarget::Cleanup() {
+  return Change("cleanup", "cleanup", nullptr, "resource failures forgotten");
+}
 absl::StatusOr<std::string> FakeControlTarget::Takeover() {
   return Change("takeover", "takeover", [](VolumeStatus& v) { v.role = "Primary"; },
                 "taking over resources from bravo");

@@ -39,6 +39,7 @@ class FakeControlTarget : public ControlTarget {
   absl::StatusOr<std::string> Verify() override;
   absl::StatusOr<std::string> Resync(bool full) override;
   absl::StatusOr<std::string> Standby() override;
+  absl::StatusOr<std::string> Cleanup() override;
   absl::StatusOr<std::string> Takeover() override;
   EventHub* events() override { return &hub_; }
 

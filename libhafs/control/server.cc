@@ -140,6 +140,10 @@ class ControlService final : public v1::Control::Service {
                        v1::CommandReply* reply) override {
     return Command(ctx, "standby", target_->Standby(), reply);
   }
+  grpc::Status Cleanup(grpc::ServerContext* ctx, const v1::CleanupRequest*,
+                       v1::CommandReply* reply) override {
+    return Command(ctx, "cleanup", target_->Cleanup(), reply);
+  }
   grpc::Status Takeover(grpc::ServerContext* ctx, const v1::TakeoverRequest*,
                         v1::CommandReply* reply) override {
     return Command(ctx, "takeover", target_->Takeover(), reply);

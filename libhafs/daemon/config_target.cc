@@ -86,6 +86,10 @@ absl::StatusOr<std::string> ConfigOnlyTarget::Standby() {
   return absl::FailedPreconditionError(
       absl::StrCat("standby: ", kNoClusterDetail, "; nothing was changed"));
 }
+absl::StatusOr<std::string> ConfigOnlyTarget::Cleanup() {
+  return absl::FailedPreconditionError(
+      absl::StrCat("cleanup: ", kNoClusterDetail, "; nothing was changed"));
+}
 absl::StatusOr<std::string> ConfigOnlyTarget::Takeover() {
   return absl::FailedPreconditionError(
       absl::StrCat("takeover: ", kNoClusterDetail, "; nothing was changed"));

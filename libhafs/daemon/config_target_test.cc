@@ -60,6 +60,7 @@ TEST(ConfigOnlyTargetTest, EveryCommandIsRefusedAndChangesNothing) {
       {"resync", t.Resync(true).status()},
       {"standby", t.Standby().status()},
       {"takeover", t.Takeover().status()},
+      {"cleanup", t.Cleanup().status()},
   };
   for (const auto& [verb, s] : results) {
     SCOPED_TRACE(verb);

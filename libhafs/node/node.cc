@@ -541,7 +541,10 @@ void Node::ResourceLoop() {
       const absl::Duration wait =
           s.changed ? absl::Milliseconds(100) : opt_.reconcile_interval;
       mu_.AwaitWithTimeout(absl::Condition(
-                               +[](bool* stop) { return *stop; }, &stopping_),
+                               +[](Node* n) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                 return n->stopping_ || n->cleanup_pending_;
+                               },
+                               this),
                            wait);
     }
   }
@@ -815,6 +818,17 @@ absl::StatusOr<std::string> Node::Secondary() {
 
 absl::StatusOr<std::string> Node::Takeover() { return Primary(/*force=*/false); }
 absl::StatusOr<std::string> Node::Standby() { return Secondary(); }
+
+absl::StatusOr<std::string> Node::Cleanup() {
+  if (parts_->executor == nullptr) {
+    return absl::FailedPreconditionError("no resource group runs on this node");
+  }
+  absl::MutexLock l(&mu_);
+  cleanup_pending_ = true;  // the resource thread runs it, then reports the ban lifted
+  return absl::StrCat("cleanup: ", opt_.node_name,
+                      " forgets its resource failures; a ban from this node is lifted "
+                      "and the node is a candidate again");
+}
 
 absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) {
   // opt_.config stays as started (other threads read it); the exports in

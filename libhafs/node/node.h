@@ -89,6 +89,7 @@ class Node final : public control::ControlTarget {
   absl::StatusOr<std::string> Resync(bool full) override;
   absl::StatusOr<std::string> Standby() override;
   absl::StatusOr<std::string> Takeover() override;
+  absl::StatusOr<std::string> Cleanup() override;
   control::EventHub* events() override { return &events_; }
 
  private:

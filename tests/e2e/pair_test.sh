@@ -47,6 +47,13 @@ URL="nfs://$VIP/?version=4&nfsport=$PORT"
 
 pair_init
 [[ $PAIR_FRESH -eq 1 ]] || fail "expected fresh metadata"
+# Alone, alpha (the dialing side) keeps trying to reach bravo and its status says why not.
+pair_start_node alpha
+pair_wait 60 "alpha to answer" pair_ctl alpha status || fail "alpha does not answer"
+pair_wait 60 "alpha to report its failed attempts" \
+  pair_status_has alpha 'last connection attempt failed [0-9a-z.]+ ago: ' ||
+  fail "alpha's status does not say why it is not connected: $(pair_ctl alpha status --verbose)"
+echo "ok: a lone node says why it is not connected"
 pair_start
 pair_wait_connected || fail "nodes did not connect"
 pair_ctl bravo primary >"$STATE/out" 2>&1 && fail "bravo (Inconsistent) was promoted without --force"
