@@ -48,6 +48,15 @@ struct Pair {
     }
     return all;
   }
+  // Rounds at seconds [from, to); the actions of both nodes, in order.
+  std::vector<A> Rounds(int from, int to) {
+    std::vector<A> all;
+    for (int s = from; s < to; ++s) {
+      auto a = Round(At(s));
+      all.insert(all.end(), a.begin(), a.end());
+    }
+    return all;
+  }
   void Exchange() {
     for (int i = 0; i < 2; ++i) {
       LocalStatus s = n[i].MakeStatus(++seq[i]);
@@ -111,11 +120,7 @@ TEST(RoleManagerTest, AutoFailbackOnMovesBackOffStays) {
     Pair p(o1, o2);
     p.n[1] = n2;
     p.n[0] = RoleManager(o1, n2.persisted());
-    std::vector<A> acts;
-    for (int s = 2; s < 8; ++s) {
-      auto a = p.Round(At(s));
-      acts.insert(acts.end(), a.begin(), a.end());
-    }
+    std::vector<A> acts = p.Rounds(2, 8);
     if (failback) {
       EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
       EXPECT_EQ(p.n[0].role(), Role::kPrimary);
@@ -145,20 +150,12 @@ TEST(RoleManagerTest, ManualStandbyAndTakeover) {
   for (int s = 0; s < 4; ++s) p.Round(At(s));
   ASSERT_EQ(p.n[0].role(), Role::kPrimary);
   p.n[1].Takeover();
-  std::vector<A> acts;
-  for (int s = 4; s < 10; ++s) {
-    auto a = p.Round(At(s));
-    acts.insert(acts.end(), a.begin(), a.end());
-  }
+  std::vector<A> acts = p.Rounds(4, 10);
   EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
   EXPECT_EQ(p.n[1].role(), Role::kPrimary);
   // auto_failback is off: node 2 stays. Now hb_standby on node 2.
   p.n[1].SetStandby(true);
-  acts.clear();
-  for (int s = 10; s < 16; ++s) {
-    auto a = p.Round(At(s));
-    acts.insert(acts.end(), a.begin(), a.end());
-  }
+  acts = p.Rounds(10, 16);
   EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
   EXPECT_EQ(p.n[0].role(), Role::kPrimary);
 }
@@ -170,11 +167,7 @@ TEST(RoleManagerTest, ResourcesBannedHereHandOverToThePeer) {
   // The executor gave up on node 1 (migration-threshold): it demotes, is
   // advertised as standby, and node 2 takes over through the intent handshake.
   p.n[0].SetResourcesBanned(true);
-  std::vector<A> acts;
-  for (int s = 4; s < 10; ++s) {
-    auto a = p.Round(At(s));
-    acts.insert(acts.end(), a.begin(), a.end());
-  }
+  std::vector<A> acts = p.Rounds(4, 10);
   EXPECT_THAT(acts, ElementsAre(A::kDemote, A::kPromote));
   EXPECT_EQ(p.n[1].role(), Role::kPrimary);
   EXPECT_TRUE(p.n[0].MakeStatus(100).standby);
