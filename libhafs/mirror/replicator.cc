@@ -1169,8 +1169,7 @@ void Replicator::MaybeFinishEpoch(uint64_t epoch) {
     } else {
       IoCtx ctx{IoKind::kBarrierFlush, epoch};
       ctx.conn_gen = conn_gen_;
-      IssueNow(BarrierFlush(),
-               std::move(ctx));
+      IssueNow(BarrierFlush(), std::move(ctx));
     }
   }
   AckDurableEpochs();
@@ -1191,8 +1190,7 @@ void Replicator::MaybeEagerFlush(uint64_t epoch) {
   IoCtx ctx{IoKind::kBarrierFlush, epoch};
   ctx.conn_gen = conn_gen_;
   ctx.eager = true;
-  IssueNow(BarrierFlush(),
-           std::move(ctx));
+  IssueNow(BarrierFlush(), std::move(ctx));
 }
 
 void Replicator::PeerWriteIssued(uint64_t epoch) {
