@@ -20,7 +20,8 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-bazel build //benchmarks/mirror:mirror_node //benchmarks/mirror:mirror_bench >/dev/null 2>&1
+bazel build //benchmarks/mirror:mirror_node //benchmarks/mirror:mirror_bench \
+  //benchmarks/mirror:transport_rtt >/dev/null 2>&1
 bin=bazel-bin/benchmarks/mirror
 key=$(head -c 24 /dev/urandom | base64)
 out="$dir/results"
@@ -82,6 +83,9 @@ start_node 0
   | grep -v '^_' | tee -a "$out"
 stop_node
 
+echo "== the transport alone: 4 KiB Data + Ack round trip (the floor under the QD1 write)"
+"$bin/transport_rtt" | tee -a "$out"
+
 echo "== resync of $resync_mib MiB at a configured fixed rate of $rate_mib MiB/s"
 start_node "$rate_mib"
 "$bin/mirror_bench" --path="$dir/n0.img" --size_mib=$size_mib --peer="127.0.0.1:$(cat "$dir/port")" \
@@ -107,6 +111,9 @@ print("4 KiB QD1: mirror write p50 %.0f us, write+flush p50 %.0f us; local write
 print("  ratio write/local(write+flush) = %.2f, write+flush/local(write+flush) = %.2f (goal <= 1.5)"
       % (r['mirror_write_p50_us'] / r['local_write_flush_p50_us'],
          r['mirror_write_flush_p50_us'] / r['local_write_flush_p50_us']))
+floor = r['transport_rtt_p50_us'] + r['local_write_p50_us']
+print("  floor: transport round trip p50 %.0f us + local write p50 %.0f us = %.0f us = %.2f x local write+flush"
+      % (r['transport_rtt_p50_us'], r['local_write_p50_us'], floor, floor / r['local_write_flush_p50_us']))
 print("resync (unlimited): sent %.1f MiB for D = %.0f MiB (%.3f x D, goal <= 1.05); %.0f MiB/s = %.2f x limit"
       % (r['resync_sent_mib'], r['resync_d_mib'], r['resync_sent_ratio'], r['resync_mib_per_s'],
          r['resync_mib_per_s'] / limit))
