@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -223,8 +224,10 @@ class ClusterNode::Impl {
     }
     local_disk_ = d;
   }
+  // `source` names who asked, for the log line.
   void OnCommand(const std::string& what,
-                 const std::function<std::vector<RoleAction>(RoleManager&)>& fn);
+                 const std::function<std::vector<RoleAction>(RoleManager&)>& fn,
+                 absl::string_view source = "operator command");
 
   // Everything that outlives the Impl in callbacks (gRPC handler, RPC
   // completions): only queues and counters.
@@ -1156,8 +1159,9 @@ void ClusterNode::SetLocalDisk(DiskState d) {
 }
 
 void ClusterNode::Impl::OnCommand(
-    const std::string& what, const std::function<std::vector<RoleAction>(RoleManager&)>& fn) {
-  HAFS_LOG(INFO) << "cluster: operator command: " << what;
+    const std::string& what, const std::function<std::vector<RoleAction>(RoleManager&)>& fn,
+    absl::string_view source) {
+  HAFS_LOG(INFO) << "cluster: " << source << ": " << what;
   absl::Time now = clock_->Now();
   for (const RoleAction& a : fn(*rm_)) {
     if (a.type == RoleAction::Type::kRunFencePeer) continue;
@@ -1181,13 +1185,14 @@ void ClusterNode::SetResourcesBanned(bool banned) {
   i->Post([i, banned] {
     if (i->resources_banned_ == banned) return;
     i->resources_banned_ = banned;
-    i->OnCommand(banned ? "resources banned here after repeated failures: hand over to "
-                          "the peer, do not promote"
-                        : "resource ban lifted",
+    i->OnCommand(banned ? "the group is banned from this node: hand over to the peer, do not "
+                          "promote"
+                        : "the ban on this node was lifted",
                  [banned](RoleManager& rm) {
                    rm.SetResourcesBanned(banned);
                    return std::vector<RoleAction>();
-                 });
+                 },
+                 "resource executor");
   });
 }
 
