@@ -1858,6 +1858,12 @@ void Replicator::CompareVerifySlot(uint64_t offset) {
 // Time.
 
 void Replicator::Tick(absl::Time now) {
+  if (now_ == absl::InfinitePast()) {
+    // The first tick: timers started before it (a connection that came up
+    // first) had no time to start from.
+    if (handshake_started_ == absl::InfinitePast()) handshake_started_ = now;
+    if (last_rx_ == absl::InfinitePast()) last_rx_ = now;
+  }
   now_ = now;
   if (!transport_up_) return;
   if (linger_until_) {

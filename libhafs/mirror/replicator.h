@@ -306,6 +306,8 @@ class Replicator {
   // local disk detaches (on-io-error detach) and the write goes to the peer
   // alone, or fails.
   void AlFailed(uint64_t token, absl::Status status);
+  // Time. The first Tick should come before any other input; timers started
+  // by inputs that arrive before it (handshake, ping) start at that Tick.
   void Tick(absl::Time now);
 
   bool HasReady() const;

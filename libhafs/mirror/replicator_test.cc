@@ -222,6 +222,23 @@ TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4 write@3");
 }
 
+TEST(Replicator, HandshakeTimerStartsAtTheFirstTickWhenTheConnectionCameFirst) {
+  HandPair p;
+  p.deliver = false;  // the peer never answers
+  p.r(0).Connect();
+  p.r(0).TransportUp();  // before any Tick: no time yet
+  p.Pump();
+  ASSERT_EQ(p.r(0).conn_state(), ConnState::kHandshaking);
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  p.r(0).Tick(t0);
+  p.r(0).Tick(t0 + absl::Seconds(1));
+  p.Pump();
+  EXPECT_EQ(p.r(0).conn_state(), ConnState::kHandshaking);  // not timed out at once
+  p.r(0).Tick(t0 + absl::Seconds(7));  // past the default 6 s timeout
+  p.Pump();
+  EXPECT_NE(p.r(0).conn_state(), ConnState::kHandshaking);
+}
+
 TEST(Replicator, SecondaryRefusesApplicationWrites) {
   SimPair p(SimPairOptions{.seed = 3});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);

@@ -436,6 +436,9 @@ void Volume::Impl::Loop() {
   // callback, and (c) the kernel, for every io_uring completion of the
   // backing (and metadata) device (io_uring_register_eventfd). So no source
   // waits for another's timeout; the poll timeout is only the next tick.
+  // The replicator gets its clock before any event (a connection that comes
+  // up first would otherwise start its handshake timer at no time).
+  MaybeTick();
   DrainReady();
   SyncTransportWish();
   while (!stop_.load()) {
