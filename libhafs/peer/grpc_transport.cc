@@ -1,5 +1,6 @@
 #include "libhafs/peer/grpc_transport.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
@@ -9,11 +10,24 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
 
 namespace hafs::peer {
+namespace internal {
+// See PinCallbackCompletionQueue. External linkage, so that the pointer (and
+// with it the pin) stays visible to leak checkers.
+struct CallbackCqPin {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<grpc::GenericStub> stub;
+  grpc::ClientContext context;
+  grpc::ByteBuffer request, response;
+};
+CallbackCqPin* callback_cq_pin = nullptr;
+}  // namespace internal
+
 namespace {
 
 absl::Status FromGrpc(const grpc::Status& s) {
@@ -43,6 +57,31 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 }
 
 int Ms(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+// gRPC 1.51 runs the callback API on a process-wide "alternative" completion
+// queue (the nexting_thread threads) when its I/O manager has no background
+// poller, as here. The servers and channels that use it hold references, and
+// the last one to go shuts it down and deletes it; a callback operation still
+// in flight then completes onto a deleted queue and gRPC aborts ("assertion
+// failed: prior > 0" in grpc_cq_internal_unref; about 1 run in 15 of
+// grpc_transport_test, which creates and destroys many). Pin one reference for
+// the life of the process: a channel that is never destroyed and has made one
+// callback call (to nowhere, with a deadline in the past).
+void PinCallbackCompletionQueue() {
+  static absl::once_flag once;
+  absl::call_once(once, [] {
+    auto* p = new internal::CallbackCqPin;
+    p->channel = grpc::CreateChannel("unix:/nonexistent/hafs-callback-cq-pin",
+                                     grpc::InsecureChannelCredentials());
+    p->stub = std::make_unique<grpc::GenericStub>(p->channel);
+    p->context.set_deadline(std::chrono::system_clock::now());
+    grpc::Slice empty("");
+    p->request = grpc::ByteBuffer(&empty, 1);  // an uninitialized one is "invalid"
+    p->stub->UnaryCall(&p->context, "/hafs.Pin/Pin", grpc::StubOptions(), &p->request,
+                       &p->response, [](grpc::Status) {});
+    internal::callback_cq_pin = p;  // never deleted
+  });
+}
 
 grpc::ChannelArguments ChannelArgs(const PeerServiceOptions& o, absl::Duration reconnect) {
   grpc::ChannelArguments args;
@@ -587,6 +626,7 @@ PeerServer::PeerServer(PeerServiceOptions options) : options_(std::move(options)
 
 absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions options,
                                                               const std::string& listen_address) {
+  PinCallbackCompletionQueue();
   if (options.auth.mode == AuthMode::kHmac && options.auth.keys == nullptr) {
     return absl::InvalidArgumentError(
         "peer_auth 'hmac' needs a key ring (security.authkeys_file)");
@@ -668,6 +708,7 @@ bool PeerServer::AcceptChannel(const std::string& channel, internal::StreamCore*
 absl::StatusOr<std::unique_ptr<PeerClient>> PeerClient::Create(const PeerServiceOptions& options,
                                                                const std::string& address,
                                                                absl::Duration reconnect) {
+  PinCallbackCompletionQueue();
   if (address.empty()) return absl::InvalidArgumentError("PeerClient: empty peer address");
   HAFS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
                         MakeChannelCredentials(options));
