@@ -7,6 +7,7 @@
 //
 // Usage: meta_bench [--file=PATH] [--al_extents=N] [--seconds=S] [--rounds=R]
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -181,6 +182,13 @@ int Main(int argc, char** argv) {
            al_wide.transactions, md_writes, al_wide.al_writes, al_wide.bitmap_writes,
            al_wide.flushes, md_writes ? double(al_wide.activations) / md_writes : 0.0);
   }
+  // The ceiling of "activations per metadata write" at QD32: a transaction
+  // can only carry the extents the waiting writes ask for, i.e. the distinct
+  // ones among kQd uniform picks from the E cold extents of a 2E working set.
+  const double e = static_cast<double>(al_extents);
+  printf("2x ceiling: at most %d writes wait on one transaction; expected distinct cold "
+         "extents among them = E(1-(1-1/E)^%d) = %.1f activations per transaction\n",
+         kQd, kQd, e * (1.0 - std::pow(1.0 - 1.0 / e, kQd)));
   std::sort(hot_ratio.begin(), hot_ratio.end());
   std::sort(wide_ratio.begin(), wide_ratio.end());
   printf("median: hot ratio %.3f (goal >= 0.95), 2x ratio %.3f\n", hot_ratio[hot_ratio.size() / 2],
