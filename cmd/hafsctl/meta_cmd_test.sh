@@ -3,19 +3,10 @@
 # wipe-md on temporary files (real UringDevice I/O), including the error cases.
 set -u
 HAFSCTL="$1"
+source "$2"  # tools/testlib.sh: expect
 T="${TEST_TMPDIR:-$(mktemp -d)}/meta_cmd"
 mkdir -p "$T"
 fail=0
-expect() {  # expect <exit code> <description> <command...>
-  local want="$1" what="$2"; shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  local got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "FAIL: $what: exit $got, want $want"; cat "$T/out" "$T/err"; fail=1
-  else
-    echo "ok: $what"
-  fi
-}
 grep_out() {  # grep_out <pattern> <file> <description>
   if ! grep -q -- "$1" "$2"; then echo "FAIL: $3: '$1' not in:"; cat "$2"; fail=1; fi
 }

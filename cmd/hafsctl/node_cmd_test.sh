@@ -5,6 +5,7 @@
 set -u
 HAFSCTL="$1"
 FAKE="$2"
+source "$3"  # tools/testlib.sh: expect, same
 # Short directory: a Unix socket path has at most 107 bytes.
 T="$(mktemp -d /tmp/hafsctl-test-XXXXXX)"
 FAKE_PID=""
@@ -17,21 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail=0
-expect() {  # expect <exit code> <description> <command...>
-  local want="$1" what="$2"; shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  local got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "FAIL: $what: exit $got, want $want"; cat "$T/out" "$T/err"; fail=1
-  else
-    echo "ok: $what"
-  fi
-}
-same() {  # same <file> <expected text> <description>
-  if [[ "$(cat "$1")" != "$2" ]]; then
-    echo "FAIL: $3: got:"; cat "$1"; echo "--- want:"; echo "$2"; fail=1
-  fi
-}
 grep_out() {  # grep_out <fixed string> <file> <description>
   if ! grep -qF -- "$1" "$2"; then echo "FAIL: $3: '$1' not in:"; cat "$2"; fail=1; fi
 }

@@ -7,6 +7,7 @@
 set -u
 HAFSD="$1"
 HAFSCTL="$2"
+source "$3"  # tools/testlib.sh: expect, same
 T="$(mktemp -d /tmp/hafsd-test-XXXXXX)"  # short: socket paths <= 107 bytes
 PIDS=()
 cleanup() {
@@ -16,21 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail=0
-expect() {  # expect <exit code> <description> <command...>
-  local want="$1" what="$2"; shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  local got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "FAIL: $what: exit $got, want $want"; cat "$T/out" "$T/err"; fail=1
-  else
-    echo "ok: $what"
-  fi
-}
-same() {
-  if [[ "$(cat "$1")" != "$2" ]]; then
-    echo "FAIL: $3: got:"; cat "$1"; echo "--- want:"; echo "$2"; fail=1
-  fi
-}
 grep_out() {
   if ! grep -qF -- "$1" "$2"; then echo "FAIL: $3: '$1' not in:"; cat "$2"; fail=1; fi
 }
