@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "libhafs/mirror/volume.h"
@@ -39,13 +42,20 @@ class CountingTransport final : public peer::Transport {
   void Connect() override { inner_->Connect(); }
   void Disconnect() override { inner_->Disconnect(); }
   absl::Status Send(peer::ConnectionId c, peer::MirrorMessage m) override {
-    const size_t n = m.ByteSizeLong();
-    const bool resync = m.has_resync_data();
-    const size_t payload = resync ? m.resync_data().data().size() : 0;
-    absl::Status s = inner_->Send(c, std::move(m));
-    if (s.ok()) {
-      bytes_ += n;
-      if (resync) resync_payload_ += payload;
+    std::deque<peer::MirrorMessage> one;
+    one.push_back(std::move(m));
+    return SendBatch(c, &one);
+  }
+  absl::Status SendBatch(peer::ConnectionId c, std::deque<peer::MirrorMessage>* messages) override {
+    // What the inner transport takes comes off the front.
+    std::vector<std::pair<size_t, size_t>> sizes;  // serialized, resync payload
+    for (const peer::MirrorMessage& m : *messages) {
+      sizes.emplace_back(m.ByteSizeLong(), m.has_resync_data() ? m.resync_data().data().size() : 0);
+    }
+    absl::Status s = inner_->SendBatch(c, messages);
+    for (size_t i = 0; i < sizes.size() - messages->size(); ++i) {
+      bytes_ += sizes[i].first;
+      resync_payload_ += sizes[i].second;
     }
     return s;
   }

@@ -103,7 +103,15 @@ Buffer Replicator::CopyToBuffer(const std::string& bytes) {
 }
 
 void Replicator::Send(peer::MirrorMessage m) {
+  SendDeferred();
   ready_.messages.push_back(std::move(m));
+}
+
+void Replicator::SendLazily(peer::MirrorMessage m) { deferred_.push_back(std::move(m)); }
+
+void Replicator::SendDeferred() {
+  for (peer::MirrorMessage& d : deferred_) ready_.messages.push_back(std::move(d));
+  deferred_.clear();
 }
 
 void Replicator::Log(std::string line) {
@@ -425,12 +433,28 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
   }
 }
 
-void Replicator::CloseEpoch() {
+void Replicator::CloseEpoch(bool urgent) {
+  if (urgent) {
+    // Barriers of epochs closed before still waiting to go out: now, and
+    // their acks at once too.
+    for (peer::MirrorMessage& d : deferred_) {
+      if (d.has_barrier()) d.mutable_barrier()->set_urgent(true);
+    }
+    SendDeferred();
+  }
   if (epoch_writes_ == 0) return;
   peer::MirrorMessage m;
   m.mutable_barrier()->set_epoch(epoch_);
   m.mutable_barrier()->set_writes(epoch_writes_);
-  Send(std::move(m));
+  // The Barrier travels with the next write's Data (or at the next tick):
+  // the peer flushed the epoch eagerly anyway, and a write that follows in
+  // the same frame costs no extra network round of its own.
+  if (urgent) {
+    m.mutable_barrier()->set_urgent(true);
+    Send(std::move(m));
+  } else {
+    SendLazily(std::move(m));
+  }
   epoch_barriers_.emplace(epoch_, epoch_writes_);
   ++epoch_;
   epoch_writes_ = 0;
@@ -492,7 +516,7 @@ void Replicator::Flush(uint64_t id) {
   ++counters_.ap;
   // Durable on both nodes: close the epoch so the peer flushes it, and wait
   // for every epoch up to it to be acked, plus a local flush.
-  CloseEpoch();
+  CloseEpoch(/*urgent=*/true);
   AppFlush f;
   f.id = id;
   f.epoch = epoch_ - 1;  // the last closed epoch
@@ -718,6 +742,7 @@ void Replicator::DropConnection(std::string reason) {
 void Replicator::LostConnection(absl::string_view reason) {
   transport_up_ = false;
   linger_until_.reset();
+  deferred_.clear();
   ++conn_gen_;
   const bool was_connected = conn_ == ConnState::kConnected;
   Log(absl::StrCat("connection lost (", reason, ")"));
@@ -892,6 +917,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         return true;
       }
       ep.barrier_writes = b.writes();
+      ep.urgent = b.urgent();
       if (HasLocalDisk() && ep.issued < ep.received) blocked_epoch_ = b.epoch();
       MaybeFinishEpoch(b.epoch());
       return true;
@@ -1086,7 +1112,8 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
           persisted_.was_up_to_date = false;
           persist_dirty_ = true;
         }
-        Log("replication: Behind (the peer is Ahead: pull-ahead), disk: Outdated");
+        Log("replication: Behind (the peer is Ahead: pull-ahead), disk: "
+            "Outdated");
       }
       return true;
     }
@@ -1211,7 +1238,13 @@ void Replicator::AckDurableEpochs() {
     peer::MirrorMessage m;
     m.mutable_barrier_ack()->set_epoch(it->first);
     m.mutable_barrier_ack()->set_writes(*ep.barrier_writes);
-    Send(std::move(m));
+    // Nobody waits for a plain barrier ack (it releases the primary's
+    // transfer log): it goes with our next message or at the next tick.
+    if (ep.urgent) {
+      Send(std::move(m));
+    } else {
+      SendLazily(std::move(m));
+    }
     in_epochs_.erase(it);
   }
 }
@@ -1866,6 +1899,7 @@ void Replicator::Tick(absl::Time now) {
   }
   now_ = now;
   if (!transport_up_) return;
+  SendDeferred();
   if (linger_until_) {
     if (now_ >= *linger_until_) DropConnection(linger_reason_);
     return;

@@ -382,6 +382,7 @@ class Replicator {
     enum class Eager { kNone, kInFlight, kDone } eager = Eager::kNone;
     uint32_t eager_covers = 0;  // writes completed when it was submitted
     int eager_count = 0;        // at most kMaxEagerFlushes per epoch
+    bool urgent = false;        // Barrier.urgent: ack as soon as durable
   };
   // An operation waiting for an overlapping one to finish; `run` issues it
   // (and must leave exactly one gated LocalIo in flight for the range, or
@@ -418,7 +419,13 @@ class Replicator {
   void ReleaseGate(uint64_t offset, uint64_t length);
 
   Buffer CopyToBuffer(const std::string& bytes);
+  // Queues `m` for the peer, after any deferred message.
   void Send(peer::MirrorMessage m);
+  // Queues `m` to go out with the next message sent or at the next Tick,
+  // whichever comes first (Barriers and BarrierAcks nobody waits for: one
+  // network frame per write instead of two).
+  void SendLazily(peer::MirrorMessage m);
+  void SendDeferred();
   void SendAck(uint64_t seq, peer::AckKind kind);
   void SendState();
   void Log(std::string line);
@@ -434,7 +441,9 @@ class Replicator {
   void SendAndIssueNow(Request r, bool gated);
   void ReplayDeferredWrites();
   void MaybeCompleteRequest(uint64_t seq);
-  void CloseEpoch();
+  // `urgent`: an application flush waits for the barrier ack, so the Barrier
+  // goes now and asks for its ack at once.
+  void CloseEpoch(bool urgent = false);
   void MaybeCompleteFlushes();
   void ReadFromPeer(uint64_t id, uint64_t offset, uint64_t length);
 
@@ -526,6 +535,7 @@ class Replicator {
 
   // Secondary.
   std::deque<peer::MirrorMessage> inbound_;
+  std::vector<peer::MirrorMessage> deferred_;  // SendLazily
   bool processing_inbound_ = false;
   std::map<uint64_t, InEpoch> in_epochs_;
   // 0: not blocked; else the epoch whose Barrier arrived while one of its

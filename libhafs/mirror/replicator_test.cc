@@ -156,48 +156,120 @@ peer::MirrorMessage DataMsg(uint64_t seq, uint64_t epoch, uint64_t block) {
   return m;
 }
 
-peer::MirrorMessage BarrierMsg(uint64_t epoch, uint32_t writes) {
+peer::MirrorMessage BarrierMsg(uint64_t epoch, uint32_t writes, bool urgent = false) {
   peer::MirrorMessage m;
   m.mutable_barrier()->set_epoch(epoch);
   m.mutable_barrier()->set_writes(writes);
+  m.mutable_barrier()->set_urgent(urgent);
   return m;
+}
+
+// "Data 1, Barrier 10!, ..." for messages [from, end) ('!' = urgent).
+std::string Names(const std::vector<peer::MirrorMessage>& ms, size_t from = 0) {
+  std::vector<std::string> out;
+  for (size_t i = from; i < ms.size(); ++i) {
+    const peer::MirrorMessage& m = ms[i];
+    if (m.has_data()) {
+      out.push_back(absl::StrCat("Data ", m.data().seq()));
+    } else if (m.has_barrier()) {
+      out.push_back(absl::StrCat("Barrier ", m.barrier().epoch(), m.barrier().urgent() ? "!" : ""));
+    } else if (m.has_barrier_ack()) {
+      out.push_back(absl::StrCat("BarrierAck ", m.barrier_ack().epoch()));
+    } else if (m.has_ack()) {
+      out.push_back(absl::StrCat("Ack ", m.ack().seq()));
+    } else {
+      out.push_back(absl::StrCat("case ", m.body_case()));
+    }
+  }
+  return absl::StrJoin(out, ", ");
 }
 
 TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting) {
   HandPair p;
   p.EstablishAndHoldSecondary();
   // The Primary's stream: epoch 10 (two writes), its Barrier, epoch 11 (one
-  // write), its Barrier. Nothing completes meanwhile.
+  // write), its Barrier — urgent: an application flush waits for it. Nothing
+  // completes meanwhile.
   p.r(1).Receive(DataMsg(1, 10, 0));
   p.r(1).Receive(DataMsg(2, 10, 1));
   p.r(1).Receive(BarrierMsg(10, 2));
   p.r(1).Receive(DataMsg(3, 11, 5));
-  p.r(1).Receive(BarrierMsg(11, 1));
+  p.r(1).Receive(BarrierMsg(11, 1, /*urgent=*/true));
   p.Pump();
   // Issued in stream order: both writes, the epoch's flush as an ordering
   // barrier, the next epoch's write right behind it, its flush.
   EXPECT_EQ(p.HeldOnSecondary(), "write@0 write@1 flush! write@5 flush!");
   EXPECT_TRUE(p.sent[1].empty());  // nothing written yet: no acks
-  // Completions in device order. Each BarrierAck follows its flush.
+  // Completions in device order; what each one sends.
   auto complete = [&](size_t i) {
+    const size_t before = p.sent[1].size();
     p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
     p.Pump();
+    return Names(p.sent[1], before);
   };
-  auto last_sent = [&] {
-    const peer::MirrorMessage& m = p.sent[1].back();
-    return m.has_barrier_ack() ? absl::StrCat("BarrierAck ", m.barrier_ack().epoch())
-                               : absl::StrCat("Ack ", m.ack().seq());
+  EXPECT_EQ(complete(0), "Ack 1");
+  EXPECT_EQ(complete(1), "Ack 2");
+  // Epoch 10 is durable; nobody waits for its ack: it goes with the next
+  // message, in the same Ready (one network frame).
+  EXPECT_EQ(complete(2), "");
+  EXPECT_EQ(complete(3), "BarrierAck 10, Ack 3");
+  EXPECT_EQ(complete(4), "BarrierAck 11");  // urgent: at once
+}
+
+TEST(Replicator, ALazyBarrierAckGoesOutAtTheNextTick) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  p.r(1).Receive(DataMsg(1, 10, 0));
+  p.r(1).Receive(BarrierMsg(10, 1));
+  p.Pump();
+  ASSERT_EQ(p.HeldOnSecondary(), "write@0 flush!");
+  for (size_t i = 0; i < 2; ++i) p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
+  p.Pump();
+  EXPECT_EQ(Names(p.sent[1]), "Ack 1");
+  p.r(1).Tick(absl::UnixEpoch() + absl::Seconds(1));
+  p.Pump();
+  EXPECT_EQ(Names(p.sent[1]), "Ack 1, BarrierAck 10");
+}
+
+TEST(Replicator, PrimarySendsABarrierWithTheNextWriteOrAtOnceForAFlush) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  p.sent[0].clear();
+  auto buf = [] { return std::make_shared<io::AlignedBuffer>(Pattern(1, 'w')); };
+  // A write completes (local write done, peer's ACK_WRITTEN): its epoch
+  // closes, but the Barrier waits for the next message.
+  auto write_and_complete = [&](uint64_t id, uint64_t block) {
+    const size_t held = p.held[0].size();
+    p.r(0).Write(id, block * kBlock, buf());
+    p.Pump();
+    ASSERT_EQ(p.held[0].size(), held + 1);
+    p.r(0).IoDone(p.held[0].back().token, absl::OkStatus());
+    const peer::MirrorMessage& data = p.sent[0].back();
+    ASSERT_TRUE(data.has_data()) << Names(p.sent[0]);
+    peer::MirrorMessage ack;
+    ack.mutable_ack()->set_seq(data.data().seq());
+    ack.mutable_ack()->set_kind(peer::ACK_WRITTEN);
+    p.r(0).Receive(ack);
+    p.Pump();
   };
-  complete(0);
-  EXPECT_EQ(last_sent(), "Ack 1");
-  complete(1);
-  EXPECT_EQ(last_sent(), "Ack 2");
-  complete(2);
-  EXPECT_EQ(last_sent(), "BarrierAck 10");
-  complete(3);
-  EXPECT_EQ(last_sent(), "Ack 3");
-  complete(4);
-  EXPECT_EQ(last_sent(), "BarrierAck 11");
+  write_and_complete(1, 0);
+  ASSERT_EQ(p.sent[0].size(), 1u);
+  const uint64_t seq = p.sent[0][0].data().seq();
+  const uint64_t epoch = p.sent[0][0].data().epoch();
+  // The next write: Barrier and Data in one Ready.
+  write_and_complete(2, 1);
+  EXPECT_EQ(Names(p.sent[0]), absl::StrCat("Data ", seq, ", Barrier ", epoch, ", Data ", seq + 1));
+  // An application flush: the Barrier goes at once and asks for its ack at
+  // once.
+  p.r(0).Flush(3);
+  p.Pump();
+  EXPECT_EQ(Names(p.sent[0], 3), absl::StrCat("Barrier ", epoch + 1, "!"));
+  // Without a next write or flush, the next tick sends it.
+  write_and_complete(4, 2);
+  const size_t before = p.sent[0].size();
+  p.r(0).Tick(absl::UnixEpoch() + absl::Seconds(1));
+  p.Pump();
+  EXPECT_EQ(Names(p.sent[0], before), absl::StrCat("Barrier ", epoch + 2));
 }
 
 TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
@@ -233,7 +305,8 @@ TEST(Replicator, HandshakeTimerStartsAtTheFirstTickWhenTheConnectionCameFirst) {
   p.r(0).Tick(t0);
   p.r(0).Tick(t0 + absl::Seconds(1));
   p.Pump();
-  EXPECT_EQ(p.r(0).conn_state(), ConnState::kHandshaking);  // not timed out at once
+  EXPECT_EQ(p.r(0).conn_state(),
+            ConnState::kHandshaking);  // not timed out at once
   p.r(0).Tick(t0 + absl::Seconds(7));  // past the default 6 s timeout
   p.Pump();
   EXPECT_NE(p.r(0).conn_state(), ConnState::kHandshaking);

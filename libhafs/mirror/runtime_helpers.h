@@ -8,7 +8,9 @@
 
 #include <deque>
 #include <optional>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "libhafs/mirror/replicator.h"
 #include "libhafs/peer/transport.h"
 
@@ -44,6 +46,40 @@ class BarrierBacklog {
 
  private:
   std::deque<LocalIo> queue_;
+};
+
+// Messages for the peer, in order, through the transport's back-pressure
+// (Transport::SendBatch): one Ready's messages go out as one batch; what the
+// transport refuses waits here, in order, for its kWritable event.
+//   outbox_.Send(*transport_, conn_, &ready.messages);   // after each Ready
+//   outbox_.Send(*transport_, conn_);                    // on kWritable
+//   outbox_.Clear();                                     // connection gone
+class Outbox {
+ public:
+  // Appends `messages` (if any; they are moved out) and sends what the
+  // transport takes. On a broken connection the rest is dropped (its
+  // kDisconnected event is queued) and the error returned.
+  absl::Status Send(peer::Transport& t, peer::ConnectionId c,
+                    std::vector<peer::MirrorMessage>* messages = nullptr) {
+    if (messages != nullptr) {
+      for (peer::MirrorMessage& m : *messages) queue_.push_back(std::move(m));
+      messages->clear();
+    }
+    if (queue_.empty()) return absl::OkStatus();
+    if (c == 0) {
+      queue_.clear();
+      return absl::UnavailableError("no connection");
+    }
+    absl::Status s = t.SendBatch(c, &queue_);
+    if (s.ok() || absl::IsResourceExhausted(s)) return absl::OkStatus();
+    queue_.clear();
+    return s;
+  }
+  size_t size() const { return queue_.size(); }
+  void Clear() { queue_.clear(); }
+
+ private:
+  std::deque<peer::MirrorMessage> queue_;
 };
 
 // Keeps the transport's Connect/Disconnect in step with the replicator: it

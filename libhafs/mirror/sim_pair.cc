@@ -118,7 +118,7 @@ void SimNode::Crash(uint64_t seed) {
   transport_->Disconnect();
   transport_wish_.Dropped();
   conn_ = 0;
-  held_.clear();
+  outbox_.Clear();
   // The application on this node died with it.
   auto pending = std::move(app_done_);
   app_done_.clear();
@@ -176,16 +176,12 @@ bool SimNode::Pump() {
         case peer::TransportEvent::Kind::kDisconnected:
           if (e.connection == conn_) {
             conn_ = 0;
-            held_.clear();
+            outbox_.Clear();
             rep_->TransportDown(e.reason.message());
           }
           break;
         case peer::TransportEvent::Kind::kWritable:
-          while (!held_.empty() && conn_ != 0) {
-            absl::Status s = transport_->Send(conn_, held_.front());
-            if (absl::IsResourceExhausted(s)) break;
-            held_.pop_front();
-          }
+          (void)outbox_.Send(*transport_, conn_);  // broken: kDisconnected follows
           break;
         case peer::TransportEvent::Kind::kConnectFailed:
           break;  // SimTransport never fails an attempt
@@ -279,19 +275,8 @@ void SimNode::ProcessReady(Ready rd) {
   for (const auto& [offset, length] : rd.al_release) ReleaseAl(offset, length);
   MaybeStartAlTransaction();
   // 4. Messages.
-  for (peer::MirrorMessage& m : rd.messages) {
-    if (conn_ == 0) break;
-    if (!held_.empty()) {
-      held_.push_back(std::move(m));
-      continue;
-    }
-    absl::Status s = transport_->Send(conn_, m);
-    if (absl::IsResourceExhausted(s)) {
-      held_.push_back(std::move(m));
-    } else if (!s.ok()) {
-      break;  // the connection broke; its kDisconnected is queued
-    }
-  }
+  (void)outbox_.Send(*transport_, conn_,
+                     &rd.messages);  // broken: kDisconnected follows
   // 5. Completions.
   for (AppDone& d : rd.done) {
     if (auto r = read_done_.find(d.id); r != read_done_.end()) {
@@ -315,7 +300,7 @@ void SimNode::ProcessReady(Ready rd) {
     transport_->Disconnect();
     transport_wish_.Dropped();
     conn_ = 0;
-    held_.clear();
+    outbox_.Clear();
   }
   SyncTransportWish();
 }

@@ -145,10 +145,10 @@ class SimNode {
   peer::SimTransport* transport_;
   peer::ConnectionId conn_ = 0;
   TransportWish transport_wish_;
-  std::deque<peer::MirrorMessage> held_;  // refused by back-pressure
-  std::map<uint64_t, Op> ops_;            // by token, submitted to the disk
-  std::map<uint64_t, Op> al_parked_;      // waiting for an AL transaction
-  BarrierBacklog backlog_;                // behind a barrier that waits for al_parked_
+  Outbox outbox_;                            // refused by back-pressure
+  std::map<uint64_t, Op> ops_;               // by token, submitted to the disk
+  std::map<uint64_t, Op> al_parked_;         // waiting for an AL transaction
+  BarrierBacklog backlog_;                   // behind a barrier that waits for al_parked_
   std::set<uint64_t> al_admission_waiting_;  // al_begin tokens waiting
   std::deque<uint64_t> admitted_;            // al_begin tokens to report
   bool al_flush_in_flight_ = false;

@@ -5,6 +5,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <sstream>
@@ -219,24 +220,32 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     });
   }
 
-  absl::Status Enqueue(MirrorMessage m) {
+  // Transport::SendBatch on this stream: everything accepted is queued
+  // before the next write starts, so it leaves in one frame where it fits.
+  absl::Status Enqueue(std::deque<MirrorMessage>* messages) {
     const Frame* w = nullptr;
+    absl::Status s;
     {
       absl::MutexLock l(&mu_);
       if (phase_ != Phase::kOpen) {
         return absl::UnavailableError(
             absl::StrCat("stream to ", peer_address_, " is closing"));
       }
-      size_t bytes = m.ByteSizeLong();
-      size_t queued = queued_bytes_ + writing_bytes_;
-      if (queued > 0 && queued + bytes > max_queued_bytes_) {
-        refused_ = true;
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "send queue full: ", queued, " bytes queued + ", bytes, " > max_queued_bytes ",
-            max_queued_bytes_, "; retry after a Writable event"));
+      while (!messages->empty()) {
+        MirrorMessage& m = messages->front();
+        const size_t bytes = m.ByteSizeLong();
+        const size_t queued = queued_bytes_ + writing_bytes_;
+        if (queued > 0 && queued + bytes > max_queued_bytes_) {
+          refused_ = true;
+          s = absl::ResourceExhaustedError(absl::StrCat(
+              "send queue full: ", queued, " bytes queued + ", bytes, " > max_queued_bytes ",
+              max_queued_bytes_, "; retry after a Writable event"));
+          break;
+        }
+        queued_bytes_ += bytes;
+        data_.push_back({std::move(m), bytes});
+        messages->pop_front();
       }
-      queued_bytes_ += bytes;
-      data_.push_back({std::move(m), bytes});
       w = PrepareWriteLocked();
       if (w != nullptr) ++external_ops_;
     }
@@ -244,7 +253,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       io_->IoWrite(w);
       EndExternal();
     }
-    return absl::OkStatus();
+    return s;
   }
 
   uint64_t batches() {
@@ -297,10 +306,12 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       if (w == nullptr) writes_done = WantWritesDoneLocked();
       if (w == nullptr && !writes_done) final = WantFinalLocked(&final_status);
     }
-    if (writable) CallOwner([&](GrpcTransport* o) { o->OnStreamWritable(this); });
+    std::shared_ptr<WakeupSlot> wake;
+    if (writable) wake = CallOwner([&](GrpcTransport* o) { return o->OnStreamWritable(this); });
     if (w != nullptr) io_->IoWrite(w);
     if (writes_done) io_->IoWritesDone();
     if (final) io_->IoFinal(final_status);
+    WakeOwner(wake);
   }
 
   void OnReadDone(bool ok) {
@@ -371,12 +382,18 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       io_->IoWrite(w);
       EndExternal();
     }
+    // Events are queued before the next read is started (so they stay in
+    // order); the owner is woken after it (so it processes them while the
+    // next frame is being read).
+    std::shared_ptr<WakeupSlot> wake;
     if (authenticated) {
       std::shared_ptr<StreamCore> self = shared_from_this();
-      CallOwner([&](GrpcTransport* o) { o->OnStreamAuthenticated(self, peer); });
+      wake = CallOwner([&](GrpcTransport* o) { return o->OnStreamAuthenticated(self, peer); });
     }
     if (!messages.empty()) {
-      CallOwner([&](GrpcTransport* o) { o->OnStreamMessages(this, std::move(messages)); });
+      std::shared_ptr<WakeupSlot> w = CallOwner(
+          [&](GrpcTransport* o) { return o->OnStreamMessages(this, std::move(messages)); });
+      if (w != nullptr) wake = std::move(w);
     }
     if (abort) {
       Abort(absl::InternalError("protocol violation by peer"));
@@ -385,6 +402,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     read_buf_.Clear();
     if (reread) io_->IoRead(&read_buf_);
     MaybeFinal();
+    WakeOwner(wake);
   }
 
   void OnWritesDoneDone() { OnWriteDone(true); }
@@ -401,7 +419,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       if (s.ok()) s = absl::UnavailableError("stream ended");
       authenticated = authenticated_;
     }
-    CallOwner([&](GrpcTransport* o) { o->OnStreamDone(this, s, authenticated); });
+    WakeOwner(CallOwner([&](GrpcTransport* o) { return o->OnStreamDone(this, s, authenticated); }));
   }
 
   absl::Status close_status() {
@@ -416,10 +434,18 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     size_t bytes;
   };
 
+  // Runs `fn` (which returns whether the owner wants a wake-up) on the owner
+  // and returns the owner's wake-up slot to invoke, or nullptr. Callers
+  // invoke it last, with no lock of ours held: the wake-up may run the
+  // owner's whole event step, which calls back into this stream.
   template <typename Fn>
-  void CallOwner(Fn fn) {
+  [[nodiscard]] std::shared_ptr<WakeupSlot> CallOwner(Fn fn) {
     absl::ReaderMutexLock l(&owner_mu_);
-    if (owner_ != nullptr) fn(owner_);
+    if (owner_ != nullptr && fn(owner_)) return owner_->wakeup_slot();
+    return nullptr;
+  }
+  static void WakeOwner(const std::shared_ptr<WakeupSlot>& slot) {
+    if (slot != nullptr) slot->Invoke();
   }
 
   // Picks the next frame to write, if any. Sets write_in_flight_.
@@ -648,9 +674,10 @@ absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "PeerService: cannot listen on ", listen_address,
-        " (address in use, bad address or bad credentials; see gRPC's log above)"));
+    return absl::UnavailableError(
+        absl::StrCat("PeerService: cannot listen on ", listen_address,
+                     " (address in use, bad address or bad credentials; see "
+                     "gRPC's log above)"));
   }
   return s;
 }
@@ -790,7 +817,8 @@ GrpcTransport::GrpcTransport(PeerServer* server, GrpcTransportOptions options, b
       options_(std::move(options)),
       dialer_(dialer),
       clock_(options_.clock != nullptr ? options_.clock : Clock::System()),
-      token_(std::make_shared<Token>()) {
+      token_(std::make_shared<Token>()),
+      wakeup_(std::make_shared<internal::WakeupSlot>()) {
   absl::MutexLock l(&token_->mu);
   token_->transport = this;
 }
@@ -814,21 +842,38 @@ GrpcTransport::~GrpcTransport() {
   }
 }
 
-void GrpcTransport::Wake() {
-  std::function<void()> w;
+void internal::WakeupSlot::Set(std::function<void()> fn) {
+  absl::MutexLock l(&mu_);
+  fn_ = std::move(fn);
+  // Wait for other threads still inside the previous callback (not for this
+  // one: the owner may replace its callback from inside it).
+  const std::thread::id self = std::this_thread::get_id();
+  auto others_done = [this, self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::all_of(running_.begin(), running_.end(),
+                       [self](std::thread::id t) { return t == self; });
+  };
+  mu_.Await(absl::Condition(&others_done));
+}
+
+void internal::WakeupSlot::Invoke() {
+  std::function<void()> fn;
+  const std::thread::id self = std::this_thread::get_id();
   {
     absl::MutexLock l(&mu_);
-    w = wakeup_;
+    if (!fn_) return;
+    fn = fn_;
+    running_.push_back(self);
   }
-  if (w) w();
+  fn();
+  absl::MutexLock l(&mu_);
+  running_.erase(std::find(running_.begin(), running_.end(), self));
 }
+
+void GrpcTransport::Wake() { wakeup_->Invoke(); }
 
 void GrpcTransport::PushLocked(TransportEvent e) { events_.push_back(std::move(e)); }
 
-void GrpcTransport::SetWakeup(std::function<void()> wakeup) {
-  absl::MutexLock l(&mu_);
-  wakeup_ = std::move(wakeup);
-}
+void GrpcTransport::SetWakeup(std::function<void()> wakeup) { wakeup_->Set(std::move(wakeup)); }
 
 bool GrpcTransport::WantsConnection() {
   absl::MutexLock l(&mu_);
@@ -906,6 +951,13 @@ void GrpcTransport::Disconnect() {
 }
 
 absl::Status GrpcTransport::Send(ConnectionId connection, MirrorMessage message) {
+  std::deque<MirrorMessage> one;
+  one.push_back(std::move(message));
+  return SendBatch(connection, &one);
+}
+
+absl::Status GrpcTransport::SendBatch(ConnectionId connection,
+                                      std::deque<MirrorMessage>* messages) {
   std::shared_ptr<internal::StreamCore> core;
   {
     absl::MutexLock l(&mu_);
@@ -916,7 +968,7 @@ absl::Status GrpcTransport::Send(ConnectionId connection, MirrorMessage message)
     }
     core = current_;
   }
-  return core->Enqueue(std::move(message));
+  return core->Enqueue(messages);
 }
 
 std::vector<TransportEvent> GrpcTransport::TakeEvents() {
@@ -944,7 +996,7 @@ uint64_t GrpcTransport::BatchesSent() {
   return core != nullptr ? core->batches() : 0;
 }
 
-void GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
+bool GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
                                           const PeerInfo& peer) {
   std::shared_ptr<internal::StreamCore> old;
   bool reject = false;
@@ -972,17 +1024,17 @@ void GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::Stream
   }
   if (reject) {
     core->Abort(absl::CancelledError("transport is not connecting"));
-    return;
+    return false;
   }
   if (old != nullptr) old->Abort(absl::AbortedError("replaced by a newer stream"));
-  Wake();
+  return true;
 }
 
-void GrpcTransport::OnStreamMessages(internal::StreamCore* core,
+bool GrpcTransport::OnStreamMessages(internal::StreamCore* core,
                                      std::vector<MirrorMessage> messages) {
   {
     absl::MutexLock l(&mu_);
-    if (current_.get() != core) return;  // a replaced or closed stream
+    if (current_.get() != core) return false;  // a replaced or closed stream
     for (MirrorMessage& m : messages) {
       TransportEvent e;
       e.kind = TransportEvent::Kind::kMessage;
@@ -991,22 +1043,22 @@ void GrpcTransport::OnStreamMessages(internal::StreamCore* core,
       PushLocked(std::move(e));
     }
   }
-  Wake();
+  return true;
 }
 
-void GrpcTransport::OnStreamWritable(internal::StreamCore* core) {
+bool GrpcTransport::OnStreamWritable(internal::StreamCore* core) {
   {
     absl::MutexLock l(&mu_);
-    if (current_.get() != core) return;
+    if (current_.get() != core) return false;
     TransportEvent e;
     e.kind = TransportEvent::Kind::kWritable;
     e.connection = conn_id_;
     PushLocked(std::move(e));
   }
-  Wake();
+  return true;
 }
 
-void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status& status,
+bool GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status& status,
                                  bool authenticated) {
   bool wake = false;
   {
@@ -1032,7 +1084,7 @@ void GrpcTransport::OnStreamDone(internal::StreamCore* core, const absl::Status&
       if (wants_ && !destroying_) ScheduleRedial();
     }
   }
-  if (wake) Wake();
+  return wake;
 }
 
 }  // namespace hafs::peer

@@ -46,10 +46,12 @@
 #define HAFS_LIBHAFS_PEER_GRPC_TRANSPORT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -102,6 +104,21 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
 class GrpcTransport;
 namespace internal {
 class StreamCore;
+
+// The owner's wake-up callback, invoked without any transport lock held (the
+// owner may run its whole event step in it, calling back into the transport).
+// Set() returns once no other thread runs the previous callback any more, so
+// the owner may be destroyed right after SetWakeup(nullptr).
+class WakeupSlot {
+ public:
+  void Set(std::function<void()> fn);
+  void Invoke();
+
+ private:
+  absl::Mutex mu_;
+  std::function<void()> fn_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread::id> running_ ABSL_GUARDED_BY(mu_);  // threads inside fn
+};
 class ServiceImpl;
 }  // namespace internal
 
@@ -206,6 +223,7 @@ class GrpcTransport final : public Transport {
   void Connect() override;
   void Disconnect() override;
   absl::Status Send(ConnectionId connection, MirrorMessage message) override;
+  absl::Status SendBatch(ConnectionId connection, std::deque<MirrorMessage>* messages) override;
   std::vector<TransportEvent> TakeEvents() override;
   void SetWakeup(std::function<void()> wakeup) override;
   size_t QueuedBytes() override;
@@ -216,15 +234,17 @@ class GrpcTransport final : public Transport {
   uint64_t BatchesSent();
 
   // Internal, called by streams (public for the implementation's helper
-  // classes; not part of the API).
-  void OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
+  // classes; not part of the API). The OnStream* calls queue events and
+  // return whether the owner should be woken; the stream invokes
+  // wakeup_slot() after it released its own locks.
+  bool OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
                              const PeerInfo& peer);
-  void OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
-  void OnStreamWritable(internal::StreamCore* core);
+  bool OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
+  bool OnStreamWritable(internal::StreamCore* core);
   // `authenticated`: the stream got past authentication (else it was a
   // failed attempt).
-  void OnStreamDone(internal::StreamCore* core, const absl::Status& status,
-                    bool authenticated);
+  bool OnStreamDone(internal::StreamCore* core, const absl::Status& status, bool authenticated);
+  const std::shared_ptr<internal::WakeupSlot>& wakeup_slot() const { return wakeup_; }
   bool WantsConnection();
   void StreamStarted(internal::StreamCore* core);
 
@@ -257,7 +277,7 @@ class GrpcTransport final : public Transport {
   };
   std::shared_ptr<Token> token_;
   std::vector<TransportEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::function<void()> wakeup_ ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<internal::WakeupSlot> wakeup_;
 };
 
 }  // namespace hafs::peer

@@ -33,7 +33,16 @@ void SimTransport::Disconnect() {
 }
 
 absl::Status SimTransport::Send(ConnectionId connection, MirrorMessage message) {
-  return net_->Send(side_, connection, std::move(message));
+  return net_->Send(side_, connection, message);
+}
+
+absl::Status SimTransport::SendBatch(ConnectionId connection, std::deque<MirrorMessage>* messages) {
+  while (!messages->empty()) {
+    absl::Status s = net_->Send(side_, connection, messages->front());
+    if (!s.ok()) return s;
+    messages->pop_front();
+  }
+  return absl::OkStatus();
 }
 
 std::vector<TransportEvent> SimTransport::TakeEvents() {
@@ -177,7 +186,7 @@ void SimNetwork::SetBlocked(bool from0to1, bool from1to0) {
   }
 }
 
-absl::Status SimNetwork::Send(int side, ConnectionId conn, MirrorMessage message) {
+absl::Status SimNetwork::Send(int side, ConnectionId conn, MirrorMessage& message) {
   SimTransport& t = *endpoints_[side];
   if (!t.connected_ || conn != t.conn_id_) {
     return absl::UnavailableError(absl::StrCat("connection ", conn,

@@ -85,6 +85,7 @@ class SimTransport final : public Transport {
   void Connect() override;
   void Disconnect() override;
   absl::Status Send(ConnectionId connection, MirrorMessage message) override;
+  absl::Status SendBatch(ConnectionId connection, std::deque<MirrorMessage>* messages) override;
   std::vector<TransportEvent> TakeEvents() override;
   void SetWakeup(std::function<void()> wakeup) override { wakeup_ = std::move(wakeup); }
   size_t QueuedBytes() override { return in_flight_bytes_; }
@@ -151,7 +152,8 @@ class SimNetwork {
   void ScheduleAttempt(absl::Duration after);
   void Attempt();
   void Break(absl::Status reason_for_0, absl::Status reason_for_1);
-  absl::Status Send(int side, ConnectionId conn, MirrorMessage message);
+  // Moves `message` out only if it is accepted.
+  absl::Status Send(int side, ConnectionId conn, MirrorMessage& message);
   void Enqueue(int from, InFlight item, absl::Time at);
   void ArmPump(int from);
   void Pump(int from);

@@ -29,11 +29,16 @@
 //     emits one kWritable event once the queue drained below half the limit.
 //     The message that was refused is not queued; the caller keeps it.
 //
-// Threading: TakeEvents/Send/Connect/Disconnect may be called from any thread
-// (the runtime normally uses one loop thread). Implementations never call back
-// into the owner except through the optional wake-up callback, which is invoked
-// (without transport locks held, possibly from an internal thread) whenever
-// events become available; it should only signal (e.g. write an eventfd).
+// Threading: TakeEvents/Send/Connect/Disconnect may be called from any thread.
+// Implementations never call back into the owner except through the optional
+// wake-up callback, which is invoked whenever events become available, from
+// an internal thread or from inside Disconnect(), without any transport lock
+// held: the owner may process the events right there (TakeEvents, Send, ...,
+// as the block mirror's runtime does to save a thread hand-off) or just
+// signal its own thread. It must not block for long (it holds up the
+// transport's thread). Once SetWakeup returns, the previous callback no
+// longer runs on other threads, so the owner may go away after
+// SetWakeup(nullptr).
 //
 // Example (runtime loop):
 //   transport->SetWakeup([&] { loop.Notify(); });
@@ -48,6 +53,7 @@
 #define HAFS_LIBHAFS_PEER_TRANSPORT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -109,6 +115,14 @@ class Transport {
   //                 (it broke, or its kDisconnected is pending in the queue).
   //   kResourceExhausted: back-pressure, see the file comment.
   virtual absl::Status Send(ConnectionId connection, MirrorMessage message) = 0;
+
+  // Queues the messages at the front of `*messages` in order, as Send does,
+  // removing each one queued; stops at the first refusal and returns its
+  // status (`*messages` keeps the refused message and the rest). Messages
+  // queued together leave together where they fit (GrpcTransport: one
+  // network frame, so a Barrier and the next Data, or a BarrierAck and the
+  // next Ack, cost the peer one wake-up).
+  virtual absl::Status SendBatch(ConnectionId connection, std::deque<MirrorMessage>* messages) = 0;
 
   // Returns and clears the pending events, oldest first.
   virtual std::vector<TransportEvent> TakeEvents() = 0;
