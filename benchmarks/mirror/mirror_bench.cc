@@ -250,6 +250,8 @@ int main(int argc, char** argv) {
     Print("degraded_write_mib_per_s", resync_mib / wsecs);
     const uint64_t oos_kib = v.status().replication.counters.oos;
     Print("resync_marked_mib", oos_kib / 1024.0);
+    // The resync starts on a quiet disk: the degraded writes are written out.
+    Die(v.Flush(), "flush after the degraded writes");
     const uint64_t bytes0 = counting.bytes(), payload0 = counting.resync_payload();
     const absl::Time t0 = absl::Now();
     Die(v.Connect(), "connect");
