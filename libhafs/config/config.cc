@@ -187,6 +187,10 @@ void FillDefaults(HafsConfig& cfg) {
   }
 
   DefaultString(cfg.mutable_security()->mutable_peer_auth(), "hmac");
+
+  Resources& r = *cfg.mutable_resources();
+  if (!r.has_migration_threshold()) r.set_migration_threshold(3);
+  if (!r.has_failure_timeout_s()) r.set_failure_timeout_s(600);
 }
 
 void Validate(const HafsConfig& cfg, Checker& c) {
@@ -323,6 +327,18 @@ void Validate(const HafsConfig& cfg, Checker& c) {
               absl::StrCat("\"", n.virtual_ip(i), "\" is not address/prefix-length"),
               "write \"2001:db8::10/64\" or \"192.0.2.10/24\"");
     }
+  }
+
+  const Resources& r = cfg.resources();
+  if (r.migration_threshold() > 1000) {
+    c.Error({{"resources", -1}, {"migration_threshold", -1}},
+            absl::StrCat(r.migration_threshold(), " failures is not a useful threshold"),
+            "use 1..1000 (default 3), or 0 to never move the service because of failures");
+  }
+  if (r.failure_timeout_s() > 7 * 24 * 3600) {
+    c.Error({{"resources", -1}, {"failure_timeout_s", -1}},
+            absl::StrCat(r.failure_timeout_s(), " s is longer than a week"),
+            "use up to 604800 (default 600), or 0 to keep failures until `hafsctl cleanup`");
   }
 
   const Security& s = cfg.security();

@@ -33,6 +33,8 @@ TEST(Config, DefaultsAreFilledIn) {
   EXPECT_EQ(cfg->quorum().mode(), "two_node");
   EXPECT_EQ(cfg->split_brain().after_sb_0pri(), "disconnect");
   EXPECT_EQ(cfg->nfs().server_scope(), "hafs-c1");
+  EXPECT_EQ(cfg->resources().migration_threshold(), 3u);
+  EXPECT_EQ(cfg->resources().failure_timeout_s(), 600u);
 }
 
 TEST(Config, ExplicitZeroIsKeptWhereItMeansSomething) {
@@ -43,6 +45,23 @@ TEST(Config, ExplicitZeroIsKeptWhereItMeansSomething) {
   ASSERT_OK(cfg);
   EXPECT_EQ(cfg->volume().resync_rate_kib_per_s(), 0u);  // unlimited
   EXPECT_EQ(cfg->volume().c_plan_ahead_ms(), 0u);        // fixed rate
+  text += "resources { migration_threshold: 0 failure_timeout_s: 0 }\n";
+  cfg = LoadConfigText(text, "z.conf");
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->resources().migration_threshold(), 0u);  // never move
+  EXPECT_EQ(cfg->resources().failure_timeout_s(), 0u);    // keep until cleanup
+}
+
+TEST(Config, ResourcePolicyOutOfRangeNamesTheFieldAndAHint) {
+  std::string text(kMinimal);
+  text += "resources { migration_threshold: 5000\n            failure_timeout_s: 9999999 }\n";
+  EXPECT_THAT(LoadConfigText(text, "r.conf").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("r.conf:6:13: resources.migration_threshold: 5000 "
+                                       "failures is not a useful threshold"),
+                             HasSubstr("hint: use 1..1000"),
+                             HasSubstr("r.conf:7:13: resources.failure_timeout_s: 9999999 s "
+                                       "is longer than a week"))));
 }
 
 TEST(Config, SyntaxErrorNamesLineAndColumn) {

@@ -447,6 +447,15 @@ absl::Status Node::Init() {
     agents[s.name] = std::make_unique<resources::VirtualIpAgent>(s, clock_);
     g.resources.push_back(s);
   }
+  // Pacemaker's migration-threshold / failure-timeout for every resource but
+  // the volume, whose promotion is refused for a moment during every takeover
+  // (start_failure_is_fatal is off for the same reason).
+  for (resources::ResourceSpec& s : g.resources) {
+    s.failure_timeout = absl::Seconds(cfg.resources().failure_timeout_s());
+    if (s.name != "volume") {
+      s.migration_threshold = static_cast<int>(cfg.resources().migration_threshold());
+    }
+  }
   HAFS_RETURN_IF_ERROR(resources::ValidateGroup(g));
   p.executor =
       std::make_unique<resources::GroupExecutor>(g, std::move(agents), clock_);
