@@ -98,12 +98,14 @@ void ActivityLog::End(uint32_t first, uint32_t last) {
 size_t ActivityLog::wanted_cold() const { return cold_wanted_.size(); }
 
 std::optional<uint32_t> ActivityLog::PickVictim(
-    const absl::flat_hash_map<uint32_t, bool>& chosen) {
+    const absl::flat_hash_map<uint32_t, bool>& chosen, uint32_t keep_first,
+    uint32_t keep_last) {
   for (int pass = 0; pass < 2; ++pass) {
     for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
       const Entry& ent = entries_.at(*it);
       if (ent.state != State::kHot || ent.refs > 0 || chosen.contains(*it)) continue;
       if (pass == 0 && ent.wanted > 0) continue;
+      if (*it >= keep_first && *it <= keep_last) continue;
       return *it;
     }
   }
@@ -114,7 +116,9 @@ std::optional<ActivityLog::Transaction> ActivityLog::PrepareTransaction() {
   if (in_flight_.has_value() || pending_.empty()) return std::nullopt;
   InFlight f;
   absl::flat_hash_map<uint32_t, bool> chosen;
-  std::deque<uint32_t> keep;
+  // The oldest waiting write keeps the extents it already has hot: it is
+  // admitted once all of them are, and is then the next to go.
+  const uint32_t keep_first = pending_.front().first, keep_last = pending_.front().last;
   while (!want_order_.empty()) {
     const uint32_t e = want_order_.front();
     auto cw = cold_wanted_.find(e);
@@ -129,7 +133,7 @@ std::optional<ActivityLog::Transaction> ActivityLog::PrepareTransaction() {
       free_slots_.pop_back();
       f.free_slots_used.push_back(slot);
     } else {
-      std::optional<uint32_t> victim = PickVictim(chosen);
+      std::optional<uint32_t> victim = PickVictim(chosen, keep_first, keep_last);
       if (!victim.has_value()) break;  // everything referenced: wait for End
       chosen[*victim] = true;
       Entry& v = entries_.at(*victim);

@@ -133,7 +133,13 @@ class ActivityLog {
   // Admits every waiting write whose extents are all hot.
   std::vector<uint64_t> AdmitPending();
   // A victim slot for one activation, or nullopt.
-  std::optional<uint32_t> PickVictim(const absl::flat_hash_map<uint32_t, bool>& chosen);
+  // The least recently used hot extent without references, not in `chosen`;
+  // one that waiting writes want only if no other is left, and never one the
+  // oldest waiting write wants (extents [keep_first, keep_last]): evicting
+  // those would let two writes that span extents take each other's extents
+  // away forever in a small AL.
+  std::optional<uint32_t> PickVictim(const absl::flat_hash_map<uint32_t, bool>& chosen,
+                                     uint32_t keep_first, uint32_t keep_last);
 
   AlGeometry geometry_;
   std::vector<uint32_t> slots_;  // committed table
