@@ -103,14 +103,17 @@ Buffer Replicator::CopyToBuffer(const std::string& bytes) {
 }
 
 void Replicator::Send(peer::MirrorMessage m) {
-  SendDeferred();
+  SendDeferred(/*urgent_barriers=*/!m.has_data());
   ready_.messages.push_back(std::move(m));
 }
 
 void Replicator::SendLazily(peer::MirrorMessage m) { deferred_.push_back(std::move(m)); }
 
-void Replicator::SendDeferred() {
-  for (peer::MirrorMessage& d : deferred_) ready_.messages.push_back(std::move(d));
+void Replicator::SendDeferred(bool urgent_barriers) {
+  for (peer::MirrorMessage& d : deferred_) {
+    if (urgent_barriers && d.has_barrier()) d.mutable_barrier()->set_urgent(true);
+    ready_.messages.push_back(std::move(d));
+  }
   deferred_.clear();
 }
 
@@ -434,14 +437,9 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
 }
 
 void Replicator::CloseEpoch(bool urgent) {
-  if (urgent) {
-    // Barriers of epochs closed before still waiting to go out: now, and
-    // their acks at once too.
-    for (peer::MirrorMessage& d : deferred_) {
-      if (d.has_barrier()) d.mutable_barrier()->set_urgent(true);
-    }
-    SendDeferred();
-  }
+  // Barriers of epochs closed before still waiting to go out: now, and
+  // their acks at once too.
+  if (urgent) SendDeferred(/*urgent_barriers=*/true);
   if (epoch_writes_ == 0) return;
   peer::MirrorMessage m;
   m.mutable_barrier()->set_epoch(epoch_);
@@ -643,6 +641,8 @@ void Replicator::Connect(bool discard_my_data, bool tentative) {
 void Replicator::Disconnect() {
   if (conn_ == ConnState::kStandAlone) return;
   if (transport_up_) {
+    // Deferred barrier acks go out first (the messages precede the drop).
+    SendDeferred(/*urgent_barriers=*/true);
     DropConnection("administrative disconnect");
   }
   conn_ = ConnState::kStandAlone;
@@ -1239,8 +1239,11 @@ void Replicator::AckDurableEpochs() {
     m.mutable_barrier_ack()->set_epoch(it->first);
     m.mutable_barrier_ack()->set_writes(*ep.barrier_writes);
     // Nobody waits for a plain barrier ack (it releases the primary's
-    // transfer log): it goes with our next message or at the next tick.
-    if (ep.urgent) {
+    // transfer log): under protocol C it goes with the next write's Ack (or
+    // our next message, or the next tick). Protocols A and B send no Ack
+    // after the write, so there it goes at once: the primary's transfer log
+    // and congestion accounting (pull-ahead) wait for it.
+    if (ep.urgent || opt_.protocol != Protocol::kC) {
       Send(std::move(m));
     } else {
       SendLazily(std::move(m));
@@ -1899,7 +1902,7 @@ void Replicator::Tick(absl::Time now) {
   }
   now_ = now;
   if (!transport_up_) return;
-  SendDeferred();
+  SendDeferred(/*urgent_barriers=*/true);
   if (linger_until_) {
     if (now_ >= *linger_until_) DropConnection(linger_reason_);
     return;

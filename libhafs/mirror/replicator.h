@@ -311,6 +311,8 @@ class Replicator {
   void Tick(absl::Time now);
 
   bool HasReady() const;
+  // The pending Ready carries `persist` (a synchronous superblock write).
+  bool PersistPending() const { return persist_dirty_; }
   Ready TakeReady();
 
   Status status() const;
@@ -425,7 +427,10 @@ class Replicator {
   // whichever comes first (Barriers and BarrierAcks nobody waits for: one
   // network frame per write instead of two).
   void SendLazily(peer::MirrorMessage m);
-  void SendDeferred();
+  // Queues the deferred messages. `urgent_barriers`: no Data follows them in
+  // the same frame, so a later application flush would find no Barrier left
+  // to mark urgent: mark them now (their acks come at once).
+  void SendDeferred(bool urgent_barriers);
   void SendAck(uint64_t seq, peer::AckKind kind);
   void SendState();
   void Log(std::string line);

@@ -264,12 +264,13 @@ TEST(Replicator, PrimarySendsABarrierWithTheNextWriteOrAtOnceForAFlush) {
   p.r(0).Flush(3);
   p.Pump();
   EXPECT_EQ(Names(p.sent[0], 3), absl::StrCat("Barrier ", epoch + 1, "!"));
-  // Without a next write or flush, the next tick sends it.
+  // Without a next write or flush, the next tick sends it, urgent: no Barrier
+  // would be left for a later flush to mark.
   write_and_complete(4, 2);
   const size_t before = p.sent[0].size();
   p.r(0).Tick(absl::UnixEpoch() + absl::Seconds(1));
   p.Pump();
-  EXPECT_EQ(Names(p.sent[0], before), absl::StrCat("Barrier ", epoch + 2));
+  EXPECT_EQ(Names(p.sent[0], before), absl::StrCat("Barrier ", epoch + 2, "!"));
 }
 
 TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {

@@ -22,10 +22,15 @@
 //     primary). The OS page cache / disk cache are NOT dropped (O_DIRECT writes
 //     that completed stay); this is a process crash, not a power loss.
 //
-// Thread-safety: every public method is thread-safe. Blocking methods must not
-// be called from the loop thread (i.e. from a completion callback or the event
-// callback); doing so is a checked error. Async callbacks and `on_event` run on
-// the loop thread and must not block.
+// Thread-safety: every public method is thread-safe. The volume's state is
+// driven in "steps" by one thread at a time: its loop thread, or the thread
+// that brings an event (an application thread inside a call, a transport
+// thread with a peer message) when no other thread runs a step. Async
+// callbacks and `on_event` run inside a step — possibly on the calling thread
+// before WriteAsync/ReadAsync/FlushAsync/status() returns, or on a transport
+// thread — so they must not block, and a caller must not hold a lock across
+// those calls that its callbacks take. Blocking methods (and destroying the
+// Volume) from inside a callback are a checked error.
 //
 // Example:
 //   VolumeOptions o;

@@ -136,13 +136,17 @@ class Volume::Impl {
   absl::Status Attach();
 
   // Queues `fn` for the runner (runs in order with other posted calls) and
-  // kicks. Returns false if the loop is not running.
-  bool Post(std::function<void()> fn);
+  // kicks. Returns false if the loop is not running. If the volume closes
+  // before `fn` ran, `abandon` runs instead (on the closing thread).
+  bool Post(std::function<void()> fn, std::function<void()> abandon = nullptr);
   // Runs `fn` as a step and waits for it.
   template <typename T>
   absl::StatusOr<T> Call(std::function<T()> fn);
   absl::Status CallStatus(std::function<absl::Status()> fn);
 
+  // Queues an application request; `fail` gets kFailedPrecondition if the
+  // volume does not accept it or closes before it ran.
+  void PostRequest(std::function<void()> run, std::function<void(absl::Status)> fail);
   void SubmitWrite(uint64_t offset, Buffer data, bool fua, Callback done);
   void SubmitRead(uint64_t offset, uint64_t length, ReadCallback done);
   void SubmitFlush(Callback done);
@@ -178,18 +182,27 @@ class Volume::Impl {
   // Signals the loop thread.
   void Wake();
   // Runs the step on this thread if no other thread does (run-to-completion,
-  // saving a thread hand-off), else signals the loop thread.
-  void Kick();
+  // saving a thread hand-off), else signals the loop thread. A transport
+  // thread's step never blocks: it hands over to the loop thread before a
+  // Ready that needs synchronous metadata I/O (the transport's threads also
+  // carry the cluster's heartbeats).
+  void Kick(bool from_transport = false);
   // One pass over every event source; true if anything happened. Runner only.
   bool RunOnce();
   // This thread is the runner (inside a step, e.g. in a callback).
   bool InStep() const { return runner_.load() == std::this_thread::get_id(); }
   // Stops the loop thread and waits until no other thread runs a step.
   void StopRunners();
+  // Closes the inbox and runs the `abandon` of every call still queued.
+  void AbandonInbox();
+  // Processing the pending Ready would block (superblock or bitmap write, or
+  // the bitmap write-out after a resync).
+  bool ReadyWouldBlock();
+  bool BitmapNeedsPersist(bool all);
   bool RunInbox();
   bool RunTransport();
   bool RunCompletions();
-  void MaybeTick();
+  bool MaybeTick();
   void DrainReady();
   void ProcessReady(Ready rd);
   void Emit(VolumeEvent e);
@@ -248,6 +261,10 @@ class Volume::Impl {
   absl::Mutex run_mu_;
   std::atomic<std::thread::id> runner_{};
   std::atomic<bool> kicks_run_{false};  // the loop did its first tick
+  std::atomic<bool> rerun_{false};      // work posted from inside a step
+  bool may_block_ = true;               // runner: may do synchronous metadata I/O
+  bool yield_ = false;                  // runner: stopped before a blocking Ready
+  std::deque<peer::TransportEvent> events_;  // taken from the transport, not yet handled
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> running_{false};
@@ -255,13 +272,19 @@ class Volume::Impl {
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
   absl::Mutex inbox_mu_;
-  std::deque<std::function<void()>> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  struct InboxItem {
+    std::function<void()> run;
+    std::function<void()> abandon;
+  };
+  std::deque<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
   bool inbox_open_ ABSL_GUARDED_BY(inbox_mu_) = false;
   absl::Mutex status_mu_;
   VolumeStatus last_status_ ABSL_GUARDED_BY(status_mu_);
 };
 
 Volume::Impl::~Impl() {
+  HAFS_CHECK(!InStep()) << opt_.name
+                        << ": a Volume must not be destroyed from its own callback";
   if (running_.load()) {
     // Crash-like: stop the loop, abandon everything, no clean shutdown.
     HAFS_LOG(WARNING) << opt_.name
@@ -278,10 +301,7 @@ Volume::Impl::~Impl() {
     if (r.done) r.done(s);
     if (r.read_done) r.read_done(s);
   }
-  {
-    absl::MutexLock l(&inbox_mu_);
-    inbox_.clear();
-  }
+  AbandonInbox();
   // Devices first: their destructors wait for the kernel to release the
   // buffers of in-flight requests (owned by ops_, the MetaStore and the
   // replicator) and drop the callbacks.
@@ -382,7 +402,7 @@ absl::Status Volume::Impl::Attach() {
     transport_->SetWakeup(nullptr);
     transport_->Disconnect();
     (void)transport_->TakeEvents();
-    transport_->SetWakeup([this] { Kick(); });
+    transport_->SetWakeup([this] { Kick(/*from_transport=*/true); });
   }
   {
     absl::MutexLock l(&inbox_mu_);
@@ -404,20 +424,35 @@ void Volume::Impl::Wake() {
   (void)r;  // EAGAIN: the counter is saturated, the loop wakes anyway
 }
 
-bool Volume::Impl::Post(std::function<void()> fn) {
+bool Volume::Impl::Post(std::function<void()> fn, std::function<void()> abandon) {
   {
     absl::MutexLock l(&inbox_mu_);
     if (!inbox_open_) return false;
-    inbox_.push_back(std::move(fn));
+    inbox_.push_back(InboxItem{std::move(fn), std::move(abandon)});
   }
   Kick();
   return true;
 }
 
-void Volume::Impl::Kick() {
+void Volume::Impl::AbandonInbox() {
+  std::deque<InboxItem> left;
+  {
+    absl::MutexLock l(&inbox_mu_);
+    inbox_open_ = false;
+    left.swap(inbox_);
+  }
+  for (InboxItem& item : left) {
+    if (item.abandon) item.abandon();
+  }
+}
+
+void Volume::Impl::Kick(bool from_transport) {
   // Inside a step (a callback posting more work): that step's RunOnce loop
   // picks it up.
-  if (InStep()) return;
+  if (InStep()) {
+    rerun_.store(true);
+    return;
+  }
   // Before the loop's first tick, and while another thread runs a step, the
   // loop thread takes the work (a runner that is about to unlock has already
   // looked: the eventfd makes the loop look again).
@@ -431,10 +466,14 @@ void Volume::Impl::Kick() {
   bool more = false;
   if (!stop_.load()) {
     runner_.store(std::this_thread::get_id());
-    for (int pass = 0; pass < kMaxPasses; ++pass) {
+    may_block_ = !from_transport;
+    for (int pass = 0; pass < kMaxPasses && !yield_; ++pass) {
       more = RunOnce();
       if (!more) break;
     }
+    more |= yield_;
+    yield_ = false;
+    may_block_ = true;
     runner_.store(std::thread::id());
   }
   run_mu_.Unlock();
@@ -456,13 +495,22 @@ absl::StatusOr<T> Volume::Impl::Call(std::function<T()> fn) {
   CheckNotLoopThread("(admin call)");
   absl::Notification n;
   T out{};
-  if (!Post([&] {
-        out = fn();
-        n.Notify();
-      })) {
+  bool abandoned = false;
+  if (!Post(
+          [&] {
+            out = fn();
+            n.Notify();
+          },
+          [&] {
+            abandoned = true;
+            n.Notify();
+          })) {
     return absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed"));
   }
   n.WaitForNotification();
+  if (abandoned) {
+    return absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume closed"));
+  }
   return out;
 }
 
@@ -520,31 +568,42 @@ void Volume::Impl::Loop() {
 }
 
 bool Volume::Impl::RunOnce() {
-  bool progress = false;
+  bool progress = rerun_.exchange(false);
   progress |= RunInbox();
   progress |= RunTransport();
   progress |= RunCompletions();
-  MaybeTick();
+  // The loop thread ticks (a tick may write the bitmap out).
+  if (may_block_) progress |= MaybeTick();
   return progress;
 }
 
 bool Volume::Impl::RunInbox() {
-  std::deque<std::function<void()>> work;
+  std::deque<InboxItem> work;
   {
     absl::MutexLock l(&inbox_mu_);
     work.swap(inbox_);
   }
-  for (auto& fn : work) {
+  const bool any = !work.empty();
+  while (!work.empty() && !yield_) {
+    std::function<void()> fn = std::move(work.front().run);
+    work.pop_front();
     fn();
     DrainReady();
   }
-  return !work.empty();
+  if (!work.empty()) {  // yielded: the rest stays first in line
+    absl::MutexLock l(&inbox_mu_);
+    for (auto it = work.rbegin(); it != work.rend(); ++it) inbox_.push_front(std::move(*it));
+  }
+  return any;
 }
 
 bool Volume::Impl::RunTransport() {
   if (transport_ == nullptr) return false;
-  std::vector<peer::TransportEvent> events = transport_->TakeEvents();
-  for (peer::TransportEvent& e : events) {
+  for (peer::TransportEvent& e : transport_->TakeEvents()) events_.push_back(std::move(e));
+  const bool any = !events_.empty();
+  while (!events_.empty() && !yield_) {
+    peer::TransportEvent e = std::move(events_.front());
+    events_.pop_front();
     switch (e.kind) {
       case peer::TransportEvent::Kind::kConnected:
         conn_ = e.connection;
@@ -582,7 +641,7 @@ bool Volume::Impl::RunTransport() {
     // Effects of each event before the next one (as the simulator does).
     DrainReady();
   }
-  return !events.empty();
+  return any;
 }
 
 bool Volume::Impl::RunCompletions() {
@@ -596,11 +655,17 @@ bool Volume::Impl::RunCompletions() {
       any = true;
     }
   }
-  while (!completed_.empty() || !admitted_.empty() || !al_failed_.empty()) {
+  while ((!completed_.empty() || !admitted_.empty() || !al_failed_.empty()) && !yield_) {
     any = true;
     std::vector<std::pair<uint64_t, absl::Status>> done;
     done.swap(completed_);
-    for (auto& [token, status] : done) {
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (yield_) {  // the rest stays first in line
+        completed_.insert(completed_.begin(), std::make_move_iterator(done.begin() + i),
+                          std::make_move_iterator(done.end()));
+        break;
+      }
+      auto& [token, status] = done[i];
       auto it = ops_.find(token);
       if (it != ops_.end()) {
         Op op = std::move(it->second);
@@ -612,13 +677,13 @@ bool Volume::Impl::RunCompletions() {
       rep_->IoDone(token, std::move(status));
       DrainReady();
     }
-    while (!admitted_.empty()) {
+    while (!admitted_.empty() && !yield_) {
       const uint64_t token = admitted_.front();
       admitted_.pop_front();
       rep_->AlAdmitted(token);
       DrainReady();
     }
-    while (!al_failed_.empty()) {
+    while (!al_failed_.empty() && !yield_) {
       auto [token, status] = std::move(al_failed_.front());
       al_failed_.pop_front();
       rep_->AlFailed(token, std::move(status));
@@ -628,29 +693,50 @@ bool Volume::Impl::RunCompletions() {
   return any;
 }
 
-void Volume::Impl::MaybeTick() {
+bool Volume::Impl::MaybeTick() {
   const absl::Time now = clock_->Now();
-  if (now < next_tick_) return;
+  if (now < next_tick_) return false;
   next_tick_ = now + opt_.tick;
   rep_->Tick(now);
+  const bool effects = rep_->HasReady();
   DrainReady();
   if (now >= next_writeout_) {
     next_writeout_ = now + opt_.bitmap_writeout_interval;
     if (md_->bitmap().dirty_page_count() > 0 && md_error_.ok()) PersistBitmap(/*all=*/true);
   }
+  return effects;
 }
 
 void Volume::Impl::DrainReady() {
-  if (in_ready_) return;  // re-entered from a callback: the outer loop continues
+  if (in_ready_ || yield_) return;  // re-entered from a callback: the outer loop continues
   in_ready_ = true;
-  while (rep_->HasReady()) ProcessReady(rep_->TakeReady());
+  while (rep_->HasReady()) {
+    if (!may_block_ && ReadyWouldBlock()) {
+      yield_ = true;  // the loop thread takes it from here
+      in_ready_ = false;
+      return;
+    }
+    ProcessReady(rep_->TakeReady());
+  }
   // A resync ended (finished or interrupted): write its progress out now, as
   // DRBD does, so a crash right after it does not redo it.
   const ReplState repl = rep_->repl_state();
   const bool syncing = repl == ReplState::kSyncSource || repl == ReplState::kSyncTarget;
-  if (was_syncing_ && !syncing && md_error_.ok()) PersistBitmap(/*all=*/true);
+  if (was_syncing_ && !syncing && md_error_.ok()) {
+    if (!may_block_ && md_->bitmap().dirty_page_count() > 0) {
+      yield_ = true;
+      in_ready_ = false;
+      return;
+    }
+    PersistBitmap(/*all=*/true);
+  }
   was_syncing_ = syncing;
   in_ready_ = false;
+}
+
+bool Volume::Impl::ReadyWouldBlock() {
+  if (!md_error_.ok()) return false;  // no metadata I/O any more
+  return rep_->PersistPending() || BitmapNeedsPersist(/*all=*/false);
 }
 
 void Volume::Impl::Emit(VolumeEvent e) {
@@ -676,9 +762,9 @@ void Volume::Impl::WaitForAlIdle() {
   }
 }
 
-void Volume::Impl::PersistBitmap(bool all) {
+bool Volume::Impl::BitmapNeedsPersist(bool all) {
   meta::Bitmap& bm = md_->bitmap();
-  if (bm.dirty_page_count() == 0) return;
+  if (bm.dirty_page_count() == 0) return false;
   const std::vector<uint64_t>& words = bm.words();
   const std::vector<uint64_t> pages = bm.DirtyPages();
   bool need = all;
@@ -699,7 +785,14 @@ void Volume::Impl::PersistBitmap(bool all) {
       if (!al.IsHot(extent) || (al_busy && al.refs(extent) == 0)) need = true;
     }
   }
-  if (!need) return;
+  return need;
+}
+
+void Volume::Impl::PersistBitmap(bool all) {
+  if (!BitmapNeedsPersist(all)) return;
+  meta::Bitmap& bm = md_->bitmap();
+  const std::vector<uint64_t>& words = bm.words();
+  const std::vector<uint64_t> pages = bm.DirtyPages();
   WaitForAlIdle();  // never race the AL's own page writes
   absl::Status s = md_->FlushBitmap();
   if (!s.ok()) {
@@ -885,47 +978,52 @@ void Volume::Impl::SubmitOp(uint64_t token) {
   if (!s.ok()) completed_.emplace_back(token, std::move(s));
 }
 
-// ---- application requests (called on the loop thread via Post) ----
+// ---- application requests (run inside a step via Post) ----
 
-void Volume::Impl::SubmitWrite(uint64_t offset, Buffer data, bool fua, Callback done) {
-  auto fail_closed = [this](Callback& cb) {
-    cb(absl::FailedPreconditionError(
-        absl::StrCat(opt_.name, closing_.load() ? ": volume is closing" : ": volume is closed")));
+void Volume::Impl::PostRequest(std::function<void()> run,
+                               std::function<void(absl::Status)> fail) {
+  auto closed = [this] {
+    return absl::FailedPreconditionError(
+        absl::StrCat(opt_.name, closing_.load() ? ": volume is closing" : ": volume is closed"));
   };
   if (!accepting()) {
-    fail_closed(done);
+    fail(closed());
     return;
   }
+  if (!Post(std::move(run), [fail, closed] { fail(closed()); })) fail(closed());
+}
+
+void Volume::Impl::SubmitWrite(uint64_t offset, Buffer data, bool fua, Callback done) {
   auto shared = std::make_shared<Callback>(std::move(done));
-  if (!Post([this, offset, data = std::move(data), fua, shared]() mutable {
+  PostRequest(
+      [this, offset, data = std::move(data), fua, shared]() mutable {
         const uint64_t id = next_app_id_++;
         app_[id].done = std::move(*shared);
         rep_->Write(id, offset, std::move(data), fua);
-      })) {
-    fail_closed(*shared);
-  }
+      },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
 
 void Volume::Impl::SubmitRead(uint64_t offset, uint64_t length, ReadCallback done) {
   auto shared = std::make_shared<ReadCallback>(std::move(done));
-  if (!accepting() || !Post([this, offset, length, shared]() mutable {
+  PostRequest(
+      [this, offset, length, shared]() mutable {
         const uint64_t id = next_app_id_++;
         app_[id].read_done = std::move(*shared);
         rep_->Read(id, offset, length);
-      })) {
-    (*shared)(absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed")));
-  }
+      },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
 
 void Volume::Impl::SubmitFlush(Callback done) {
   auto shared = std::make_shared<Callback>(std::move(done));
-  if (!accepting() || !Post([this, shared]() mutable {
+  PostRequest(
+      [this, shared]() mutable {
         const uint64_t id = next_app_id_++;
         app_[id].done = std::move(*shared);
         rep_->Flush(id);
-      })) {
-    (*shared)(absl::FailedPreconditionError(absl::StrCat(opt_.name, ": volume is closed")));
-  }
+      },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
 
 VolumeStatus Volume::Impl::Snapshot() {
@@ -1025,6 +1123,7 @@ absl::Status Volume::Impl::ShutdownLoop() {
     inbox_open_ = false;
   }
   StopRunners();
+  AbandonInbox();  // calls queued after the loop's last pass fail
   // The loop is stopped: this thread owns everything now.
   DetachTransport();
   absl::Status s = md_error_.ok() ? md_->Close() : md_error_;

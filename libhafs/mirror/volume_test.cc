@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -281,6 +283,67 @@ TEST_F(VolumeTest, AsyncWritesAtQueueDepth) {
   }));
   EXPECT_EQ(failed, 0);
   ExpectIdentical();
+}
+
+// Each write is submitted from the previous write's completion callback,
+// i.e. from inside a step (run by the loop thread, a gRPC thread or this
+// thread): every one must still be picked up at once.
+TEST_F(VolumeTest, WritesSubmittedFromCallbacksAllComplete) {
+  Bootstrap();
+  const int kChain = 200;
+  auto buf = std::make_shared<io::AlignedBuffer>(Pattern(kBlock, 7));
+  absl::Mutex mu;
+  int done = 0;
+  absl::Status first_error;
+  std::function<void(int)> next = [&](int i) {
+    V(0).WriteAsync(static_cast<uint64_t>(i % 512) * kBlock, buf, false, [&, i](absl::Status s) {
+      {
+        absl::MutexLock l(&mu);
+        ++done;
+        if (!s.ok() && first_error.ok()) first_error = s;
+      }
+      if (i + 1 < kChain) next(i + 1);
+    });
+  };
+  const absl::Time t0 = absl::Now();
+  next(0);
+  ASSERT_TRUE(WaitFor([&] {
+    absl::MutexLock l(&mu);
+    return done == kChain;
+  })) << done;
+  EXPECT_THAT(first_error, IsOk());
+  // No write waited for a tick (10 ms) to be noticed: far below 200 ticks.
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(1.5));
+  ExpectIdentical();
+}
+
+// status() and requests racing Close() return (fail as closed) instead of
+// waiting for a loop that stopped.
+TEST_F(VolumeTest, CallsRacingCloseReturn) {
+  Bootstrap();
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0};
+  auto buf = std::make_shared<io::AlignedBuffer>(Pattern(kBlock, 9));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) {
+        if (t == 0) {
+          (void)V(0).status();
+        } else {
+          (void)V(0).Write(static_cast<uint64_t>(t) * kBlock, buf->span());
+        }
+        ++calls;
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return calls.load() > 50; }));
+  EXPECT_THAT(V(1).Close(), IsOk());
+  (void)V(0).Close();
+  const int after_close = calls.load();
+  ASSERT_TRUE(WaitFor([&] { return calls.load() > after_close + 100; }));  // still returning
+  stop.store(true);
+  for (std::thread& th : threads) th.join();
 }
 
 TEST_F(VolumeTest, DisconnectWriteReconnectBitmapResync) {

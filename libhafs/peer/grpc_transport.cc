@@ -388,7 +388,15 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     std::shared_ptr<WakeupSlot> wake;
     if (authenticated) {
       std::shared_ptr<StreamCore> self = shared_from_this();
-      wake = CallOwner([&](GrpcTransport* o) { return o->OnStreamAuthenticated(self, peer); });
+      GrpcTransport::AuthOutcome out;
+      wake = CallOwner([&](GrpcTransport* o) {
+        out = o->OnStreamAuthenticated(self, peer);
+        return out.wake;
+      });
+      if (out.replaced != nullptr) {
+        out.replaced->Abort(absl::AbortedError("replaced by a newer stream"));
+      }
+      if (out.reject) Abort(absl::CancelledError("transport is not connecting"));
     }
     if (!messages.empty()) {
       std::shared_ptr<WakeupSlot> w = CallOwner(
@@ -996,17 +1004,16 @@ uint64_t GrpcTransport::BatchesSent() {
   return core != nullptr ? core->batches() : 0;
 }
 
-bool GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
-                                          const PeerInfo& peer) {
-  std::shared_ptr<internal::StreamCore> old;
-  bool reject = false;
+GrpcTransport::AuthOutcome GrpcTransport::OnStreamAuthenticated(
+    const std::shared_ptr<internal::StreamCore>& core, const PeerInfo& peer) {
+  AuthOutcome out;
   {
     absl::MutexLock l(&mu_);
     if (destroying_ || !wants_) {
-      reject = true;
+      out.reject = true;
     } else {
       if (current_ != nullptr && current_ != core) {
-        old = std::move(current_);
+        out.replaced = std::move(current_);
         TransportEvent e;
         e.kind = TransportEvent::Kind::kDisconnected;
         e.connection = conn_id_;
@@ -1022,12 +1029,8 @@ bool GrpcTransport::OnStreamAuthenticated(const std::shared_ptr<internal::Stream
       PushLocked(std::move(e));
     }
   }
-  if (reject) {
-    core->Abort(absl::CancelledError("transport is not connecting"));
-    return false;
-  }
-  if (old != nullptr) old->Abort(absl::AbortedError("replaced by a newer stream"));
-  return true;
+  out.wake = !out.reject;
+  return out;
 }
 
 bool GrpcTransport::OnStreamMessages(internal::StreamCore* core,

@@ -237,8 +237,17 @@ class GrpcTransport final : public Transport {
   // classes; not part of the API). The OnStream* calls queue events and
   // return whether the owner should be woken; the stream invokes
   // wakeup_slot() after it released its own locks.
-  bool OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
-                             const PeerInfo& peer);
+  // The stream closes itself (`reject`) and the stream it replaced after
+  // this returns: aborting a stream takes its lock, which must not be taken
+  // under the owner lock held around these calls (the accept path takes the
+  // two the other way round).
+  struct AuthOutcome {
+    bool wake = false;
+    bool reject = false;
+    std::shared_ptr<internal::StreamCore> replaced;
+  };
+  AuthOutcome OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
+                                    const PeerInfo& peer);
   bool OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
   bool OnStreamWritable(internal::StreamCore* core);
   // `authenticated`: the stream got past authentication (else it was a
