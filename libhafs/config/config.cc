@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "absl/strings/substitute.h"
 #include "absl/time/time.h"
 #include "libhafs/cluster/failure_detector.h"
+#include "libhafs/splitbrain/policy.h"
 
 namespace hafs::config {
 namespace {
@@ -265,6 +267,16 @@ void Validate(const HafsConfig& cfg, Checker& c) {
              {"detach", "pass_on", "call-local-io-error"});
   CheckOneOf(c, {{"volume", -1}, {"on_congestion", -1}}, v.on_congestion(),
              {"block", "pull-ahead"});
+  if (v.on_congestion() == "pull-ahead" && v.protocol() != "A") {
+    c.Error({{"volume", -1}, {"on_congestion", -1}},
+            absl::StrCat("pull-ahead needs protocol A (the volume uses ", v.protocol(), ")"),
+            "DRBD allows it with protocol A only; use on_congestion: \"block\" with B or C");
+  }
+  if (v.on_congestion() == "pull-ahead" && v.congestion_fill_kib() == 0) {
+    c.Error({{"volume", -1}, {"on_congestion", -1}},
+            "pull-ahead without a congestion threshold never goes Ahead",
+            "set congestion_fill_kib, e.g. a few seconds of the link's throughput");
+  }
   CheckOneOf(c, {{"volume", -1}, {"verify_alg", -1}}, v.verify_alg(),
              {"xxh3-128", "none"});
   if (v.ping_timeout_ms() >= v.timeout_ms()) {
@@ -340,6 +352,39 @@ void Validate(const HafsConfig& cfg, Checker& c) {
             absl::StrCat(r.failure_timeout_s(), " s is longer than a week"),
             "use up to 604800 (default 600), or 0 to keep failures until `hafsctl cleanup`");
   }
+
+  // The split-brain policies, by the resolver's own parser (its error names
+  // every valid value).
+  {
+    const SplitBrain& sb = cfg.split_brain();
+    const std::vector<std::tuple<const char*, const char*, const std::string*>> keys = {
+        {"after_sb_0pri", "after-sb-0pri", &sb.after_sb_0pri()},
+        {"after_sb_1pri", "after-sb-1pri", &sb.after_sb_1pri()},
+        {"after_sb_2pri", "after-sb-2pri", &sb.after_sb_2pri()},
+        {"rr_conflict", "rr-conflict", &sb.rr_conflict()}};
+    for (const auto& [field, key, value] : keys) {
+      splitbrain::SplitBrainPolicy scratch;
+      absl::Status st = scratch.Set(key, *value);
+      if (!st.ok()) {
+        c.Error({{"split_brain", -1}, {field, -1}}, st.message(),
+                "docs/splitbrain.md lists what each value does");
+      }
+    }
+  }
+  // Commands hafs runs: an absolute path first (no shell, no PATH lookup).
+  auto check_command = [&](std::vector<std::pair<std::string, int>> where,
+                           const std::string& command) {
+    const size_t first = command.find_first_not_of(' ');
+    if (first == std::string::npos || command[first] == '/') return;
+    c.Error(std::move(where),
+            absl::StrCat("\"", command, "\" does not start with an absolute path"),
+            "write the program's full path, e.g. \"/usr/local/sbin/notify-admin --mail ops\"");
+  };
+  check_command({{"quorum", -1}, {"fence_peer_command", -1}}, q.fence_peer_command());
+  check_command({{"split_brain", -1}, {"split_brain_handler", -1}},
+                cfg.split_brain().split_brain_handler());
+  check_command({{"split_brain", -1}, {"pri_lost_after_sb_handler", -1}},
+                cfg.split_brain().pri_lost_after_sb_handler());
 
   const Security& s = cfg.security();
   CheckOneOf(c, {{"security", -1}, {"peer_auth", -1}}, s.peer_auth(), {"hmac", "mtls"});

@@ -91,6 +91,32 @@ heartbeat { keepalive_ms: 2000 warntime_ms: 1000 }
                                 HasSubstr("warntime"))));
 }
 
+TEST(Config, PullAheadAndCommandsAreChecked) {
+  std::string text(kMinimal);
+  text.replace(text.find("volume { name: \"r0\" }"), 21,
+               "volume { name: \"r0\" on_congestion: \"pull-ahead\" }");
+  text += "split_brain { split_brain_handler: \"notify-admin --mail ops\"\n"
+          "              after_sb_1pri: \"discard-younger\" }\n";
+  text += "quorum { fence_peer_command: \"/usr/sbin/fence-it\" }\n";
+  absl::Status s = LoadConfigText(text, "p.conf").status();
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
+                          AllOf(HasSubstr("volume.on_congestion: pull-ahead needs protocol A "
+                                          "(the volume uses C)"),
+                                HasSubstr("pull-ahead without a congestion threshold"),
+                                HasSubstr("split_brain.split_brain_handler: \"notify-admin --mail "
+                                          "ops\" does not start with an absolute path"),
+                                HasSubstr("split_brain.after_sb_1pri: "),
+                                HasSubstr("discard-younger"))));
+  EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("fence_peer_command")));
+  text = kMinimal;
+  text.replace(text.find("volume { name: \"r0\" }"), 21,
+               "volume { name: \"r0\" protocol: \"A\" on_congestion: \"pull-ahead\" "
+               "congestion_fill_kib: 65536 }");
+  absl::StatusOr<HafsConfig> cfg = LoadConfigText(text, "ok.conf");
+  ASSERT_OK(cfg);
+  EXPECT_EQ(cfg->volume().congestion_fill_kib(), 65536u);
+}
+
 TEST(Config, WrongVersionAndNodeCount) {
   EXPECT_THAT(LoadConfigText("version: 2 cluster_name: \"x\"", "v.conf"),
               StatusIs(absl::StatusCode::kInvalidArgument,

@@ -26,6 +26,7 @@
 #include "libhafs/frontend/loop_device.h"
 #include "libhafs/frontend/volume_io.h"
 #include "libhafs/mirror/volume.h"
+#include "libhafs/node/handler_runner.h"
 #include "libhafs/peer/grpc_transport.h"
 #include "libhafs/resources/executor.h"
 #include "libhafs/resources/filesystem_agent.h"
@@ -196,6 +197,8 @@ struct Node::Parts {
   const config::Node* peer = nullptr;
   std::unique_ptr<peer::PeerServer> server;
   std::unique_ptr<peer::GrpcTransport> transport;
+  // Split-brain handlers the volume calls (outlives the volume).
+  std::unique_ptr<HandlerRunner> handlers;
   std::unique_ptr<mirror::Volume> volume;
   std::unique_ptr<VolumeIoAdapter> io;
   // What the front end uses: the volume behind the quorum-loss I/O gate.
@@ -312,6 +315,16 @@ absl::Status Node::Init() {
   r.ko_count = static_cast<int>(cfg.volume().ko_count());
   r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
+  r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
+  p.handlers = std::make_unique<HandlerRunner>(
+      resources::ProcessRunner::System(),
+      HandlerRunnerOptions{.resource = vo.name, .node_name = vo.node_name,
+                           .peer_name = vo.peer_name},
+      [this](const std::string& line) {
+        HAFS_LOG(WARNING) << opt_.config.volume().name() << ": " << line;
+        events_.Publish(absl::StrCat("helper result name:", opt_.config.volume().name(),
+                                     " result:", line));
+      });
   vo.on_event = [this](const mirror::VolumeEvent& e) {
     switch (e.kind) {
       case mirror::VolumeEvent::Kind::kLog:
@@ -319,11 +332,18 @@ absl::Status Node::Init() {
         events_.Publish(absl::StrCat("log resource name:", opt_.config.volume().name(),
                                      " message:", e.text));
         break;
-      case mirror::VolumeEvent::Kind::kHandler:
+      case mirror::VolumeEvent::Kind::kHandler: {
         HAFS_LOG(WARNING) << opt_.config.volume().name() << ": handler " << e.text;
         events_.Publish(absl::StrCat("call helper name:", opt_.config.volume().name(),
                                      " helper:", e.text));
+        const config::SplitBrain& sbc = opt_.config.split_brain();
+        if (e.text == "split-brain") {
+          parts_->handlers->Call(e.text, sbc.split_brain_handler());
+        } else if (e.text == "pri-lost-after-sb") {
+          parts_->handlers->Call(e.text, sbc.pri_lost_after_sb_handler());
+        }
         break;
+      }
       case mirror::VolumeEvent::Kind::kVerifyMismatch:
         events_.Publish(absl::StrCat("out-of-sync name:", opt_.config.volume().name(),
                                      " offset:", e.offset, " length:", e.length));
