@@ -330,6 +330,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     }
     std::vector<MirrorMessage> messages;
     bool authenticated = false;
+    std::optional<absl::Status> refused;  // we refused the peer, or it refused us
     PeerInfo peer;
     const Frame* w = nullptr;
     bool abort = false;
@@ -354,11 +355,13 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
             HAFS_LOG(WARNING) << hs_.RefusalLogLine();
             phase_ = Phase::kClosing;
             close_status_ = absl::PermissionDeniedError(hs_.reason());
+            refused = close_status_;
             break;
           case Handshake::State::kRefusedByPeer:
             HAFS_LOG(WARNING) << hs_.reason();
             phase_ = Phase::kClosing;
             close_status_ = absl::UnauthenticatedError(hs_.reason());
+            refused = close_status_;
             break;
         }
       } else if (phase_ == Phase::kOpen) {
@@ -403,6 +406,15 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
           [&](GrpcTransport* o) { return o->OnStreamMessages(this, std::move(messages)); });
       if (w != nullptr) wake = std::move(w);
     }
+    if (refused.has_value() && !io_->IsClient() && !HasOwner()) {
+      // Refused before the stream was bound to a transport (e.g. a Hello from
+      // another cluster): tell the transport of the channel it named, so its
+      // owner's status says why the peer does not connect.
+      wake = server_->ReportRefusedAttempt(
+          hs_.peer_hello().channel(),
+          absl::Status(refused->code(), absl::StrCat("a connection from ", peer_address_,
+                                                     " was refused: ", refused->message())));
+    }
     if (abort) {
       Abort(absl::InternalError("protocol violation by peer"));
       reread = true;  // keep the read side going until the RPC ends
@@ -446,6 +458,11 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // and returns the owner's wake-up slot to invoke, or nullptr. Callers
   // invoke it last, with no lock of ours held: the wake-up may run the
   // owner's whole event step, which calls back into this stream.
+  bool HasOwner() {
+    absl::ReaderMutexLock l(&owner_mu_);
+    return owner_ != nullptr;
+  }
+
   template <typename Fn>
   [[nodiscard]] std::shared_ptr<WakeupSlot> CallOwner(Fn fn) {
     absl::ReaderMutexLock l(&owner_mu_);
@@ -727,6 +744,14 @@ void PeerServer::Unregister(const std::string& channel, GrpcTransport* t) {
   absl::MutexLock l(&mu_);
   auto it = channels_.find(channel);
   if (it != channels_.end() && it->second == t) channels_.erase(it);
+}
+
+std::shared_ptr<internal::WakeupSlot> PeerServer::ReportRefusedAttempt(
+    const std::string& channel, const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return nullptr;
+  return it->second->OnRefusedAttempt(why);
 }
 
 bool PeerServer::AcceptChannel(const std::string& channel, internal::StreamCore* core) {
@@ -1047,6 +1072,16 @@ bool GrpcTransport::OnStreamMessages(internal::StreamCore* core,
     }
   }
   return true;
+}
+
+std::shared_ptr<internal::WakeupSlot> GrpcTransport::OnRefusedAttempt(const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  if (!wants_ || destroying_ || current_ != nullptr) return nullptr;
+  TransportEvent e;
+  e.kind = TransportEvent::Kind::kConnectFailed;
+  e.reason = why;
+  PushLocked(std::move(e));
+  return wakeup_;
 }
 
 bool GrpcTransport::OnStreamWritable(internal::StreamCore* core) {

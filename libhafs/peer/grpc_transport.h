@@ -157,6 +157,12 @@ class PeerServer {
   // Called from a stream's handshake: the accepting transport for `channel`,
   // or nullptr (refused). Binds the stream to it.
   bool AcceptChannel(const std::string& channel, internal::StreamCore* core);
+  // Called from a stream refused before it was bound to a transport (e.g. a
+  // Hello from another cluster): the transport of the channel the Hello named
+  // reports a failed attempt. Returns its owner's wake-up slot, to invoke with
+  // no lock held, or nullptr.
+  std::shared_ptr<internal::WakeupSlot> ReportRefusedAttempt(const std::string& channel,
+                                                             const absl::Status& why);
   absl::StatusOr<HeartbeatFrame> HandleHeartbeat(const HeartbeatFrame& in,
                                                  const std::string& from);
 
@@ -255,6 +261,9 @@ class GrpcTransport final : public Transport {
   bool OnStreamDone(internal::StreamCore* core, const absl::Status& status, bool authenticated);
   const std::shared_ptr<internal::WakeupSlot>& wakeup_slot() const { return wakeup_; }
   bool WantsConnection();
+  // A kConnectFailed for an attempt refused before it reached this transport
+  // (while it waits for a connection); returns the wake-up slot or nullptr.
+  std::shared_ptr<internal::WakeupSlot> OnRefusedAttempt(const absl::Status& why);
   void StreamStarted(internal::StreamCore* core);
 
  private:
