@@ -452,7 +452,7 @@ node {
   heartbeat_udp_address: "127.0.0.1:7799"
   backing_device: "$0/bravo.img"
 }
-volume { name: "r0" protocol: "C" al_extents: 257 connect_int_ms: 1000
+volume { name: "r0" protocol: "C" al_extents: 67 connect_int_ms: 1000
          c_fill_target_kib: 8192 }
 heartbeat { keepalive_ms: 200 warntime_ms: 600 deadtime_ms: 1000 initdead_ms: 4000
             auto_failback: false preferred_node: "alpha" }

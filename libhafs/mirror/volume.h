@@ -126,6 +126,7 @@ struct VolumeStatus {
   uint64_t md_flushes = 0;        // metadata flushes (AL evictions, bitmap writeout)
   uint64_t superblock_writes = 0;
   uint64_t al_hot_extents = 0;
+  uint64_t al_extents = 0;        // the activity log's size E (set by create-md)
   std::string open_report;        // MetaStore's RecoveryReport at Open
   // Why the last attempt to connect to the peer failed (unreachable, refused
   // authentication, ...), and when; cleared once connected.

@@ -1039,6 +1039,7 @@ VolumeStatus Volume::Impl::Snapshot() {
       v.md_flushes = st.flushes;
       v.superblock_writes = st.superblock_writes;
       v.al_hot_extents = md_->activity_log().HotExtents().size();
+      v.al_extents = md_->superblock().al_extents;
       v.open_report = open_report_;
       v.connect_error = connect_error_;
       v.connect_error_at = connect_error_at_;

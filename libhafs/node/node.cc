@@ -358,6 +358,17 @@ absl::Status Node::Init() {
                                      " (hint: `hafsctl create-md` creates its metadata)"));
   }
   p.volume = std::move(*volume);
+  // The AL's size lives in the metadata (create-md); DRBD would resize it,
+  // hafs keeps the metadata's and says so.
+  if (const uint64_t md_al = p.volume->status().al_extents;
+      md_al != 0 && md_al != cfg.volume().al_extents()) {
+    HAFS_LOG(WARNING) << vo.name << ": the configuration says al_extents: "
+                      << cfg.volume().al_extents() << " but the metadata on "
+                      << vo.backing_path << " holds an activity log of " << md_al
+                      << " extents (set by create-md), which is used; hint: set al_extents: "
+                      << md_al << ", or re-create the metadata of an empty device with "
+                      << "`hafsctl create-md --al-extents " << cfg.volume().al_extents() << "`";
+  }
   p.io = std::make_unique<VolumeIoAdapter>(p.volume.get());
   p.gated = std::make_unique<frontend::GatedVolumeIo>(p.io.get());
   p.control = std::make_unique<VolumeControlAdapter>(p.volume.get());
