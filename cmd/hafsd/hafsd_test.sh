@@ -34,7 +34,9 @@ grep_out "backing_device: \"$T/state/alpha.img\"" "$C" "state dir in the default
 # --- Usage and configuration errors. ---
 expect 64 "no --config" "$HAFSD" --node alpha
 expect 64 "unknown flag" "$HAFSD" --config "$C" --node alpha --bogus
-sed 's/al_extents: 257/al_extents: 257 bogus_field: 3/' "$C" >"$T/bad.conf"
+sed 's/protocol: "C"/protocol: "C" bogus_field: 3/' "$C" >"$T/bad.conf"
+# (a valid file would start a daemon in the foreground and hang the test)
+grep -q bogus_field "$T/bad.conf" || { echo "FAIL: could not plant a bad field"; exit 1; }
 expect 2 "unknown field" "$HAFSD" --config "$T/bad.conf" --node alpha --foreground --socket "$S"
 LINE=$(grep -n bogus_field "$T/bad.conf" | cut -d: -f1)
 grep_out "hafsd: $T/bad.conf:$LINE:" "$T/err" "file:line:col of the bad field"

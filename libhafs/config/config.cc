@@ -150,7 +150,7 @@ void FillDefaults(HafsConfig& cfg) {
   DefaultU32(v.al_extents(), 1237, &Volume::set_al_extents, v);
   if (!v.has_resync_rate_kib_per_s()) v.set_resync_rate_kib_per_s(250);
   if (!v.has_c_plan_ahead_ms()) v.set_c_plan_ahead_ms(2000);
-  DefaultU32(v.c_fill_target_kib(), 50, &Volume::set_c_fill_target_kib, v);
+  if (!v.has_c_fill_target_kib()) v.set_c_fill_target_kib(50);  // 0 = use c_delay_target_ms
   DefaultU32(v.c_delay_target_ms(), 1000, &Volume::set_c_delay_target_ms, v);
   if (!v.has_c_max_rate_kib_per_s()) v.set_c_max_rate_kib_per_s(102400);
   DefaultString(v.mutable_on_io_error(), "detach");

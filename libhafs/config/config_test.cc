@@ -40,11 +40,13 @@ TEST(Config, DefaultsAreFilledIn) {
 TEST(Config, ExplicitZeroIsKeptWhereItMeansSomething) {
   std::string text(kMinimal);
   text.replace(text.find("volume { name: \"r0\" }"), 21,
-               "volume { name: \"r0\" resync_rate_kib_per_s: 0 c_plan_ahead_ms: 0 }");
+               "volume { name: \"r0\" resync_rate_kib_per_s: 0 c_plan_ahead_ms: 0 "
+               "c_fill_target_kib: 0 }");
   absl::StatusOr<HafsConfig> cfg = LoadConfigText(text, "z.conf");
   ASSERT_OK(cfg);
   EXPECT_EQ(cfg->volume().resync_rate_kib_per_s(), 0u);  // unlimited
   EXPECT_EQ(cfg->volume().c_plan_ahead_ms(), 0u);        // fixed rate
+  EXPECT_EQ(cfg->volume().c_fill_target_kib(), 0u);      // delay-target mode
   text += "resources { migration_threshold: 0 failure_timeout_s: 0 }\n";
   cfg = LoadConfigText(text, "z.conf");
   ASSERT_OK(cfg);

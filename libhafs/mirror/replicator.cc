@@ -650,6 +650,10 @@ void Replicator::Disconnect() {
 }
 
 absl::Status Replicator::StartVerify() {
+  if (!opt_.verify_enabled) {
+    return absl::FailedPreconditionError(
+        "online verify is off (hint: set volume.verify_alg: \"xxh3-128\")");
+  }
   if (conn_ != ConnState::kConnected || repl_ != ReplState::kEstablished) {
     return absl::FailedPreconditionError(absl::StrCat(
         "online verify needs an Established connection (now ",

@@ -147,6 +147,8 @@ struct ReplicatorOptions {
   uint64_t congestion_fill_bytes = 0;
   // Online verify request size.
   uint64_t verify_request_bytes = 256 * 1024;
+  // DRBD without verify-alg: StartVerify is refused.
+  bool verify_enabled = true;
   // DRBD's ping-int, ping-timeout, timeout and ko-count.
   absl::Duration ping_int = absl::Seconds(10);
   absl::Duration ping_timeout = absl::Milliseconds(500);

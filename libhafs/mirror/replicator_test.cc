@@ -295,6 +295,21 @@ TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4 write@3");
 }
 
+TEST(Replicator, VerifyIsRefusedWithoutAVerifyAlgorithm) {
+  PersistedState st;
+  st.gi.current = 0x1234567800000000ull;
+  st.consistent = st.was_up_to_date = true;
+  ReplicatorOptions o;
+  o.node_id = 0;
+  o.peer_node_id = 1;
+  o.size_bytes = 1 << 20;
+  o.verify_enabled = false;
+  meta::Bitmap bm(o.size_bytes / kBlock);
+  Replicator r(o, st, DiskState::kUpToDate, &bm, 1);
+  EXPECT_THAT(r.StartVerify(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                        HasSubstr("verify_alg")));
+}
+
 TEST(Replicator, HandshakeTimerStartsAtTheFirstTickWhenTheConnectionCameFirst) {
   HandPair p;
   p.deliver = false;  // the peer never answers
