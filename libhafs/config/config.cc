@@ -156,6 +156,7 @@ void FillDefaults(HafsConfig& cfg) {
   DefaultString(v.mutable_on_io_error(), "detach");
   DefaultString(v.mutable_on_congestion(), "block");
   DefaultString(v.mutable_verify_alg(), "xxh3-128");
+  DefaultString(v.mutable_csums_alg(), "none");
   DefaultU32(v.timeout_ms(), 6000, &Volume::set_timeout_ms, v);
   DefaultU32(v.ping_int_ms(), 10000, &Volume::set_ping_int_ms, v);
   DefaultU32(v.ping_timeout_ms(), 500, &Volume::set_ping_timeout_ms, v);
@@ -279,6 +280,7 @@ void Validate(const HafsConfig& cfg, Checker& c) {
   }
   CheckOneOf(c, {{"volume", -1}, {"verify_alg", -1}}, v.verify_alg(),
              {"xxh3-128", "none"});
+  CheckOneOf(c, {{"volume", -1}, {"csums_alg", -1}}, v.csums_alg(), {"none", "xxh3-128"});
   if (v.ping_timeout_ms() >= v.timeout_ms()) {
     c.Error({{"volume", -1}, {"ping_timeout_ms", -1}},
             absl::StrCat("ping_timeout_ms (", v.ping_timeout_ms(),

@@ -33,6 +33,7 @@ TEST(Config, DefaultsAreFilledIn) {
   EXPECT_EQ(cfg->quorum().mode(), "two_node");
   EXPECT_EQ(cfg->split_brain().after_sb_0pri(), "disconnect");
   EXPECT_EQ(cfg->nfs().server_scope(), "hafs-c1");
+  EXPECT_EQ(cfg->volume().csums_alg(), "none");
   EXPECT_EQ(cfg->resources().migration_threshold(), 3u);
   EXPECT_EQ(cfg->resources().failure_timeout_s(), 600u);
 }

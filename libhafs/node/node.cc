@@ -317,6 +317,7 @@ absl::Status Node::Init() {
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
   r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
   r.verify_enabled = cfg.volume().verify_alg() != "none";
+  r.csum_resync = cfg.volume().csums_alg() == "xxh3-128";
   p.handlers = std::make_unique<HandlerRunner>(
       resources::ProcessRunner::System(),
       HandlerRunnerOptions{.resource = vo.name, .node_name = vo.node_name,
