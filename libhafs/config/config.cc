@@ -383,6 +383,14 @@ void Validate(const HafsConfig& cfg, Checker& c) {
             "write the program's full path, e.g. \"/usr/local/sbin/notify-admin --mail ops\"");
   };
   check_command({{"quorum", -1}, {"fence_peer_command", -1}}, q.fence_peer_command());
+  check_command({{"volume", -1}, {"local_io_error_handler", -1}},
+                cfg.volume().local_io_error_handler());
+  if (cfg.volume().on_io_error() == "call-local-io-error" &&
+      cfg.volume().local_io_error_handler().empty()) {
+    c.Error({{"volume", -1}, {"on_io_error", -1}},
+            "call-local-io-error without a local_io_error_handler",
+            "set volume.local_io_error_handler, or use on_io_error: \"pass_on\"");
+  }
   check_command({{"split_brain", -1}, {"split_brain_handler", -1}},
                 cfg.split_brain().split_brain_handler());
   check_command({{"split_brain", -1}, {"pri_lost_after_sb_handler", -1}},

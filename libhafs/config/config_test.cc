@@ -97,7 +97,8 @@ heartbeat { keepalive_ms: 2000 warntime_ms: 1000 }
 TEST(Config, PullAheadAndCommandsAreChecked) {
   std::string text(kMinimal);
   text.replace(text.find("volume { name: \"r0\" }"), 21,
-               "volume { name: \"r0\" on_congestion: \"pull-ahead\" }");
+               "volume { name: \"r0\" on_congestion: \"pull-ahead\" "
+               "on_io_error: \"call-local-io-error\" }");
   text += "split_brain { split_brain_handler: \"notify-admin --mail ops\"\n"
           "              after_sb_1pri: \"discard-younger\" }\n";
   text += "quorum { fence_peer_command: \"/usr/sbin/fence-it\" }\n";
@@ -109,6 +110,7 @@ TEST(Config, PullAheadAndCommandsAreChecked) {
                                 HasSubstr("split_brain.split_brain_handler: \"notify-admin --mail "
                                           "ops\" does not start with an absolute path"),
                                 HasSubstr("split_brain.after_sb_1pri: "),
+                                HasSubstr("call-local-io-error without a local_io_error_handler"),
                                 HasSubstr("discard-younger"))));
   EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("fence_peer_command")));
   text = kMinimal;

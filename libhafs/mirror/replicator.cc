@@ -1450,6 +1450,10 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
 void Replicator::LocalDiskFailed(const absl::Status& s) {
   if (!HasLocalDisk()) return;
   Log(absl::StrCat("local I/O error: ", s.message()));
+  if (opt_.call_local_io_error && !local_io_error_called_) {
+    local_io_error_called_ = true;
+    ready_.handlers.push_back("local-io-error");
+  }
   if (!opt_.detach_on_io_error) return;
   disk_ = DiskState::kDiskless;
   Log("disk: Diskless (on-io-error detach)");

@@ -149,6 +149,10 @@ struct ReplicatorOptions {
   uint64_t verify_request_bytes = 256 * 1024;
   // DRBD without verify-alg: StartVerify is refused.
   bool verify_enabled = true;
+  // on-io-error call-local-io-error: the first local I/O error (per attach)
+  // asks for the "local-io-error" handler (Ready::handlers); the disk stays
+  // attached unless detach_on_io_error is set too.
+  bool call_local_io_error = false;
   // DRBD's ping-int, ping-timeout, timeout and ko-count.
   absl::Duration ping_int = absl::Seconds(10);
   absl::Duration ping_timeout = absl::Milliseconds(500);
@@ -543,6 +547,7 @@ class Replicator {
   // Secondary.
   std::deque<peer::MirrorMessage> inbound_;
   std::vector<peer::MirrorMessage> deferred_;  // SendLazily
+  bool local_io_error_called_ = false;        // call_local_io_error: once per attach
   bool processing_inbound_ = false;
   std::map<uint64_t, InEpoch> in_epochs_;
   // 0: not blocked; else the epoch whose Barrier arrived while one of its

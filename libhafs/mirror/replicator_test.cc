@@ -310,6 +310,42 @@ TEST(Replicator, VerifyIsRefusedWithoutAVerifyAlgorithm) {
                                         HasSubstr("verify_alg")));
 }
 
+TEST(Replicator, CallLocalIoErrorAsksForTheHandlerOnce) {
+  PersistedState st;
+  st.gi.current = 0x1234567800000000ull;
+  st.consistent = st.was_up_to_date = true;
+  ReplicatorOptions o;
+  o.node_id = 0;
+  o.peer_node_id = 1;
+  o.size_bytes = 1 << 20;
+  o.detach_on_io_error = false;
+  o.call_local_io_error = true;
+  meta::Bitmap bm(o.size_bytes / kBlock);
+  Replicator r(o, st, DiskState::kUpToDate, &bm, 1);
+  r.Disconnect();
+  ASSERT_OK(r.Promote(/*force=*/false));
+  std::vector<std::string> handlers;
+  auto write_failing = [&](uint64_t id) {
+    r.Write(id, id * kBlock, std::make_shared<io::AlignedBuffer>(Pattern(1, 'e')));
+    std::vector<uint64_t> tokens;
+    while (r.HasReady()) {
+      Ready rd = r.TakeReady();
+      for (const AlBegin& b : rd.al_begin) r.AlAdmitted(b.token);
+      for (const LocalIo& io : rd.ios) tokens.push_back(io.token);
+      for (std::string& h : rd.handlers) handlers.push_back(h);
+    }
+    ASSERT_EQ(tokens.size(), 1u);
+    r.IoDone(tokens[0], absl::DataLossError("EIO"));
+    while (r.HasReady()) {
+      for (std::string& h : r.TakeReady().handlers) handlers.push_back(h);
+    }
+  };
+  write_failing(1);
+  write_failing(2);
+  EXPECT_THAT(handlers, ::testing::ElementsAre("local-io-error"));
+  EXPECT_EQ(r.disk_state(), DiskState::kUpToDate);  // not detached (pass-on)
+}
+
 TEST(Replicator, HandshakeTimerStartsAtTheFirstTickWhenTheConnectionCameFirst) {
   HandPair p;
   p.deliver = false;  // the peer never answers

@@ -314,6 +314,7 @@ absl::Status Node::Init() {
   r.timeout = absl::Milliseconds(cfg.volume().timeout_ms());
   r.ko_count = static_cast<int>(cfg.volume().ko_count());
   r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
+  r.call_local_io_error = cfg.volume().on_io_error() == "call-local-io-error";
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
   r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
   r.verify_enabled = cfg.volume().verify_alg() != "none";
@@ -343,6 +344,8 @@ absl::Status Node::Init() {
           parts_->handlers->Call(e.text, sbc.split_brain_handler());
         } else if (e.text == "pri-lost-after-sb") {
           parts_->handlers->Call(e.text, sbc.pri_lost_after_sb_handler());
+        } else if (e.text == "local-io-error") {
+          parts_->handlers->Call(e.text, opt_.config.volume().local_io_error_handler());
         }
         break;
       }
