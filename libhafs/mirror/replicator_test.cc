@@ -1,6 +1,7 @@
 #include "libhafs/mirror/replicator.h"
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -295,33 +296,39 @@ TEST(Replicator, SecondaryHoldsTheStreamWhileAnEpochsWriteWaitsAtTheGate) {
   EXPECT_EQ(p.HeldOnSecondary(), "write@3 write@3 flush! write@4 write@3");
 }
 
+// One UpToDate replicator of 1 MiB without a peer; `tweak` sets options.
+class Lone {
+ public:
+  explicit Lone(const std::function<void(ReplicatorOptions&)>& tweak) : bm_((1 << 20) / kBlock) {
+    PersistedState st;
+    st.gi.current = 0x1234567800000000ull;
+    st.consistent = st.was_up_to_date = true;
+    ReplicatorOptions o;
+    o.node_id = 0;
+    o.peer_node_id = 1;
+    o.size_bytes = 1 << 20;
+    tweak(o);
+    r_ = std::make_unique<Replicator>(o, st, DiskState::kUpToDate, &bm_, 1);
+  }
+  Replicator& r() { return *r_; }
+
+ private:
+  meta::Bitmap bm_;
+  std::unique_ptr<Replicator> r_;
+};
+
 TEST(Replicator, VerifyIsRefusedWithoutAVerifyAlgorithm) {
-  PersistedState st;
-  st.gi.current = 0x1234567800000000ull;
-  st.consistent = st.was_up_to_date = true;
-  ReplicatorOptions o;
-  o.node_id = 0;
-  o.peer_node_id = 1;
-  o.size_bytes = 1 << 20;
-  o.verify_enabled = false;
-  meta::Bitmap bm(o.size_bytes / kBlock);
-  Replicator r(o, st, DiskState::kUpToDate, &bm, 1);
-  EXPECT_THAT(r.StartVerify(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                        HasSubstr("verify_alg")));
+  Lone lone([](ReplicatorOptions& o) { o.verify_enabled = false; });
+  EXPECT_THAT(lone.r().StartVerify(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("verify_alg")));
 }
 
 TEST(Replicator, CallLocalIoErrorAsksForTheHandlerOnce) {
-  PersistedState st;
-  st.gi.current = 0x1234567800000000ull;
-  st.consistent = st.was_up_to_date = true;
-  ReplicatorOptions o;
-  o.node_id = 0;
-  o.peer_node_id = 1;
-  o.size_bytes = 1 << 20;
-  o.detach_on_io_error = false;
-  o.call_local_io_error = true;
-  meta::Bitmap bm(o.size_bytes / kBlock);
-  Replicator r(o, st, DiskState::kUpToDate, &bm, 1);
+  Lone lone([](ReplicatorOptions& o) {
+    o.detach_on_io_error = false;
+    o.call_local_io_error = true;
+  });
+  Replicator& r = lone.r();
   r.Disconnect();
   ASSERT_OK(r.Promote(/*force=*/false));
   std::vector<std::string> handlers;
