@@ -34,7 +34,7 @@ absl::StatusOr<TimingOptions> ValidateTiming(const TimingOptions& in,
     return absl::InvalidArgumentError(absl::StrCat(
         "timing: warntime (", fmt(t.warntime), ") must lie strictly between ",
         "keepalive (", fmt(t.keepalive), ") and deadtime (", fmt(t.deadtime),
-        "); hint: leave it 0 for deadtime/2"));
+        "); hint: deadtime/2 is a good choice"));
   }
   if (t.initdead < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
