@@ -331,6 +331,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     std::vector<MirrorMessage> messages;
     bool authenticated = false;
     std::optional<absl::Status> refused;  // we refused the peer, or it refused us
+    std::string refused_channel;          // the channel the peer's Hello named
     PeerInfo peer;
     const Frame* w = nullptr;
     bool abort = false;
@@ -356,12 +357,14 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
             phase_ = Phase::kClosing;
             close_status_ = absl::PermissionDeniedError(hs_.reason());
             refused = close_status_;
+            refused_channel = hs_.peer_hello().channel();
             break;
           case Handshake::State::kRefusedByPeer:
             HAFS_LOG(WARNING) << hs_.reason();
             phase_ = Phase::kClosing;
             close_status_ = absl::UnauthenticatedError(hs_.reason());
             refused = close_status_;
+            refused_channel = hs_.peer_hello().channel();
             break;
         }
       } else if (phase_ == Phase::kOpen) {
@@ -411,7 +414,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       // another cluster): tell the transport of the channel it named, so its
       // owner's status says why the peer does not connect.
       wake = server_->ReportRefusedAttempt(
-          hs_.peer_hello().channel(),
+          refused_channel,
           absl::Status(refused->code(), absl::StrCat("a connection from ", peer_address_,
                                                      " was refused: ", refused->message())));
     }
