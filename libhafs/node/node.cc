@@ -197,7 +197,8 @@ struct Node::Parts {
   const config::Node* peer = nullptr;
   std::unique_ptr<peer::PeerServer> server;
   std::unique_ptr<peer::GrpcTransport> transport;
-  // Split-brain handlers the volume calls (outlives the volume).
+  // Handler commands the volume asks for (split-brain, pri-lost-after-sb,
+  // local-io-error); outlives the volume.
   std::unique_ptr<HandlerRunner> handlers;
   std::unique_ptr<mirror::Volume> volume;
   std::unique_ptr<VolumeIoAdapter> io;
