@@ -1616,6 +1616,7 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
 
 void Replicator::BeginSync(bool source, bool full) {
   repl_ = source ? ReplState::kSyncSource : ReplState::kSyncTarget;
+  resync_started_ = now_;
   peer_bitmap_done_ = false;
   resync_cursor_ = 0;
   resync_requested_.clear();
@@ -1983,6 +1984,7 @@ Status Replicator::status() const {
                              ? bitmap_->CountRange(0, num_blocks_)
                              : 0;
   s.resync_same_bytes = resync_same_bytes_;
+  s.resync_started = resync_started_;
   s.unacked_bytes = unacked_bytes_;
   s.verify_done_bytes = verify_done_bytes_;
   s.verify_mismatch_blocks = verify_mismatch_blocks_;

@@ -256,6 +256,7 @@ struct Status {
   uint64_t resync_total_blocks = 0;  // at resync start
   uint64_t resync_left_blocks = 0;
   uint64_t resync_same_bytes = 0;  // checksum-based resync: not shipped
+  absl::Time resync_started = absl::InfinitePast();  // last BeginSync (Tick time)
   // Replicated data the peer has not yet confirmed durable (barrier-acked);
   // with protocol A a completed write may still be on the way.
   uint64_t unacked_bytes = 0;
@@ -518,6 +519,7 @@ class Replicator {
   absl::Time handshake_started_ = absl::InfinitePast();
   std::optional<peer::VolumeHandshake> peer_handshake_;
   bool sync_started_ = false;
+  absl::Time resync_started_ = absl::InfinitePast();
   bool peer_bitmap_done_ = false;
   std::string last_handshake_;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received

@@ -763,9 +763,18 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
       } else if (!resync_sample_ || v.resync.left_kib > resync_sample_->second) {
         resync_sample_ = std::make_pair(now, v.resync.left_kib);
       }
-      v.resync.speed_kib_per_s = resync_speed_kib_s_;
-      v.resync.eta_s = resync_speed_kib_s_ > 0
-                           ? static_cast<int64_t>(v.resync.left_kib / resync_speed_kib_s_)
+      // Until two samples are a second apart: the average since the resync
+      // started (DRBD's second figure), rather than nothing.
+      const absl::Duration since = now - r.resync_started;
+      if (resync_speed_kib_s_ == 0 && r.resync_started != absl::InfinitePast() &&
+          since >= absl::Milliseconds(100) && v.resync.left_kib < v.resync.total_kib) {
+        v.resync.speed_kib_per_s = static_cast<uint64_t>(
+            (v.resync.total_kib - v.resync.left_kib) / absl::ToDoubleSeconds(since));
+      } else {
+        v.resync.speed_kib_per_s = resync_speed_kib_s_;
+      }
+      v.resync.eta_s = v.resync.speed_kib_per_s > 0
+                           ? static_cast<int64_t>(v.resync.left_kib / v.resync.speed_kib_per_s)
                            : -1;
     } else {
       absl::MutexLock l(&mu_);
