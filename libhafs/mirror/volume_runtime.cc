@@ -204,7 +204,9 @@ class Volume::Impl {
   bool RunCompletions();
   bool MaybeTick();
   void DrainReady();
-  void ProcessReady(Ready rd);
+  // `bitmap_checked`: ReadyWouldBlock() just found no bitmap page to write
+  // (a transport thread's step), so step 2 need not scan the bitmap again.
+  void ProcessReady(Ready rd, bool bitmap_checked);
   void Emit(VolumeEvent e);
   // Ready step 2: persist bitmap pages holding bits newly set outside hot
   // AL extents (or everything when `all`).
@@ -716,7 +718,7 @@ void Volume::Impl::DrainReady() {
       in_ready_ = false;
       return;
     }
-    ProcessReady(rep_->TakeReady());
+    ProcessReady(rep_->TakeReady(), /*bitmap_checked=*/!may_block_);
   }
   // A resync ended (finished or interrupted): write its progress out now, as
   // DRBD does, so a crash right after it does not redo it.
@@ -806,7 +808,7 @@ void Volume::Impl::PersistBitmap(bool all) {
   }
 }
 
-void Volume::Impl::ProcessReady(Ready rd) {
+void Volume::Impl::ProcessReady(Ready rd, bool bitmap_checked) {
   for (std::string& line : rd.log) {
     HAFS_LOG(INFO) << opt_.name << ": " << line;
     Emit(VolumeEvent{VolumeEvent::Kind::kLog, std::move(line)});
@@ -826,7 +828,7 @@ void Volume::Impl::ProcessReady(Ready rd) {
     if (!s.ok()) MetaFailed(s);
   }
   // 2. Bitmap pages with bits set outside the AL's cover.
-  if (md_error_.ok()) PersistBitmap(/*all=*/false);
+  if (md_error_.ok() && !bitmap_checked) PersistBitmap(/*all=*/false);
   // 3. AL admissions, local I/O, AL releases.
   for (const AlBegin& b : rd.al_begin) {
     if (!md_error_.ok()) {
