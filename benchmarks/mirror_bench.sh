@@ -6,6 +6,8 @@
 #   (sequential 1 MiB QD16, 4 KiB QD1 latency vs local UringDevice, resync after D MiB),
 #   on backing files laid out by writing them (as fio lays out its own file); plus the
 #   sequential first pass over fallocated backing files next to fio's on a fallocated file.
+#   The floor under both: //benchmarks/mirror:raw_mirror, the same writes through a mirror
+#   with no framework (blocking TCP + O_DIRECT pwrite, two processes), on the same files.
 # Usage: benchmarks/mirror_bench.sh [dir=/var/tmp] [resync_mib=1024] [resync_rate_mib=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 bazel build //benchmarks/mirror:mirror_node //benchmarks/mirror:mirror_bench \
-  //benchmarks/mirror:transport_rtt >/dev/null 2>&1
+  //benchmarks/mirror:transport_rtt //benchmarks/mirror:raw_mirror >/dev/null 2>&1
 bin=bazel-bin/benchmarks/mirror
 key=$(head -c 24 /dev/urandom | base64)
 out="$dir/results"
@@ -84,6 +86,9 @@ for f in n0 n1; do
 done
 dd if=/dev/zero of="$dir/local.img" bs=4M count=16 oflag=direct status=none
 
+echo "== the floor: a framework-free protocol-C mirror on the same files (raw_mirror)"
+"$bin/raw_mirror" --primary="$dir/n0.img" --secondary="$dir/n1.img" --seq_mib=4096 | tee -a "$out"
+
 echo "== mirror pair, protocol C: seq 1 MiB QD16, 4 KiB QD1, resync of $resync_mib MiB (unlimited rate)"
 start_node 0
 "$bin/mirror_bench" --path="$dir/n0.img" --size_mib=$size_mib --peer="127.0.0.1:$(cat "$dir/port")" \
@@ -111,6 +116,8 @@ for line in open(sys.argv[1]):
 limit = min(r['fio_mib_per_s'] / 2, r['iperf3_mib_per_s'])
 print("physical limit min(fio/2, iperf3) = %.0f MiB/s" % limit)
 print("seq 1 MiB QD16: %.0f MiB/s = %.2f x limit (goal >= 0.8)" % (r['seq_mib_per_s'], r['seq_mib_per_s'] / limit))
+print("  floor: raw_mirror (no framework) %.0f MiB/s = %.2f x limit; the mirror = %.2f x raw_mirror"
+      % (r['raw_seq_mib_per_s'], r['raw_seq_mib_per_s'] / limit, r['seq_mib_per_s'] / r['raw_seq_mib_per_s']))
 print("  on fallocated backing files, first pass: %.0f MiB/s = %.2f x min(fio first pass on a fallocated file / 2 = %.0f, iperf3)"
       % (r['falloc_seq_mib_per_s'], r['falloc_seq_mib_per_s'] / min(r['falloc_fio_mib_per_s'] / 2, r['iperf3_mib_per_s']),
          r['falloc_fio_mib_per_s'] / 2))
@@ -119,8 +126,13 @@ print("4 KiB QD1: mirror write p50 %.0f us, write+flush p50 %.0f us; local write
 print("  ratio write/local(write+flush) = %.2f, write+flush/local(write+flush) = %.2f (goal <= 1.5)"
       % (r['mirror_write_p50_us'] / r['local_write_flush_p50_us'],
          r['mirror_write_flush_p50_us'] / r['local_write_flush_p50_us']))
+print("  floor: raw_mirror (no framework) write p50 %.0f us, with the Secondary's per-epoch flush %.0f us"
+      " = %.2f x its local write+flush (%.0f us); the mirror = %.2f x raw_mirror's ordered write"
+      % (r['raw_write_p50_us'], r['raw_write_ordered_p50_us'],
+         r['raw_write_ordered_p50_us'] / r['raw_local_write_flush_p50_us'], r['raw_local_write_flush_p50_us'],
+         r['mirror_write_p50_us'] / r['raw_write_ordered_p50_us']))
 floor = r['transport_rtt_p50_us'] + r['local_write_p50_us']
-print("  floor: transport round trip p50 %.0f us + local write p50 %.0f us = %.0f us = %.2f x local write+flush"
+print("  transport round trip p50 %.0f us + local write p50 %.0f us = %.0f us = %.2f x local write+flush"
       % (r['transport_rtt_p50_us'], r['local_write_p50_us'], floor, floor / r['local_write_flush_p50_us']))
 # A scattered resync reads D on the source and writes D on the target, as 64 KiB runs, on
 # the same disk: the disk's time is shared, 1/(1/R + 1/W); and the data crosses loopback.
