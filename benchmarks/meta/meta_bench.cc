@@ -35,6 +35,7 @@ struct Result {
   double iops = 0;
   uint64_t ops = 0;
   uint64_t al_writes = 0, bitmap_writes = 0, flushes = 0, activations = 0, transactions = 0;
+  uint64_t cold_writes = 0;  // writes that found their extent cold and waited for a transaction
 };
 
 struct Slot {
@@ -50,7 +51,7 @@ Result RunWrites(io::BlockDevice* dev, MetaStore* ms, uint64_t extents, double s
   Random rng(seed);
   std::vector<Slot> slots(kQd);
   for (Slot& s : slots) rng.Fill(s.buf.span());
-  uint64_t done = 0, data_in_flight = 0;
+  uint64_t done = 0, data_in_flight = 0, cold_writes = 0;
   const auto start_stats = ms ? ms->stats() : MetaStore::Stats{};
   const auto start_al = ms ? ms->activity_log().stats() : ActivityLog::Stats{};
   const absl::Time start = absl::Now();
@@ -87,7 +88,11 @@ Result RunWrites(io::BlockDevice* dev, MetaStore* ms, uint64_t extents, double s
         issue(*sp);
       });
       HAFS_CHECK(a.ok()) << a.status();
-      if (*a == MetaStore::WriteAdmit::kReady) issue(s);
+      if (*a == MetaStore::WriteAdmit::kReady) {
+        issue(s);
+      } else {
+        ++cold_writes;
+      }
     }
     // Batch activations: start a transaction once no data write is in flight
     // (every slot waits for the AL) or enough cold extents are wanted.
@@ -99,6 +104,7 @@ Result RunWrites(io::BlockDevice* dev, MetaStore* ms, uint64_t extents, double s
   Result r;
   r.ops = done;
   r.iops = done / absl::ToDoubleSeconds(absl::Now() - start);
+  r.cold_writes = cold_writes;
   if (ms) {
     r.al_writes = ms->stats().al_writes - start_stats.al_writes;
     r.bitmap_writes = ms->stats().bitmap_writes - start_stats.bitmap_writes;
@@ -177,10 +183,12 @@ int Main(int argc, char** argv) {
     printf("round %d\n  hot: raw %.0f IOPS, AL %.0f IOPS, ratio %.3f (AL writes %lu)\n", r,
            raw_hot.iops, al_hot.iops, hot_ratio.back(), al_hot.al_writes);
     printf("  2x:  raw %.0f IOPS, AL %.0f IOPS, ratio %.3f; %lu activations in %lu transactions, "
-           "%lu metadata writes (%lu AL + %lu bitmap) + %lu flushes = 1 per %.1f activations\n",
+           "%lu metadata writes (%lu AL + %lu bitmap) + %lu flushes = 1 per %.1f distinct extents "
+           "activated = 1 per %.1f cold writes (%lu writes waited for an activation)\n",
            raw_wide.iops, al_wide.iops, wide_ratio.back(), al_wide.activations,
            al_wide.transactions, md_writes, al_wide.al_writes, al_wide.bitmap_writes,
-           al_wide.flushes, md_writes ? double(al_wide.activations) / md_writes : 0.0);
+           al_wide.flushes, md_writes ? double(al_wide.activations) / md_writes : 0.0,
+           md_writes ? double(al_wide.cold_writes) / md_writes : 0.0, al_wide.cold_writes);
   }
   // The ceiling of "activations per metadata write" at QD32: a transaction
   // can only carry the extents the waiting writes ask for, i.e. the distinct
