@@ -35,6 +35,7 @@ constexpr NodeId kWitness = 100;
 constexpr absl::Duration kKeepalive = absl::Milliseconds(100);
 constexpr absl::Duration kDeadtime = absl::Milliseconds(500);
 constexpr absl::Duration kFenceDelay = absl::Milliseconds(20);
+constexpr absl::Duration kMaxStopTime = absl::Milliseconds(400);
 constexpr absl::Duration kMaxDelay = absl::Milliseconds(15);
 constexpr absl::Duration kDecisionWindow = absl::Milliseconds(50);
 constexpr double kDriftBound = 0.01;
@@ -72,11 +73,20 @@ struct Msg {
 struct Event {
   absl::Time at;
   uint64_t order;
-  enum class Kind { kDeliver, kWake, kWitnessWake, kFence, kRestart, kResume, kFault } kind;
+  enum class Kind {
+    kDeliver,
+    kWake,
+    kWitnessWake,
+    kFence,
+    kDemoteDone,
+    kRestart,
+    kResume,
+    kFault
+  } kind;
   NodeId node = 0;
   Msg msg;
   int fence_code = 0;
-  uint64_t generation = 0;  // for kFence: node incarnation it belongs to
+  uint64_t generation = 0;  // kFence, kDemoteDone: node incarnation it belongs to
   bool operator>(const Event& o) const {
     return at != o.at ? at > o.at : order > o.order;
   }
@@ -202,6 +212,7 @@ class Sim {
     ro.deadtime = kDeadtime;
     ro.fence_retry = absl::Milliseconds(200);
     ro.incarnation = n.incarnation;
+    ro.confirm_demote = true;  // as hafsd: the resources stop before the peer may start
     n.rm = std::make_unique<RoleManager>(ro, n.persisted);
     n.next_hb = local;
     n.next_wreq = local;
@@ -287,10 +298,17 @@ class Sim {
         result_.promotions++;
         last_role_change_ = now_;
         break;
-      case RoleAction::Type::kDemote:
+      case RoleAction::Type::kDemote: {
         result_.demotions++;
         last_role_change_ = now_;
+        // The resource group stops (NFS server, unmount, address) before the
+        // volume is Secondary: up to kMaxStopTime.
+        Event e{now_ + absl::Microseconds(rng_.Range(0, absl::ToInt64Microseconds(kMaxStopTime))),
+                0, Event::Kind::kDemoteDone, n.id};
+        e.generation = n.incarnation;
+        Push(std::move(e));
         break;
+      }
       case RoleAction::Type::kRunFencePeer: {
         // fence-peer outdates a reachable secondary (4), is refused by a
         // reachable primary (6), or finds nobody (5).
@@ -431,7 +449,7 @@ class Sim {
       Push({now_ + next, 0, Event::Kind::kFault});
       return;
     }
-    switch (rng_.Uniform(9)) {
+    switch (rng_.Uniform(10)) {
       case 0:
         HealNetwork();
         Trace("fault: heal network");
@@ -497,6 +515,18 @@ class Sim {
         Push({n.paused_until, 0, Event::Kind::kResume, id});
         break;
       }
+      case 9: {
+        // The operator moves the service (hb_takeover) to a node; with the
+        // old primary's stop taking up to kMaxStopTime, the new one must not
+        // start before it finished.
+        NodeId id = 1 + rng_.Uniform(2);
+        Node& n = N(id);
+        if (!n.up || Paused(n)) break;
+        Trace(absl::StrCat("fault: takeover requested on n", id));
+        n.rm->Takeover();
+        Step(n);
+        break;
+      }
     }
     Push({now_ + next, 0, Event::Kind::kFault});
   }
@@ -558,6 +588,21 @@ class Sim {
         }
         Trace(absl::StrCat("n", n.id, " fence-peer exit ", e.fence_code));
         n.rm->OnFenceResult(e.fence_code, n.clock.Local(now_));
+        Step(n);
+        return;
+      }
+      case Event::Kind::kDemoteDone: {
+        Node& n = N(e.node);
+        if (!n.up || n.incarnation != e.generation) return;
+        if (Paused(n)) {
+          Event again = e;
+          again.at = n.paused_until;
+          Push(std::move(again));
+          return;
+        }
+        if (!n.rm->demoting()) return;  // promoted again meanwhile
+        Trace(absl::StrCat("n", n.id, " resources stopped"));
+        n.rm->OnDemoteDone();
         Step(n);
         return;
       }

@@ -116,18 +116,32 @@ void RoleManager::CompareGenerations(std::vector<RoleAction>& out) {
 
 void RoleManager::Promote(std::vector<RoleAction>& out, const std::string& why) {
   role_ = Role::kPrimary;
-  io_ = IoState::kRunning;
+  demoting_ = false;
   intent_ = false;
   intent_seq_ = 0;
   takeover_ = false;
   force_ = false;
   blocked_.clear();
+  if (io_ != IoState::kRunning) out.push_back({RoleAction::Type::kResumeIo, "promoting"});
+  io_ = IoState::kRunning;
   out.push_back({RoleAction::Type::kPromote, why});
 }
 
-void RoleManager::Demote(std::vector<RoleAction>& out, const std::string& why) {
+void RoleManager::Demote(std::vector<RoleAction>& out, const std::string& why, bool fail_io) {
   role_ = Role::kSecondary;
-  io_ = IoState::kRunning;
+  demoting_ = opts_.confirm_demote;
+  // I/O during the stop: a handover keeps serving until the resources are
+  // down (the peer waits, see RoleOptions::confirm_demote); a node that lost
+  // quorum may already have been replaced and fails I/O at once (DRBD's
+  // on-no-quorum io-error) so that the stop (unmount) finishes without
+  // writing.
+  const IoState io = fail_io ? IoState::kFailing : IoState::kRunning;
+  if (io_ != io) {
+    out.push_back({fail_io ? RoleAction::Type::kFailIo : RoleAction::Type::kResumeIo,
+                   absl::StrCat(why, ": ", fail_io ? "failing I/O while the resources stop"
+                                                   : "I/O runs while the resources stop")});
+  }
+  io_ = io;
   out.push_back({RoleAction::Type::kDemote, why});
 }
 
@@ -183,7 +197,7 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
     if (!in.quorate) {
       switch (opts_.loss_action) {
         case QuorumLossAction::kDemote:
-          Demote(out, "quorum lost");
+          Demote(out, "quorum lost", /*fail_io=*/true);
           break;
         case QuorumLossAction::kSuspendIo:
           if (io_ != IoState::kSuspended) {
@@ -223,11 +237,21 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
   };
   if (!in.quorate) {
     intent_ = false;
+    if (demoting_ && io_ == IoState::kRunning) {
+      // Still stopping the resources of a handover, and the peer may have
+      // been promoted meanwhile (it lost us for deadtime): no more writes.
+      io_ = IoState::kFailing;
+      out.push_back({RoleAction::Type::kFailIo, "quorum lost while the resources stop"});
+    }
     return block("no quorum");
   }
   if (split_brain_) {
     intent_ = false;
     return block("split brain: manual recovery required");
+  }
+  if (demoting_) {
+    intent_ = false;
+    return block("demoting: waiting for the resources to stop here");
   }
   if (banned_) {
     intent_ = false;
@@ -298,7 +322,10 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
 }
 
 LocalStatus RoleManager::MakeStatus(uint64_t seq) {
-  if (peer_.has_value() && peer_->promote_intent && role_ == Role::kSecondary) {
+  // A demoting node still runs the service: it acknowledges no promote
+  // intent until its resources have stopped (the peer promotes only on an
+  // acknowledgement while connected).
+  if (peer_.has_value() && peer_->promote_intent && role_ == Role::kSecondary && !demoting_) {
     bool peer_wins = !intent_ || opts_.peer < opts_.self;
     if (peer_wins) {
       intent_ = false;
@@ -307,7 +334,7 @@ LocalStatus RoleManager::MakeStatus(uint64_t seq) {
     }
   }
   if (intent_ && intent_seq_ == 0) intent_seq_ = seq;
-  return LocalStatus{role_,     disk_,               standby_ || banned_,
+  return LocalStatus{role_, disk_, standby_ || banned_,
                      takeover_, intent_,             acked_peer_seq_,
                      persisted_.generation, persisted_.history};
 }

@@ -96,6 +96,18 @@ struct RoleOptions {
   absl::Duration deadtime = absl::Seconds(10);
   absl::Duration fence_retry = absl::Seconds(5);
   uint64_t incarnation = 1;  // makes new generations unique per boot
+  // Pacemaker's stop-before-start across nodes. Off: a kDemote takes effect at
+  // once (the node may acknowledge the peer's promote intent in its next
+  // heartbeat). On: after a kDemote the node still counts as an active
+  // Primary (ActivePrimary) and acknowledges no promote intent — without
+  // which a connected peer does not promote — until OnDemoteDone() says its
+  // resources have stopped (the volume is
+  // Secondary, the file system unmounted, the address removed). The peer
+  // then cannot start the service while it still runs here, also when the
+  // replication link is down; a stop that never completes keeps the peer
+  // from taking over while connected (as a failed stop without fencing
+  // blocks Pacemaker). hafsd turns it on.
+  bool confirm_demote = false;
 };
 
 // What this node persisted (DRBD metadata): survives crashes.
@@ -164,6 +176,9 @@ class RoleManager {
   void SetStandby(bool on) { standby_ = on; }
   // The resource group may not run on this node (executor ban), or may again.
   void SetResourcesBanned(bool on) { banned_ = on; }
+  // The resources have stopped after a kDemote (see RoleOptions::
+  // confirm_demote). Idempotent; a no-op unless demoting.
+  void OnDemoteDone() { demoting_ = false; }
   void Takeover() { takeover_ = true; }
   void ForcePromote() { force_ = true; }
   // Manual split-brain recovery on the victim: adopt the peer's data
@@ -180,8 +195,13 @@ class RoleManager {
 
   Role role() const { return role_; }
   IoState io() const { return io_; }
-  // Primary with I/O running: the node serves writes.
-  bool ActivePrimary() const { return role_ == Role::kPrimary && io_ == IoState::kRunning; }
+  // Primary with I/O running, or demoting with its resources still up: the
+  // node serves writes.
+  bool ActivePrimary() const {
+    return (role_ == Role::kPrimary || demoting_) && io_ == IoState::kRunning;
+  }
+  // A kDemote was issued and OnDemoteDone has not been called yet.
+  bool demoting() const { return demoting_; }
   bool PeerMaybePrimary() const;
   bool split_brain() const { return split_brain_; }
   const PersistedRoleState& persisted() const { return persisted_; }
@@ -194,7 +214,7 @@ class RoleManager {
   void NewGeneration();
   void CompareGenerations(std::vector<RoleAction>& out);
   void Promote(std::vector<RoleAction>& out, const std::string& why);
-  void Demote(std::vector<RoleAction>& out, const std::string& why);
+  void Demote(std::vector<RoleAction>& out, const std::string& why, bool fail_io = false);
 
   RoleOptions opts_;
   PersistedRoleState persisted_;
@@ -204,6 +224,7 @@ class RoleManager {
   std::optional<PeerStatus> peer_;
   bool standby_ = false, takeover_ = false, force_ = false;
   bool banned_ = false;  // SetResourcesBanned
+  bool demoting_ = false;  // kDemote issued, resources not reported stopped
   bool intent_ = false;
   uint64_t intent_seq_ = 0;      // our first seq carrying the intent
   uint64_t acked_peer_seq_ = 0;  // peer seq whose intent we acked

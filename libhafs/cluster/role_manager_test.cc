@@ -286,7 +286,10 @@ TEST(RoleManagerTest, QuorumLossActions) {
     EXPECT_THAT(rm.Update(At(2), Lost(false)), IsEmpty());  // not repeated
     switch (action) {
       case QuorumLossAction::kDemote:
-        EXPECT_THAT(acts, ElementsAre(A::kDemote));
+        // I/O fails at once: the peer may already have replaced us, and the
+        // stop (unmount) must finish without writing.
+        EXPECT_THAT(acts, ElementsAre(A::kFailIo, A::kDemote));
+        EXPECT_EQ(rm.io(), IoState::kFailing);
         EXPECT_EQ(rm.role(), Role::kSecondary);
         break;
       case QuorumLossAction::kSuspendIo:
@@ -315,7 +318,46 @@ TEST(RoleManagerTest, PendingQuorumFreezesIoInsteadOfDemoting) {
   EXPECT_FALSE(rm.ActivePrimary());
   EXPECT_THAT(Types(rm.Update(At(2), Lost())), ElementsAre(A::kResumeIo));
   EXPECT_THAT(Types(rm.Update(At(3), pending)), ElementsAre(A::kSuspendIo));
-  EXPECT_THAT(Types(rm.Update(At(4), Lost(false))), ElementsAre(A::kDemote));
+  EXPECT_THAT(Types(rm.Update(At(4), Lost(false))), ElementsAre(A::kFailIo, A::kDemote));
+  // Promoted again later, I/O runs again.
+  EXPECT_THAT(Types(rm.Update(At(30), Lost())), ElementsAre(A::kResumeIo, A::kPromote));
+  EXPECT_TRUE(rm.ActivePrimary());
+}
+
+// Stop before start: with confirm_demote (hafsd), a Primary handing over keeps
+// the peer from promoting until its resources have stopped, even though the
+// peer asked for the takeover and is otherwise ready.
+TEST(RoleManagerTest, ConfirmDemoteHoldsThePeerUntilTheResourcesStopped) {
+  RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
+  o1.confirm_demote = o2.confirm_demote = true;
+  Pair p(o1, o2);
+  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  ASSERT_EQ(p.n[0].role(), Role::kPrimary);
+  p.n[1].Takeover();
+  EXPECT_THAT(p.Rounds(4, 12), ElementsAre(A::kDemote));
+  EXPECT_TRUE(p.n[0].demoting());
+  EXPECT_TRUE(p.n[0].ActivePrimary());  // still serving while it stops
+  EXPECT_THAT(p.n[0].blocked_reason(), HasSubstr("waiting for the resources to stop"));
+  EXPECT_THAT(p.n[1].blocked_reason(), HasSubstr("acknowledge"));
+  p.n[0].OnDemoteDone();
+  EXPECT_THAT(p.Rounds(12, 16), ElementsAre(A::kPromote));
+  EXPECT_EQ(p.n[1].role(), Role::kPrimary);
+  EXPECT_FALSE(p.n[0].ActivePrimary());
+  EXPECT_FALSE(p.n[0].demoting());
+}
+
+TEST(RoleManagerTest, DemotingNodeThatLosesQuorumStopsWriting) {
+  RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
+  o1.confirm_demote = o2.confirm_demote = true;
+  Pair p(o1, o2);
+  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  p.n[1].Takeover();
+  ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
+  // The link goes and the peer may promote after deadtime: node 1, still
+  // stopping its resources, must not write from the moment it has no quorum.
+  EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(false))), ElementsAre(A::kFailIo));
+  EXPECT_FALSE(p.n[0].ActivePrimary());
+  EXPECT_THAT(p.n[0].Update(At(10), Lost(false)), IsEmpty());  // not repeated
 }
 
 TEST(RoleManagerTest, SplitBrainDetectedWhenBothPromotedApart) {

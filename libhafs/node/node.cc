@@ -508,6 +508,9 @@ absl::Status Node::Init() {
   }
   co->peer_server = p.server.get();
   co->clock = clock_;
+  // The resource loop reports when the group is down (ResourcesStopped): the
+  // peer starts it only then, as Pacemaker orders a stop before a start.
+  co->confirm_demote = true;
   co->disk = ClusterDisk(p.volume->status().replication.disk);
   absl::StatusOr<std::unique_ptr<cluster::ClusterNode>> cn =
       cluster::ClusterNode::Create(*std::move(co));
@@ -563,6 +566,14 @@ void Node::ResourceLoop() {
                          "line above; `hafsctl status --verbose` shows the states)";
     }
     escalated = s.escalate;
+    // The group is down here (every resource stopped, the volume Secondary):
+    // a demotion is complete and the peer may start it. Reported on every
+    // pass that sees it, so that a demotion decided after this pass read
+    // `want` is completed too — the state it reports cannot have changed,
+    // only this thread starts resources.
+    if (!want && s.settled && !s.escalate && parts_->cluster != nullptr) {
+      parts_->cluster->ResourcesStopped();
+    }
     // A group banned here (repeated failures) must not keep the Primary role:
     // the cluster hands over to the peer until the ban is lifted.
     if (s.banned != banned_reported && parts_->cluster != nullptr) {
@@ -617,7 +628,8 @@ void Node::ClusterLoop() {
           break;
         }
         case cluster::ClusterDecision::Type::kDemote: {
-          parts_->gated->Resume();
+          // The I/O gate during the stop comes as its own decision just
+          // before (kResumeIo for a handover, kFailIo after quorum loss).
           absl::MutexLock l(&mu_);
           want_primary_ = false;
           break;

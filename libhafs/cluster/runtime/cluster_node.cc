@@ -228,6 +228,8 @@ class ClusterNode::Impl {
   void OnCommand(const std::string& what,
                  const std::function<std::vector<RoleAction>(RoleManager&)>& fn,
                  absl::string_view source = "operator command");
+  // Loop thread: a demotion waits for ResourcesStopped (confirm_demote).
+  bool Demoting() const { return rm_ != nullptr && rm_->demoting(); }
 
   // Everything that outlives the Impl in callbacks (gRPC handler, RPC
   // completions): only queues and counters.
@@ -456,6 +458,7 @@ absl::Status ClusterNode::Impl::Init() {
   ro.deadtime = timing_.deadtime;
   ro.fence_retry = opts_.fence_retry;
   ro.incarnation = incarnation_;
+  ro.confirm_demote = opts_.confirm_demote;
   rm_ = std::make_unique<RoleManager>(ro, PersistedRoleState{st.generation, st.history});
   if (qopts_.mode == QuorumMode::kWitness) {
     witness_client_ = std::make_unique<witness::WitnessClient>(
@@ -1190,6 +1193,19 @@ void ClusterNode::SetResourcesBanned(bool banned) {
                         : "the ban on this node was lifted",
                  [banned](RoleManager& rm) {
                    rm.SetResourcesBanned(banned);
+                   return std::vector<RoleAction>();
+                 },
+                 "resource executor");
+  });
+}
+
+void ClusterNode::ResourcesStopped() {
+  Impl* i = impl_.get();
+  i->Post([i] {
+    if (!i->Demoting()) return;
+    i->OnCommand("the resources stopped here: the demotion is complete",
+                 [](RoleManager& rm) {
+                   rm.OnDemoteDone();
                    return std::vector<RoleAction>();
                  },
                  "resource executor");

@@ -121,6 +121,10 @@ struct ClusterNodeOptions {
   NodeId preferred = 0;  // 0 = none
   int preference = 100;
   int stickiness = 0;
+  // Stop before start across nodes (RoleOptions::confirm_demote): after a
+  // demote decision the peer may promote only once ResourcesStopped() was
+  // called. For embedders that run resources on the decisions (hafsd does).
+  bool confirm_demote = false;
 
   Clock* clock = nullptr;  // nullptr = Clock::System()
   std::shared_ptr<const auth::KeyRing> keys;  // required
@@ -246,6 +250,10 @@ class ClusterNode {
   // failures) or lifted the ban: hand over to the peer / be a candidate again
   // (RoleManager::SetResourcesBanned).
   void SetResourcesBanned(bool banned);
+  // The resources are stopped here (volume Secondary, nothing mounted,
+  // address removed): completes a demotion under confirm_demote. Idempotent;
+  // call it whenever the group is observed stopped.
+  void ResourcesStopped();
   void Takeover();
   void ForcePromote();
   void DiscardMyData();

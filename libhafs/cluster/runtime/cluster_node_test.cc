@@ -301,6 +301,27 @@ TEST_F(ClusterNodeTest, OneCutLinkIsAWarningNotAFailover) {
   }
 }
 
+// Stop before start (confirm_demote, as hafsd runs it): the peer that asked
+// for the takeover promotes only once the old primary said its resources
+// stopped, however long that takes.
+TEST_F(ClusterNodeTest, TakeoverWaitsUntilTheOldPrimarysResourcesStopped) {
+  customize_ = [](int, ClusterNodeOptions& o) { o.confirm_demote = true; };
+  StartPair();
+  ASSERT_TRUE(WaitUntil([&] { return Settled(); }));
+  const int old = sides_[0].node->Status().role == Role::kPrimary ? 0 : 1;
+  sides_[1 - old].node->Takeover();
+  ASSERT_TRUE(WaitUntil([&] { return sides_[old].Count(D::kDemote) == 1; }));
+  absl::SleepFor(2 * kDeadtime);
+  EXPECT_EQ(sides_[1 - old].Count(D::kPromote), 0)
+      << FormatClusterStatus(sides_[1 - old].node->Status());
+  EXPECT_THAT(sides_[old].node->Status().blocked_reason,
+              ::testing::HasSubstr("waiting for the resources to stop"));
+  sides_[old].node->ResourcesStopped();
+  ASSERT_TRUE(WaitUntil([&] { return sides_[1 - old].Count(D::kPromote) == 1; }))
+      << FormatClusterStatus(sides_[1 - old].node->Status());
+  EXPECT_EQ(Primaries(), 1);
+}
+
 TEST_F(ClusterNodeTest, StoppedPrimaryIsReplacedWithinDeadtimePlusBudget) {
   StartPair();
   ASSERT_TRUE(WaitUntil([&] { return Settled(); }));
