@@ -149,6 +149,7 @@ GroupExecutor::Step GroupExecutor::Reconcile(bool should_run) {
   PlannerInput in;
   in.should_run = should_run && !banned_;
   in.status = status_;
+  in.banned = banned_;
   in.now = clock_->Now();
   Plan plan = PlanGroup(group_, in);
   step.banned = banned_ || plan.banned;

@@ -108,6 +108,16 @@ TEST(GroupExecutor, MigrationThresholdBansTheGroup) {
   GroupExecutor::Step s = f.Settle(ex, true);
   EXPECT_TRUE(s.banned);
   EXPECT_TRUE(ex.AllStopped());  // moved away: everything stopped here
+  // The ban is one action: afterwards the group is settled (stopped) whether
+  // the cluster still wants it here or not, and nothing is logged again
+  // (hafsd reports the group stopped to the cluster only once it is settled).
+  for (bool want : {true, false}) {
+    GroupExecutor::Step again = ex.Reconcile(want);
+    EXPECT_TRUE(again.settled) << want;
+    EXPECT_FALSE(again.changed) << want;
+    EXPECT_TRUE(again.banned) << want;
+    EXPECT_THAT(again.log, ::testing::IsEmpty()) << want;
+  }
 }
 
 TEST(GroupExecutor, StopFailureEscalates) {

@@ -187,7 +187,9 @@ Plan PlanGroup(const GroupSpec& g, const PlannerInput& in) {
     for (size_t i = n; i-- > 0;) {
       if (active(i)) stop(i, why);
     }
-    if (p.banned) p.actions.push_back({T::kBan, g.name, absl::ZeroDuration(), ban_reason});
+    if (p.banned && !in.banned) {
+      p.actions.push_back({T::kBan, g.name, absl::ZeroDuration(), ban_reason});
+    }
     return p;
   }
   // 6. Run here.

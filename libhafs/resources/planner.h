@@ -86,6 +86,7 @@ struct ResourceStatus {
 struct PlannerInput {
   bool should_run = false;  // the role manager's decision: ActivePrimary()
   std::map<std::string, ResourceStatus> status;  // missing = kUnknown
+  bool banned = false;  // the group's kBan already ran here: not planned again
   absl::Time now;
 };
 
