@@ -87,6 +87,7 @@ struct Event {
   Msg msg;
   int fence_code = 0;
   uint64_t generation = 0;  // kFence, kDemoteDone: node incarnation it belongs to
+  uint64_t demote_seq = 0;  // kDemoteDone
   bool operator>(const Event& o) const {
     return at != o.at ? at > o.at : order > o.order;
   }
@@ -214,10 +215,21 @@ class Sim {
     ro.incarnation = n.incarnation;
     ro.confirm_demote = true;  // as hafsd: the resources stop before the peer may start
     n.rm = std::make_unique<RoleManager>(ro, n.persisted);
+    ResourcesStopLater(n);  // the executor's first pass finds nothing running
     n.next_hb = local;
     n.next_wreq = local;
     n.wake_at = absl::InfiniteFuture();
     ScheduleWake(n, real);
+  }
+
+  // The resource group stops (NFS server, unmount, address) before the
+  // volume is Secondary: up to kMaxStopTime after the demotion (or boot).
+  void ResourcesStopLater(Node& n) {
+    Event e{now_ + absl::Microseconds(rng_.Range(0, absl::ToInt64Microseconds(kMaxStopTime))), 0,
+            Event::Kind::kDemoteDone, n.id};
+    e.generation = n.incarnation;
+    e.demote_seq = n.rm->demote_seq();
+    Push(std::move(e));
   }
 
   void ScheduleWake(Node& n, absl::Time real) {
@@ -269,6 +281,7 @@ class Sim {
         hb->set_promote_intent(s.promote_intent);
         hb->set_intent_ack_seq(s.intent_ack_seq);
         hb->set_data_generation(s.generation);
+        hb->set_demoting(s.demoting);
         hb->set_witness_term(n.q->known_term());
         for (uint64_t g : s.history) hb->add_generation_history(g);
         Send(n.id, n.peer, link, n.signer->Seal(std::move(b)));
@@ -301,12 +314,7 @@ class Sim {
       case RoleAction::Type::kDemote: {
         result_.demotions++;
         last_role_change_ = now_;
-        // The resource group stops (NFS server, unmount, address) before the
-        // volume is Secondary: up to kMaxStopTime.
-        Event e{now_ + absl::Microseconds(rng_.Range(0, absl::ToInt64Microseconds(kMaxStopTime))),
-                0, Event::Kind::kDemoteDone, n.id};
-        e.generation = n.incarnation;
-        Push(std::move(e));
+        ResourcesStopLater(n);
         break;
       }
       case RoleAction::Type::kRunFencePeer: {
@@ -319,7 +327,8 @@ class Sim {
                          ((!Blocked(n.id, p.id, 0) && !Blocked(p.id, n.id, 0)) ||
                           (!Blocked(n.id, p.id, 1) && !Blocked(p.id, n.id, 1)));
         int code = !reachable ? kFencePeerUnreachable
-                   : p.rm->role() == Role::kPrimary ? kFencePeerRefusedPrimary
+                   : p.rm->role() == Role::kPrimary || p.rm->demoting()
+                       ? kFencePeerRefusedPrimary
                                                     : kFencePeerOutdated;
         if (code == kFencePeerOutdated) p.outdated = true;
         Event e{now_ + absl::Microseconds(rng_.Range(0, 20000)), 0, Event::Kind::kFence, n.id};
@@ -372,6 +381,7 @@ class Sim {
       s.generation = hb.data_generation();
       n.last_peer_gen = s.generation;
       s.history.assign(hb.generation_history().begin(), hb.generation_history().end());
+      s.demoting = hb.demoting();
       n.rm->OnPeerStatus(s);
       n.q->OnPeerKnownTerm(hb.witness_term(), hb.echo_seq(), local);
       n.known_term = n.q->known_term();
@@ -600,9 +610,9 @@ class Sim {
           Push(std::move(again));
           return;
         }
-        if (!n.rm->demoting()) return;  // promoted again meanwhile
+        if (!n.rm->demoting() || n.rm->demote_seq() != e.demote_seq) return;  // promoted since
         Trace(absl::StrCat("n", n.id, " resources stopped"));
-        n.rm->OnDemoteDone();
+        n.rm->OnDemoteDone(e.demote_seq);
         Step(n);
         return;
       }

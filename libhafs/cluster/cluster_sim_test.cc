@@ -11,7 +11,7 @@ namespace {
 
 TEST(ClusterSimTest, WitnessQuorumNeverTwoPrimaries) {
   int promotions = 0, failovers = 0;
-  for (uint64_t seed = 1; seed <= 40; ++seed) {
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
     SimResult r = RunClusterSim({.seed = seed, .mode = QuorumMode::kWitness,
                                  .duration = absl::Seconds(30)});
     EXPECT_TRUE(r.violations.empty()) << r.Describe();
@@ -20,8 +20,10 @@ TEST(ClusterSimTest, WitnessQuorumNeverTwoPrimaries) {
   }
   std::printf("witness: promotions=%d failovers_checked=%d\n", promotions, failovers);
   // The runs must actually exercise failover, not idle.
-  EXPECT_GT(promotions, 80);
-  EXPECT_GT(failovers, 5);
+  // (100 seeds: operator takeovers take a share of the faults, and the
+  // failover-time check needs a crash with nothing else in the second before.)
+  EXPECT_GT(promotions, 200);
+  EXPECT_GT(failovers, 8);
 }
 
 TEST(ClusterSimTest, QuorumDisabledSplitBrainAlwaysDetected) {

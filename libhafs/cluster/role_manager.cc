@@ -40,7 +40,12 @@ bool Contains(const std::vector<uint64_t>& v, uint64_t x) {
 }  // namespace
 
 RoleManager::RoleManager(const RoleOptions& opts, PersistedRoleState persisted)
-    : opts_(opts), persisted_(std::move(persisted)) {}
+    : opts_(opts), persisted_(std::move(persisted)) {
+  if (opts_.confirm_demote) {
+    demoting_ = true;  // until the executor found nothing running here
+    io_ = IoState::kFailing;
+  }
+}
 
 void RoleManager::OnPeerStatus(const PeerStatus& s) {
   if (peer_.has_value() && s.seq != 0 && s.seq <= peer_->seq) return;  // stale
@@ -60,7 +65,8 @@ void RoleManager::OnFenceResult(int exit_code, absl::Time now) {
 }
 
 bool RoleManager::PeerMaybePrimary() const {
-  return peer_.has_value() && (peer_->role == Role::kPrimary || acked_peer_seq_ != 0);
+  return peer_.has_value() &&
+         (peer_->role == Role::kPrimary || peer_->demoting || acked_peer_seq_ != 0);
 }
 
 int RoleManager::Score(NodeId n, bool candidate, bool takeover) const {
@@ -130,6 +136,7 @@ void RoleManager::Promote(std::vector<RoleAction>& out, const std::string& why) 
 void RoleManager::Demote(std::vector<RoleAction>& out, const std::string& why, bool fail_io) {
   role_ = Role::kSecondary;
   demoting_ = opts_.confirm_demote;
+  ++demote_seq_;
   // I/O during the stop: a handover keeps serving until the resources are
   // down (the peer waits, see RoleOptions::confirm_demote); a node that lost
   // quorum may already have been replaced and fails I/O at once (DRBD's
@@ -148,7 +155,9 @@ void RoleManager::Demote(std::vector<RoleAction>& out, const std::string& why, b
 std::vector<RoleAction> RoleManager::DiscardMyData() {
   std::vector<RoleAction> out;
   if (!peer_.has_value()) return out;
-  if (role_ == Role::kPrimary) Demote(out, "discard-my-data: split-brain victim");
+  if (role_ == Role::kPrimary) {
+    Demote(out, "discard-my-data: split-brain victim", /*fail_io=*/true);
+  }
   persisted_.generation = peer_->generation;
   persisted_.history = peer_->history;
   split_brain_ = false;
@@ -183,8 +192,10 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
     if (banned_) {
       // Before the quorum rules: whatever quorum says, the resources cannot
       // run here any more.
-      Demote(out, in.connected ? "resources banned here: handing over to the peer"
-                               : "resources banned here and no peer to hand over to");
+      Demote(out,
+             in.connected ? "resources banned here: handing over to the peer"
+                          : "resources banned here and no peer to hand over to",
+             /*fail_io=*/!in.quorate || !in.connected);
       return out;
     }
     if (!in.quorate && in.quorum_pending) {
@@ -235,14 +246,17 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
     blocked_ = std::move(why);
     return out;
   };
+  if (demoting_ && io_ == IoState::kRunning && (!in.quorate || !in.connected)) {
+    // Still stopping the resources of a handover, and the peer may promote
+    // without us (or already has): no more writes, which the peer would
+    // never see.
+    io_ = IoState::kFailing;
+    out.push_back({RoleAction::Type::kFailIo,
+                   !in.quorate ? "quorum lost while the resources stop"
+                               : "peer unreachable while the resources stop"});
+  }
   if (!in.quorate) {
     intent_ = false;
-    if (demoting_ && io_ == IoState::kRunning) {
-      // Still stopping the resources of a handover, and the peer may have
-      // been promoted meanwhile (it lost us for deadtime): no more writes.
-      io_ = IoState::kFailing;
-      out.push_back({RoleAction::Type::kFailIo, "quorum lost while the resources stop"});
-    }
     return block("no quorum");
   }
   if (split_brain_) {
@@ -336,7 +350,7 @@ LocalStatus RoleManager::MakeStatus(uint64_t seq) {
   if (intent_ && intent_seq_ == 0) intent_seq_ = seq;
   return LocalStatus{role_, disk_, standby_ || banned_,
                      takeover_, intent_,             acked_peer_seq_,
-                     persisted_.generation, persisted_.history};
+                     persisted_.generation, persisted_.history, demoting_};
 }
 
 }  // namespace hafs::cluster

@@ -99,14 +99,18 @@ struct RoleOptions {
   // Pacemaker's stop-before-start across nodes. Off: a kDemote takes effect at
   // once (the node may acknowledge the peer's promote intent in its next
   // heartbeat). On: after a kDemote the node still counts as an active
-  // Primary (ActivePrimary) and acknowledges no promote intent — without
-  // which a connected peer does not promote — until OnDemoteDone() says its
-  // resources have stopped (the volume is
+  // Primary (ActivePrimary, while its I/O runs), tells the peer it is
+  // demoting (the peer counts it as a possible primary for its quorum
+  // promises) and acknowledges no promote intent — without which a connected
+  // peer does not promote — until OnDemoteDone() says its resources have
+  // stopped (the volume is
   // Secondary, the file system unmounted, the address removed). The peer
   // then cannot start the service while it still runs here, also when the
   // replication link is down; a stop that never completes keeps the peer
   // from taking over while connected (as a failed stop without fencing
-  // blocks Pacemaker). hafsd turns it on.
+  // blocks Pacemaker). A node also starts out demoting (with I/O failing):
+  // resources a previous process left behind (a mount, an address) must be
+  // found and stopped before the peer may start its own. hafsd turns it on.
   bool confirm_demote = false;
 };
 
@@ -127,6 +131,7 @@ struct PeerStatus {
   uint64_t intent_ack_seq = 0;  // our seq whose intent the peer acked
   uint64_t generation = 0;
   std::vector<uint64_t> history;
+  bool demoting = false;  // Heartbeat.demoting
 };
 
 // Our status for the next heartbeat.
@@ -137,6 +142,7 @@ struct LocalStatus {
   uint64_t intent_ack_seq;
   uint64_t generation;
   std::vector<uint64_t> history;
+  bool demoting = false;  // resources still stopping after a demotion (or since boot)
 };
 
 struct RoleInputs {
@@ -176,9 +182,14 @@ class RoleManager {
   void SetStandby(bool on) { standby_ = on; }
   // The resource group may not run on this node (executor ban), or may again.
   void SetResourcesBanned(bool on) { banned_ = on; }
-  // The resources have stopped after a kDemote (see RoleOptions::
-  // confirm_demote). Idempotent; a no-op unless demoting.
-  void OnDemoteDone() { demoting_ = false; }
+  // The resources have stopped after the demotion numbered `demote_seq`
+  // (demote_seq() when the kDemote was issued; 0 for the one pending since
+  // construction, see RoleOptions::confirm_demote). A report for an older
+  // demotion is ignored: the resources may have been started since.
+  void OnDemoteDone(uint64_t demote_seq) {
+    if (demote_seq == demote_seq_) demoting_ = false;
+  }
+  uint64_t demote_seq() const { return demote_seq_; }
   void Takeover() { takeover_ = true; }
   void ForcePromote() { force_ = true; }
   // Manual split-brain recovery on the victim: adopt the peer's data
@@ -224,7 +235,8 @@ class RoleManager {
   std::optional<PeerStatus> peer_;
   bool standby_ = false, takeover_ = false, force_ = false;
   bool banned_ = false;  // SetResourcesBanned
-  bool demoting_ = false;  // kDemote issued, resources not reported stopped
+  bool demoting_ = false;  // kDemote issued (or booted), resources not reported stopped
+  uint64_t demote_seq_ = 0;  // +1 per kDemote
   bool intent_ = false;
   uint64_t intent_seq_ = 0;      // our first seq carrying the intent
   uint64_t acked_peer_seq_ = 0;  // peer seq whose intent we acked

@@ -62,7 +62,7 @@ struct Pair {
       LocalStatus s = n[i].MakeStatus(++seq[i]);
       n[1 - i].OnPeerStatus({seq[i], s.role, s.disk, s.standby, s.takeover,
                              s.promote_intent, s.intent_ack_seq, s.generation,
-                             s.history});
+                             s.history, s.demoting});
     }
   }
   static RoleInputs Conn() {
@@ -186,7 +186,8 @@ TEST(RoleManagerTest, BannedPrimaryWithoutPeerDemotesAnyway) {
   RoleManager rm(o, {});
   ASSERT_THAT(Types(rm.Update(At(0), Lost())), ElementsAre(A::kPromote));
   rm.SetResourcesBanned(true);
-  EXPECT_THAT(Types(rm.Update(At(1), Lost())), ElementsAre(A::kDemote));
+  // Without the peer, writes during the stop would be on this node only.
+  EXPECT_THAT(Types(rm.Update(At(1), Lost())), ElementsAre(A::kFailIo, A::kDemote));
   EXPECT_EQ(rm.role(), Role::kSecondary);
   EXPECT_THAT(Types(rm.Update(At(2), Lost())), ElementsAre());
 }
@@ -331,16 +332,26 @@ TEST(RoleManagerTest, ConfirmDemoteHoldsThePeerUntilTheResourcesStopped) {
   RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
   o1.confirm_demote = o2.confirm_demote = true;
   Pair p(o1, o2);
-  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  // Both start demoting (with I/O failing) until their executors found
+  // nothing running: nobody acknowledges or promotes before.
+  EXPECT_TRUE(p.n[0].demoting());
+  EXPECT_FALSE(p.n[0].ActivePrimary());
+  EXPECT_THAT(p.Rounds(0, 4), IsEmpty());
+  for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
+  EXPECT_THAT(p.Rounds(4, 8), ElementsAre(A::kResumeIo, A::kPromote));
   ASSERT_EQ(p.n[0].role(), Role::kPrimary);
   p.n[1].Takeover();
-  EXPECT_THAT(p.Rounds(4, 12), ElementsAre(A::kDemote));
+  EXPECT_THAT(p.Rounds(8, 12), ElementsAre(A::kDemote));
+  EXPECT_TRUE(p.n[1].PeerMaybePrimary());  // the peer was told it is demoting
+  // A report for an older demotion (the boot one) does not complete this one.
+  p.n[0].OnDemoteDone(0);
+  EXPECT_TRUE(p.n[0].demoting());
   EXPECT_TRUE(p.n[0].demoting());
   EXPECT_TRUE(p.n[0].ActivePrimary());  // still serving while it stops
   EXPECT_THAT(p.n[0].blocked_reason(), HasSubstr("waiting for the resources to stop"));
   EXPECT_THAT(p.n[1].blocked_reason(), HasSubstr("acknowledge"));
-  p.n[0].OnDemoteDone();
-  EXPECT_THAT(p.Rounds(12, 16), ElementsAre(A::kPromote));
+  p.n[0].OnDemoteDone(p.n[0].demote_seq());
+  EXPECT_THAT(p.Rounds(12, 16), ElementsAre(A::kResumeIo, A::kPromote));
   EXPECT_EQ(p.n[1].role(), Role::kPrimary);
   EXPECT_FALSE(p.n[0].ActivePrimary());
   EXPECT_FALSE(p.n[0].demoting());
@@ -350,7 +361,9 @@ TEST(RoleManagerTest, DemotingNodeThatLosesQuorumStopsWriting) {
   RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
   o1.confirm_demote = o2.confirm_demote = true;
   Pair p(o1, o2);
+  for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
   for (int s = 0; s < 4; ++s) p.Round(At(s));
+  ASSERT_EQ(p.n[0].role(), Role::kPrimary);
   p.n[1].Takeover();
   ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
   // The link goes and the peer may promote after deadtime: node 1, still
@@ -358,6 +371,21 @@ TEST(RoleManagerTest, DemotingNodeThatLosesQuorumStopsWriting) {
   EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(false))), ElementsAre(A::kFailIo));
   EXPECT_FALSE(p.n[0].ActivePrimary());
   EXPECT_THAT(p.n[0].Update(At(10), Lost(false)), IsEmpty());  // not repeated
+}
+
+TEST(RoleManagerTest, DemotingNodeThatLosesThePeerStopsWriting) {
+  RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
+  o1.confirm_demote = o2.confirm_demote = true;
+  Pair p(o1, o2);
+  for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
+  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  p.n[1].Takeover();
+  ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
+  // Still quorate (a witness grant), but the peer is out of reach: writes
+  // now would be on this node only, and the peer may promote after deadtime.
+  EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(true))), ElementsAre(A::kFailIo));
+  EXPECT_FALSE(p.n[0].ActivePrimary());
+  EXPECT_TRUE(p.n[0].demoting());
 }
 
 TEST(RoleManagerTest, SplitBrainDetectedWhenBothPromotedApart) {
@@ -373,7 +401,8 @@ TEST(RoleManagerTest, SplitBrainDetectedWhenBothPromotedApart) {
   EXPECT_THAT(acts, ElementsAre(A::kSplitBrain, A::kSplitBrain));
   EXPECT_TRUE(p.n[0].split_brain());
   // Manual recovery on node 2.
-  EXPECT_THAT(Types(p.n[1].DiscardMyData()), ElementsAre(A::kDemote, A::kSyncFromPeer));
+  EXPECT_THAT(Types(p.n[1].DiscardMyData()),
+              ElementsAre(A::kFailIo, A::kDemote, A::kSyncFromPeer));
   EXPECT_EQ(p.n[1].persisted().generation, p.n[0].persisted().generation);
 }
 

@@ -535,12 +535,14 @@ void Node::ResourceLoop() {
   bool banned_reported = false;
   for (;;) {
     bool want, force, cleanup;
+    uint64_t demote_seq;
     std::optional<std::string> exports;
     {
       absl::MutexLock l(&mu_);
       exports.swap(exports_pending_);
       if (stopping_) break;
       want = want_primary_;
+      demote_seq = demote_seq_;
       // A forced promotion is armed only for the promotion it was asked for.
       force = want && force_next_;
       if (want) force_next_ = false;
@@ -567,12 +569,12 @@ void Node::ResourceLoop() {
     }
     escalated = s.escalate;
     // The group is down here (every resource stopped, the volume Secondary):
-    // a demotion is complete and the peer may start it. Reported on every
-    // pass that sees it, so that a demotion decided after this pass read
-    // `want` is completed too — the state it reports cannot have changed,
-    // only this thread starts resources.
+    // the demotion this pass saw (read with `want`) is complete and the peer
+    // may start the group. Reported on every pass that sees it; the cluster
+    // ignores it if another demotion came since (a promotion in between may
+    // have started resources on a later pass).
     if (!want && s.settled && !s.escalate && parts_->cluster != nullptr) {
-      parts_->cluster->ResourcesStopped();
+      parts_->cluster->ResourcesStopped(demote_seq);
     }
     // A group banned here (repeated failures) must not keep the Primary role:
     // the cluster hands over to the peer until the ban is lifted.
@@ -632,6 +634,7 @@ void Node::ClusterLoop() {
           // before (kResumeIo for a handover, kFailIo after quorum loss).
           absl::MutexLock l(&mu_);
           want_primary_ = false;
+          demote_seq_ = d.demote_seq;
           break;
         }
         case cluster::ClusterDecision::Type::kSuspendIo:
@@ -664,8 +667,10 @@ absl::Status Node::Stop() {
     stopping_ = true;
   }
   // Nothing may wait in a suspension while we shut down (the resource
-  // thread's own I/O goes through the gate too).
-  if (p.gated) p.gated->Resume();
+  // thread's own I/O goes through the gate too); but I/O suspended or failed
+  // for lost quorum must not run now (the peer may be primary): it fails, and
+  // the unmount below completes without writing.
+  if (p.gated && p.gated->mode() == frontend::GatedVolumeIo::Mode::kSuspended) p.gated->Fail();
   if (resource_thread_.joinable()) resource_thread_.join();
   absl::Status result;
   if (p.executor) {

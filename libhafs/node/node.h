@@ -107,6 +107,8 @@ class Node final : public control::ControlTarget {
 
   absl::Mutex mu_;
   bool want_primary_ ABSL_GUARDED_BY(mu_) = false;
+  // demote_seq of the last kDemote applied (ClusterNode::ResourcesStopped).
+  uint64_t demote_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool force_next_ ABSL_GUARDED_BY(mu_) = false;
   bool cleanup_pending_ ABSL_GUARDED_BY(mu_) = false;
   // Exports waiting to be handed to the NFS server agent (resource thread).

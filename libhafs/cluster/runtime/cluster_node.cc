@@ -229,7 +229,9 @@ class ClusterNode::Impl {
                  const std::function<std::vector<RoleAction>(RoleManager&)>& fn,
                  absl::string_view source = "operator command");
   // Loop thread: a demotion waits for ResourcesStopped (confirm_demote).
-  bool Demoting() const { return rm_ != nullptr && rm_->demoting(); }
+  bool Demoting(uint64_t demote_seq) const {
+    return rm_ != nullptr && rm_->demoting() && rm_->demote_seq() == demote_seq;
+  }
 
   // Everything that outlives the Impl in callbacks (gRPC handler, RPC
   // completions): only queues and counters.
@@ -772,6 +774,7 @@ void ClusterNode::Impl::OnMessage(int link, const std::string& from, const std::
   s.intent_ack_seq = hb.intent_ack_seq();
   s.generation = hb.data_generation();
   s.history.assign(hb.generation_history().begin(), hb.generation_history().end());
+  s.demoting = hb.demoting();
   last_peer_gen_ = s.generation;
   rm_->OnPeerStatus(s);
   if (!peer_status_.has_value() || s.seq > peer_status_->seq) peer_status_ = s;
@@ -886,6 +889,7 @@ void ClusterNode::Impl::Emit(ClusterDecision::Type t, absl::Time at, std::string
                              int link) {
   ClusterDecision d{t, at, link, std::move(reason)};
   if (t == ClusterDecision::Type::kPromote) takeover_ = false;
+  if (t == ClusterDecision::Type::kDemote) d.demote_seq = rm_->demote_seq();
   if (d.IsRoleAction()) {
     last_decision_ = DebugString(d);
     HAFS_LOG(INFO) << "cluster: decision " << last_decision_;
@@ -1030,6 +1034,7 @@ void ClusterNode::Impl::SendHeartbeats(absl::Time now) {
     hb->set_promote_intent(s.promote_intent);
     hb->set_intent_ack_seq(s.intent_ack_seq);
     hb->set_data_generation(s.generation);
+    hb->set_demoting(s.demoting);
     hb->set_witness_term(q_->known_term());
     for (uint64_t g : s.history) hb->add_generation_history(g);
     std::string bytes = signer_->Seal(std::move(b));
@@ -1199,13 +1204,13 @@ void ClusterNode::SetResourcesBanned(bool banned) {
   });
 }
 
-void ClusterNode::ResourcesStopped() {
+void ClusterNode::ResourcesStopped(uint64_t demote_seq) {
   Impl* i = impl_.get();
-  i->Post([i] {
-    if (!i->Demoting()) return;
+  i->Post([i, demote_seq] {
+    if (!i->Demoting(demote_seq)) return;
     i->OnCommand("the resources stopped here: the demotion is complete",
-                 [](RoleManager& rm) {
-                   rm.OnDemoteDone();
+                 [demote_seq](RoleManager& rm) {
+                   rm.OnDemoteDone(demote_seq);
                    return std::vector<RoleAction>();
                  },
                  "resource executor");

@@ -122,8 +122,9 @@ struct ClusterNodeOptions {
   int preference = 100;
   int stickiness = 0;
   // Stop before start across nodes (RoleOptions::confirm_demote): after a
-  // demote decision the peer may promote only once ResourcesStopped() was
-  // called. For embedders that run resources on the decisions (hafsd does).
+  // demote decision, and after start, the peer may promote only once
+  // ResourcesStopped() was called. For embedders that run resources on the
+  // decisions (hafsd does).
   bool confirm_demote = false;
 
   Clock* clock = nullptr;  // nullptr = Clock::System()
@@ -168,6 +169,8 @@ struct ClusterDecision {
   absl::Time at;
   int link = -1;  // link events only
   std::string reason;
+  // kDemote: pass to ResourcesStopped once the resources stopped.
+  uint64_t demote_seq = 0;
   bool IsRoleAction() const { return type <= Type::kClearOutdated; }
 };
 const char* ClusterDecisionName(ClusterDecision::Type t);
@@ -251,9 +254,12 @@ class ClusterNode {
   // (RoleManager::SetResourcesBanned).
   void SetResourcesBanned(bool banned);
   // The resources are stopped here (volume Secondary, nothing mounted,
-  // address removed): completes a demotion under confirm_demote. Idempotent;
-  // call it whenever the group is observed stopped.
-  void ResourcesStopped();
+  // address removed) and no promotion came after the kDemote decision whose
+  // `demote_seq` is given (0: the demotion pending since start): completes
+  // that demotion under confirm_demote. Idempotent; call it whenever the
+  // group is observed stopped, with the demote_seq of the last kDemote
+  // applied before that observation began.
+  void ResourcesStopped(uint64_t demote_seq);
   void Takeover();
   void ForcePromote();
   void DiscardMyData();

@@ -307,6 +307,10 @@ TEST_F(ClusterNodeTest, OneCutLinkIsAWarningNotAFailover) {
 TEST_F(ClusterNodeTest, TakeoverWaitsUntilTheOldPrimarysResourcesStopped) {
   customize_ = [](int, ClusterNodeOptions& o) { o.confirm_demote = true; };
   StartPair();
+  // Nobody promotes until both executors reported nothing running here.
+  absl::SleepFor(kDeadtime);
+  EXPECT_EQ(Primaries(), 0);
+  for (Side& s : sides_) s.node->ResourcesStopped(0);
   ASSERT_TRUE(WaitUntil([&] { return Settled(); }));
   const int old = sides_[0].node->Status().role == Role::kPrimary ? 0 : 1;
   sides_[1 - old].node->Takeover();
@@ -316,7 +320,20 @@ TEST_F(ClusterNodeTest, TakeoverWaitsUntilTheOldPrimarysResourcesStopped) {
       << FormatClusterStatus(sides_[1 - old].node->Status());
   EXPECT_THAT(sides_[old].node->Status().blocked_reason,
               ::testing::HasSubstr("waiting for the resources to stop"));
-  sides_[old].node->ResourcesStopped();
+  // The demotion's number comes with its decision.
+  uint64_t seq = 0;
+  {
+    sides_[old].Drain();
+    absl::MutexLock l(&sides_[old].mu);
+    for (const ClusterDecision& d : sides_[old].seen) {
+      if (d.type == D::kDemote) seq = d.demote_seq;
+    }
+  }
+  ASSERT_NE(seq, 0u);
+  sides_[old].node->ResourcesStopped(seq - 1);  // stale: ignored
+  absl::SleepFor(kDeadtime);
+  EXPECT_EQ(sides_[1 - old].Count(D::kPromote), 0);
+  sides_[old].node->ResourcesStopped(seq);
   ASSERT_TRUE(WaitUntil([&] { return sides_[1 - old].Count(D::kPromote) == 1; }))
       << FormatClusterStatus(sides_[1 - old].node->Status());
   EXPECT_EQ(Primaries(), 1);
