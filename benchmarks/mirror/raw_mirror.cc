@@ -36,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -140,6 +141,23 @@ class Queue {
   std::deque<int> q_;
 };
 
+// kWriters threads that run `write(slot)` for every slot pushed to `q`, until
+// StopWriters.
+std::vector<std::thread> StartWriters(Queue& q, std::function<void(int)> write) {
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&q, write] {
+      for (int i = q.Pop(); i >= 0; i = q.Pop()) write(i);
+    });
+  }
+  return threads;
+}
+
+void StopWriters(Queue& q, std::vector<std::thread>& threads) {
+  for (size_t w = 0; w < threads.size(); ++w) q.Push(-1);
+  for (std::thread& t : threads) t.join();
+}
+
 // The secondary: serves both phases until the primary closes the connection.
 void Secondary(int conn, const std::string& path) {
   const int fd = OpenDirect(path);
@@ -149,21 +167,14 @@ void Secondary(int conn, const std::string& path) {
   Queue work, free_slots;
   for (int i = 0; i < kSeqDepth; ++i) free_slots.Push(i);
   std::mutex send_mu;
-  std::vector<std::thread> writers;
-  for (int w = 0; w < kWriters; ++w) {
-    writers.emplace_back([&] {
-      for (;;) {
-        const int i = work.Pop();
-        if (i < 0) return;
-        PwriteFull(fd, bufs[i], hdrs[i].length, hdrs[i].offset);
-        {
-          std::lock_guard<std::mutex> l(send_mu);
-          WriteFull(conn, &hdrs[i], sizeof(Header));
-        }
-        free_slots.Push(i);
-      }
-    });
-  }
+  std::vector<std::thread> writers = StartWriters(work, [&](int i) {
+    PwriteFull(fd, bufs[i], hdrs[i].length, hdrs[i].offset);
+    {
+      std::lock_guard<std::mutex> l(send_mu);
+      WriteFull(conn, &hdrs[i], sizeof(Header));
+    }
+    free_slots.Push(i);
+  });
   for (;;) {
     Header h;
     ReadFull(conn, &h, sizeof h);
@@ -180,8 +191,7 @@ void Secondary(int conn, const std::string& path) {
     ReadFull(conn, bufs[i], h.length);
     work.Push(i);
   }
-  for (int w = 0; w < kWriters; ++w) work.Push(-1);
-  for (std::thread& t : writers) t.join();
+  StopWriters(work, writers);
   ::close(fd);
 }
 
@@ -252,17 +262,10 @@ void SeqPhase(int conn, int fd, uint64_t total_mib) {
       cv.notify_all();
     }
   };
-  std::vector<std::thread> writers;
-  for (int w = 0; w < kWriters; ++w) {
-    writers.emplace_back([&] {
-      for (;;) {
-        const int i = local.Pop();
-        if (i < 0) return;
-        PwriteFull(fd, bufs[i], kSeqChunk, slot_off[i]);
-        done_one(i);
-      }
-    });
-  }
+  std::vector<std::thread> writers = StartWriters(local, [&](int i) {
+    PwriteFull(fd, bufs[i], kSeqChunk, slot_off[i]);
+    done_one(i);
+  });
   // Acks come back in the secondary's completion order; the header's offset
   // names the slot.
   std::thread acks([&] {
@@ -293,8 +296,7 @@ void SeqPhase(int conn, int fd, uint64_t total_mib) {
   }
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   acks.join();
-  for (int w = 0; w < kWriters; ++w) local.Push(-1);
-  for (std::thread& t : writers) t.join();
+  StopWriters(local, writers);
   Print("raw_seq_mib_per_s", static_cast<double>(chunks) / secs);
   for (char* b : bufs) std::free(b);
 }

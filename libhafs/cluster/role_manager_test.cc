@@ -357,35 +357,26 @@ TEST(RoleManagerTest, ConfirmDemoteHoldsThePeerUntilTheResourcesStopped) {
   EXPECT_FALSE(p.n[0].demoting());
 }
 
-TEST(RoleManagerTest, DemotingNodeThatLosesQuorumStopsWriting) {
-  RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
-  o1.confirm_demote = o2.confirm_demote = true;
-  Pair p(o1, o2);
-  for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
-  for (int s = 0; s < 4; ++s) p.Round(At(s));
-  ASSERT_EQ(p.n[0].role(), Role::kPrimary);
-  p.n[1].Takeover();
-  ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
-  // The link goes and the peer may promote after deadtime: node 1, still
-  // stopping its resources, must not write from the moment it has no quorum.
-  EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(false))), ElementsAre(A::kFailIo));
-  EXPECT_FALSE(p.n[0].ActivePrimary());
-  EXPECT_THAT(p.n[0].Update(At(10), Lost(false)), IsEmpty());  // not repeated
-}
-
-TEST(RoleManagerTest, DemotingNodeThatLosesThePeerStopsWriting) {
-  RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
-  o1.confirm_demote = o2.confirm_demote = true;
-  Pair p(o1, o2);
-  for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
-  for (int s = 0; s < 4; ++s) p.Round(At(s));
-  p.n[1].Takeover();
-  ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
-  // Still quorate (a witness grant), but the peer is out of reach: writes
-  // now would be on this node only, and the peer may promote after deadtime.
-  EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(true))), ElementsAre(A::kFailIo));
-  EXPECT_FALSE(p.n[0].ActivePrimary());
-  EXPECT_TRUE(p.n[0].demoting());
+// A node still stopping the resources of a handover stops writing as soon as
+// the peer may promote without it: when it loses quorum, and also when it is
+// still quorate (a witness grant) but the peer is out of reach — writes then
+// would be on this node only.
+TEST(RoleManagerTest, DemotingNodeThatLosesQuorumOrThePeerStopsWriting) {
+  for (bool quorate : {false, true}) {
+    SCOPED_TRACE(quorate ? "quorate, peer lost" : "quorum lost");
+    RoleOptions o1 = Opts(1, 2), o2 = Opts(2, 1);
+    o1.confirm_demote = o2.confirm_demote = true;
+    Pair p(o1, o2);
+    for (RoleManager& rm : p.n) rm.OnDemoteDone(0);
+    for (int s = 0; s < 4; ++s) p.Round(At(s));
+    ASSERT_EQ(p.n[0].role(), Role::kPrimary);
+    p.n[1].Takeover();
+    ASSERT_THAT(p.Rounds(4, 8), ElementsAre(A::kDemote));
+    EXPECT_THAT(Types(p.n[0].Update(At(9), Lost(quorate))), ElementsAre(A::kFailIo));
+    EXPECT_FALSE(p.n[0].ActivePrimary());
+    EXPECT_TRUE(p.n[0].demoting());
+    EXPECT_THAT(p.n[0].Update(At(10), Lost(quorate)), IsEmpty());  // not repeated
+  }
 }
 
 TEST(RoleManagerTest, SplitBrainDetectedWhenBothPromotedApart) {

@@ -7,42 +7,14 @@
 # stays on bravo: auto_failback is off). Everything the test creates is removed on every exit
 # path.
 set -u
-export PATH="/usr/sbin:/sbin:$PATH"
 HAFSD="$(realpath "$1")"
 HAFSCTL="$(realpath "$2")"
 LIB="$(realpath "$3")"
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIPPED: needs root (FUSE, loop devices, mounts, addresses)"
-  exit 0
-fi
-for tool in nfs-ls ganesha.nfsd mkfs.ext4; do
-  command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (tools/setup.sh installs it)"; exit 1; }
-done
-[[ -e /dev/fuse ]] || { echo "FAIL: /dev/fuse missing"; exit 1; }
-
-STATE="$(mktemp -d /tmp/hafs-mt-XXXXXX)"  # short: socket paths <= 107 bytes
-PAIR_SOCKDIR="$STATE"
-PAIR_RUNDIR="$STATE/run"
+E2E_NAME=mt
 VIP=127.0.0.103
 PORT=20493
-PAIR_SED="s/:7788/:37788/; s/:7798/:37798/; s/:7789/:37789/; s/:7799/:37799/; s/port: 20490/port: $PORT/; s/127.0.0.100/$VIP/"
-source "$LIB"
-
-cleanup() {
-  pair_stop
-  pkill -f "ganesha.nfsd.*$STATE" 2>/dev/null
-  umount -l "$STATE/mnt" 2>/dev/null
-  losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v s="$STATE" 'index($2, s) == 1 {print $1}' |
-    xargs -r -n1 losetup -d 2>/dev/null
-  grep -F "$STATE" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  ip addr del "$VIP/32" dev lo 2>/dev/null
-  rm -rf "$STATE"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; for n in alpha bravo; do echo "--- $n.log"; tail -40 "$STATE/$n.log"; done; exit 1; }
-URL="nfs://$VIP/?version=4&nfsport=$PORT"
+PORT_BASE=37700
+source "$(realpath "$4")"
 ganesha_pid() { pgrep -f "ganesha.nfsd .*-f $STATE/run/$1/ganesha/ganesha.conf" | head -1; }
 ganesha_restarted() { local p; p=$(ganesha_pid alpha); [[ -n "$p" && "$p" != "$1" ]]; }
 
