@@ -657,8 +657,52 @@ void Node::ClusterLoop() {
   }
 }
 
+void Node::HandOverBeforeStop() {
+  cluster::ClusterNode* c = parts_->cluster.get();
+  if (c == nullptr) return;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+  }
+  cluster::ClusterStatus st = c->Status();
+  if (st.role != cluster::Role::kPrimary || !st.connected || st.split_brain ||
+      st.peer_state != cluster::NodeState::kAlive ||
+      st.peer_disk != cluster::DiskState::kUpToDate) {
+    return;
+  }
+  HAFS_LOG(INFO) << "stop: handing the service over to " << st.peer_name << " first";
+  events_.Publish(absl::StrCat("cluster handover to:", st.peer_name, " reason:stopping"));
+  c->Standby(true);
+  const absl::Time start = absl::Now();
+  // Our demotion comes within a few heartbeats unless the peer cannot be
+  // designated (it is in standby itself, or banned).
+  const absl::Duration demote_within =
+      std::max(absl::Seconds(3), 2 * absl::Milliseconds(opt_.config.heartbeat().deadtime_ms()));
+  while (absl::Now() - start < opt_.handover_timeout) {
+    absl::SleepFor(absl::Milliseconds(100));
+    st = c->Status();
+    if (st.peer_role == cluster::Role::kPrimary) {
+      HAFS_LOG(INFO) << "stop: " << st.peer_name << " runs the service now (handed over in "
+                     << absl::FormatDuration(absl::Now() - start) << ")";
+      return;
+    }
+    if (!st.connected) {
+      HAFS_LOG(WARNING) << "stop: lost " << st.peer_name << " during the hand-over; stopping here";
+      return;
+    }
+    if (st.role == cluster::Role::kPrimary && absl::Now() - start > demote_within) {
+      HAFS_LOG(WARNING) << "stop: " << st.peer_name << " cannot take the service over ("
+                        << st.blocked_reason << "); stopping here";
+      return;
+    }
+  }
+  HAFS_LOG(WARNING) << "stop: " << st.peer_name << " did not take the service over within "
+                    << absl::FormatDuration(opt_.handover_timeout) << "; stopping here";
+}
+
 absl::Status Node::Stop() {
   Parts& p = *parts_;
+  HandOverBeforeStop();
   {
     absl::MutexLock l(&mu_);
     if (stopping_ && !resource_thread_.joinable() && p.volume == nullptr) {

@@ -59,6 +59,9 @@ struct NodeOptions {
   Clock* clock = nullptr;  // nullptr = Clock::System()
   // How often the resource thread reconciles and monitors.
   absl::Duration reconcile_interval = absl::Seconds(1);
+  // Stop() on the Primary first hands the service to a connected peer
+  // (standby) and waits this long at most for the peer to run it.
+  absl::Duration handover_timeout = absl::Seconds(60);
 };
 
 class Node final : public control::ControlTarget {
@@ -69,7 +72,9 @@ class Node final : public control::ControlTarget {
   static absl::StatusOr<std::unique_ptr<Node>> Start(NodeOptions options);
   ~Node() override;
 
-  // Orderly shutdown: stop the resource group (if it runs here), close the
+  // Orderly shutdown: hand the service over to a connected peer that can run
+  // it (as Heartbeat does when it stops: the peer takes over now, not after
+  // deadtime), stop the resource group (if it still runs here), close the
   // volume (clean: al-clean), unmount the front end, stop the peer service.
   absl::Status Stop();
 
@@ -98,6 +103,8 @@ class Node final : public control::ControlTarget {
   absl::Status Init();
   void ResourceLoop();
   void ClusterLoop();
+  // Stop()'s first step on a Primary with a connected peer (see Stop).
+  void HandOverBeforeStop();
 
   NodeOptions opt_;
   Clock* clock_;

@@ -53,14 +53,16 @@ sync
 pair_wait 60 "writes to replicate" pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
   fail "pair not in sync after failover"
 
-# Automatic failover: bravo's hafsd goes away (SIGTERM: its resources stop); alpha's
-# cluster runtime declares it dead after deadtime and takes the group over.
+# Bravo's hafsd is stopped (SIGTERM): like Heartbeat, it first hands the service to its
+# connected peer (standby; alpha starts the group once bravo's stop finished), then exits.
 pair_stop_node bravo
+grep -q "stop: alpha runs the service now (handed over" "$STATE/bravo.log" ||
+  fail "bravo did not hand the service over before stopping"
 pair_wait 60 "alpha to take over by itself" pair_status_has alpha 'vip0:started' ||
-  fail "no automatic failover to alpha"
-nfs_ls_retry "$URL" >"$STATE/ls3" || fail "NFS listing after automatic failover"
+  fail "no failover to alpha"
+nfs_ls_retry "$URL" >"$STATE/ls3" || fail "NFS listing after the hand-over"
 grep -q "on-bravo.txt" "$STATE/ls3" || fail "bravo's write lost: $(cat "$STATE/ls3")"
-echo "ok: automatic failover to alpha kept bravo's writes"
+echo "ok: stopping bravo handed the service to alpha, with bravo's writes"
 
 # Exports change at run time: SIGHUP makes hafsd hand the new exports to Ganesha.
 sed -i 's|exports: "\([^ ]*\) \*(|exports: "\1 10.99.0.0/16(|' "$STATE/hafs.conf"
