@@ -80,8 +80,14 @@ pair_stop_node() {  # SIGTERM: hafsd stops the resources, closes the volume clea
 }
 
 pair_stop() {
-  local n
-  for n in "${PAIR_NODES[@]}"; do pair_stop_node "$n"; done
+  # The Secondary first: a Primary stopped while its peer runs hands the service over.
+  if pair_status_has alpha 'ro:Primary/'; then
+    pair_stop_node bravo
+    pair_stop_node alpha
+  else
+    pair_stop_node alpha
+    pair_stop_node bravo
+  fi
 }
 
 pair_wait() {  # pair_wait <seconds> <description> <command...>
