@@ -23,7 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 bazel build //benchmarks/mirror:mirror_node //benchmarks/mirror:mirror_bench \
-  //benchmarks/mirror:transport_rtt //benchmarks/mirror:raw_mirror >/dev/null 2>&1
+  //benchmarks/mirror:transport_rtt //benchmarks/mirror:raw_mirror \
+  //benchmarks/mirror:grpc_rtt_floor >/dev/null 2>&1
 bin=bazel-bin/benchmarks/mirror
 key=$(head -c 24 /dev/urandom | base64)
 out="$dir/results"
@@ -96,8 +97,9 @@ start_node 0
   | grep -v '^_' | tee -a "$out"
 stop_node
 
-echo "== the transport alone: 4 KiB Data + Ack round trip (the floor under the QD1 write)"
+echo "== the transport alone: 4 KiB Data + Ack round trip (the floor under the QD1 write), and gRPC's own"
 "$bin/transport_rtt" | tee -a "$out"
+"$bin/grpc_rtt_floor" | tee -a "$out"
 
 echo "== resync of $resync_mib MiB at a configured fixed rate of $rate_mib MiB/s"
 start_node "$rate_mib"
@@ -132,6 +134,8 @@ print("  floor: raw_mirror (no framework) write p50 %.0f us, with the Secondary'
          r['raw_write_ordered_p50_us'] / r['raw_local_write_flush_p50_us'], r['raw_local_write_flush_p50_us'],
          r['mirror_write_p50_us'] / r['raw_write_ordered_p50_us']))
 floor = r['transport_rtt_p50_us'] + r['local_write_p50_us']
+print("  transport round trip p50 %.0f us = %.2f x gRPC's own floor (sync API, no auth, echo server) %.0f us"
+      % (r['transport_rtt_p50_us'], r['transport_rtt_p50_us'] / r['grpc_floor_rtt_p50_us'], r['grpc_floor_rtt_p50_us']))
 print("  transport round trip p50 %.0f us + local write p50 %.0f us = %.0f us = %.2f x local write+flush"
       % (r['transport_rtt_p50_us'], r['local_write_p50_us'], floor, floor / r['local_write_flush_p50_us']))
 # A scattered resync reads D on the source and writes D on the target, as 64 KiB runs, on
