@@ -48,6 +48,9 @@ else
   pair_ctl alpha primary || true
 fi
 pair_wait_serving alpha
+echo "== waiting for bravo's copy to be in sync (resync progress: hafsctl --node alpha status)"
+pair_wait 180 "bravo to be in sync" pair_status_has alpha 'ds:UpToDate/UpToDate' ||
+  echo "(still syncing; the status below shows how far)"
 
 echo "== hafsctl --node alpha status --verbose"
 pair_ctl alpha status --verbose
