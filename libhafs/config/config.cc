@@ -11,7 +11,9 @@
 #include <vector>
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -486,6 +488,24 @@ security { peer_auth: "hmac" authkeys_file: "$0/authkeys" }
 std::string ToText(const HafsConfig& cfg) {
   std::string out;
   TextFormat::PrintToString(cfg, &out);
+  return out;
+}
+
+std::vector<std::string> DescribeChanges(const HafsConfig& from, const HafsConfig& to) {
+  using google::protobuf::util::MessageDifferencer;
+  std::string text;
+  {
+    google::protobuf::io::StringOutputStream stream(&text);
+    MessageDifferencer::StreamReporter reporter(&stream);
+    reporter.set_report_modified_aggregates(false);
+    MessageDifferencer d;
+    d.ReportDifferencesTo(&reporter);
+    d.Compare(from, to);
+  }  // the reporter flushes into `text` here
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(line));
+  }
   return out;
 }
 

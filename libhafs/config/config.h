@@ -17,6 +17,7 @@
 #define HAFS_LIBHAFS_CONFIG_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -41,6 +42,11 @@ std::string DefaultLocalPairConfigText(absl::string_view state_dir);
 
 // Text format of `cfg`, as a user would write it.
 std::string ToText(const HafsConfig& cfg);
+
+// What differs between two configurations, one line per field in the text
+// format's paths ("modified: heartbeat.deadtime_ms: 10000 -> 5000",
+// "added: volume.csums_alg: \"xxh3-128\"", "deleted: ..."); empty when equal.
+std::vector<std::string> DescribeChanges(const HafsConfig& from, const HafsConfig& to);
 
 }  // namespace hafs::config
 

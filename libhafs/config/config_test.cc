@@ -144,5 +144,19 @@ TEST(Config, MissingFileIsNotFound) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/hafs.conf")));
 }
 
+// SIGHUP tells the operator exactly which settings wait for a restart.
+TEST(Config, DescribeChangesNamesEveryChangedField) {
+  absl::StatusOr<HafsConfig> a = LoadConfigText(kMinimal, "a.conf");
+  ASSERT_OK(a);
+  EXPECT_THAT(DescribeChanges(*a, *a), ::testing::IsEmpty());
+  HafsConfig b = *a;
+  b.mutable_heartbeat()->set_deadtime_ms(5000);
+  b.mutable_node(1)->set_peer_address("192.0.2.2:7788");
+  EXPECT_THAT(DescribeChanges(*a, b),
+              ::testing::UnorderedElementsAre(
+                  "modified: node[1].peer_address: \"[2001:db8::2]:7788\" -> \"192.0.2.2:7788\"",
+                  "modified: heartbeat.deadtime_ms: 10000 -> 5000"));
+}
+
 }  // namespace
 }  // namespace hafs::config

@@ -952,7 +952,7 @@ absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) 
   config::HafsConfig a = opt_.config, b = fresh;
   a.mutable_nfs()->clear_exports();
   b.mutable_nfs()->clear_exports();
-  const bool others_changed = config::ToText(a) != config::ToText(b);
+  const std::vector<std::string> others = config::DescribeChanges(a, b);
   std::string done = "exports unchanged";
   {
     absl::MutexLock l(&mu_);
@@ -969,9 +969,9 @@ absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) 
       done = "new exports handed to the NFS server";
     }
   }
-  if (others_changed) {
-    absl::StrAppend(&done, "; settings other than nfs.exports changed: restart hafsd to "
-                           "apply them");
+  if (!others.empty()) {
+    absl::StrAppend(&done, "; not applied, restart hafsd for them (", absl::StrJoin(others, "; "),
+                    ")");
   }
   return done;
 }
