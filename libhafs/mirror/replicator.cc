@@ -649,6 +649,26 @@ void Replicator::Disconnect() {
   Log("connection: StandAlone (administrative disconnect)");
 }
 
+void Replicator::AdjustResync(const ResyncControllerOptions& resync) {
+  opt_.resync = resync;
+  if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget) {
+    controller_ = ResyncController(opt_.resync);
+    last_controller_step_ = now_;
+  }
+  Log(absl::StrCat("adjusted: resync ",
+                   opt_.resync.plan_ahead > absl::ZeroDuration()
+                       ? absl::StrCat("dynamic, c-plan-ahead ",
+                                      absl::FormatDuration(opt_.resync.plan_ahead))
+                       : absl::StrCat("fixed at ", opt_.resync.rate_bytes_per_s / 1024, " KiB/s")));
+}
+
+void Replicator::AdjustSplitBrain(const splitbrain::SplitBrainPolicy& policy) {
+  const splitbrain::WireProtocol protocol = opt_.split_brain.protocol;
+  opt_.split_brain = policy;
+  opt_.split_brain.protocol = protocol;
+  Log("adjusted: split-brain policy (used at the next handshake)");
+}
+
 absl::Status Replicator::StartVerify() {
   if (!opt_.verify_enabled) {
     return absl::FailedPreconditionError(

@@ -294,6 +294,12 @@ class Replicator {
   void Disconnect();
   // Online verify of the whole volume (needs Connected/Established).
   absl::Status StartVerify();
+  // drbdadm adjust for the options a live volume may change: the resync
+  // controller (a running resync continues under a fresh controller with the
+  // new settings from its next step) and the split-brain policy (used at the
+  // next handshake; `protocol` is kept).
+  void AdjustResync(const ResyncControllerOptions& resync);
+  void AdjustSplitBrain(const splitbrain::SplitBrainPolicy& policy);
   // Resync now from this node (UpToDate) to the connected peer: the blocks
   // marked out of sync (e.g. by online verify), or every block with `full`
   // (DRBD's invalidate-remote).
@@ -493,7 +499,7 @@ class Replicator {
   void LocalDiskFailed(const absl::Status& s);
 
   // ---- constant after construction ----
-  const ReplicatorOptions opt_;
+  ReplicatorOptions opt_;  // changes only through Adjust*
   meta::Bitmap* const bitmap_;
   const uint64_t num_blocks_;
 

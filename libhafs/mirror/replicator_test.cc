@@ -510,6 +510,33 @@ TEST(Replicator, ChecksumResyncShipsOnlyDifferingRanges) {
   EXPECT_EQ(p.node(1).status().resync_same_bytes, 32 * kBlock);
 }
 
+// drbdadm adjust: a resync crawling at a fixed rate speeds up when the
+// operator lifts the rate on the live volume.
+TEST(Replicator, AdjustResyncChangesTheRateOfARunningResync) {
+  SimPairOptions o{.seed = 12};
+  o.resync.plan_ahead = absl::ZeroDuration();
+  o.resync.rate_bytes_per_s = 0;  // the initial full sync runs unlimited
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ResyncControllerOptions slow = o.resync;
+  slow.rate_bytes_per_s = 256 * 1024;
+  for (int n = 0; n < 2; ++n) p.node(n).replicator()->AdjustResync(slow);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  for (int i = 0; i < 64; ++i) ASSERT_OK(WriteSync(p, 0, i * 32, 16, 'd'));  // 4 MiB
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().repl == ReplState::kSyncTarget; },
+                         absl::Seconds(10)))
+      << Trace(p);
+  // 4 MiB at 256 KiB/s takes 16 s.
+  EXPECT_FALSE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(2)));
+  for (int n = 0; n < 2; ++n) p.node(n).replicator()->AdjustResync(o.resync);
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(3))) << Trace(p);
+  p.CheckIdentical();
+  EXPECT_FALSE(p.violation());
+}
+
 TEST(Replicator, PullAheadGoesAheadUnderCongestionAndCatchesUp) {
   SimPairOptions o{.seed = 10};
   o.protocol = Protocol::kA;

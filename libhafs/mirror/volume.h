@@ -174,6 +174,10 @@ class Volume {
   absl::Status Connect(bool discard_my_data = false, bool tentative = false);
   absl::Status Disconnect();
   absl::Status StartVerify();
+  // drbdadm adjust: new resync-controller settings and split-brain policy
+  // on the live volume (Replicator::AdjustResync / AdjustSplitBrain).
+  absl::Status Adjust(const ResyncControllerOptions& resync,
+                      const splitbrain::SplitBrainPolicy& split_brain);
   // invalidate-remote style: resync the out-of-sync (or, with full, all)
   // blocks from this node to the connected peer.
   absl::Status StartResync(bool full);

@@ -1244,6 +1244,11 @@ absl::Status Volume::Disconnect() {
   HAFS_VOLUME_ADMIN((impl_->rep()->Disconnect(), absl::OkStatus()));
 }
 absl::Status Volume::StartVerify() { HAFS_VOLUME_ADMIN(impl_->rep()->StartVerify()); }
+absl::Status Volume::Adjust(const ResyncControllerOptions& resync,
+                            const splitbrain::SplitBrainPolicy& split_brain) {
+  HAFS_VOLUME_ADMIN((impl_->rep()->AdjustResync(resync),
+                     impl_->rep()->AdjustSplitBrain(split_brain), absl::OkStatus()));
+}
 absl::Status Volume::StartResync(bool full) {
   HAFS_VOLUME_ADMIN(impl_->rep()->StartResync(full));
 }

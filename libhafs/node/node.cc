@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -183,6 +184,43 @@ cluster::DiskState ClusterDisk(splitbrain::DiskState d) {
   }
 }
 
+// The volume options hafsd may change on a live volume (SIGHUP, as drbdadm
+// adjust): the resync controller and the split-brain policy.
+mirror::ResyncControllerOptions ResyncFromConfig(const config::HafsConfig& cfg) {
+  mirror::ResyncControllerOptions r;
+  r.plan_ahead = absl::Milliseconds(cfg.volume().c_plan_ahead_ms());
+  r.fill_target_bytes = uint64_t{cfg.volume().c_fill_target_kib()} * 1024;
+  r.delay_target = absl::Milliseconds(cfg.volume().c_delay_target_ms());
+  r.max_rate_bytes_per_s = uint64_t{cfg.volume().c_max_rate_kib_per_s()} * 1024;
+  r.rate_bytes_per_s = uint64_t{cfg.volume().resync_rate_kib_per_s()} * 1024;
+  return r;
+}
+
+absl::StatusOr<splitbrain::SplitBrainPolicy> SplitBrainFromConfig(const config::HafsConfig& cfg) {
+  splitbrain::SplitBrainPolicy policy;
+  const config::SplitBrain& sb = cfg.split_brain();
+  for (const auto& [key, value] :
+       std::vector<std::pair<const char*, std::string>>{
+           {"after-sb-0pri", sb.after_sb_0pri()},
+           {"after-sb-1pri", sb.after_sb_1pri()},
+           {"after-sb-2pri", sb.after_sb_2pri()},
+           {"rr-conflict", sb.rr_conflict()}}) {
+    HAFS_RETURN_IF_ERROR(policy.Set(key, value));
+  }
+  return policy;
+}
+
+// Config fields ResyncFromConfig / SplitBrainFromConfig read (DescribeChanges paths).
+bool IsLiveAdjustable(absl::string_view change) {
+  for (absl::string_view field :
+       {"volume.c_plan_ahead_ms", "volume.c_fill_target_kib", "volume.c_delay_target_ms",
+        "volume.c_max_rate_kib_per_s", "volume.resync_rate_kib_per_s", "split_brain.after_sb_0pri",
+        "split_brain.after_sb_1pri", "split_brain.after_sb_2pri", "split_brain.rr_conflict"}) {
+    if (absl::StrContains(change, absl::StrCat(" ", field, ":"))) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<mirror::Protocol> ParseProtocol(const std::string& p) {
   if (p == "A") return mirror::Protocol::kA;
   if (p == "B") return mirror::Protocol::kB;
@@ -217,7 +255,8 @@ struct Node::Parts {
 Node::Node(NodeOptions options)
     : opt_(std::move(options)),
       clock_(opt_.clock ? opt_.clock : Clock::System()),
-      parts_(std::make_unique<Parts>()) {}
+      parts_(std::make_unique<Parts>()),
+      live_config_(opt_.config) {}
 
 Node::~Node() {
   (void)Stop();
@@ -295,21 +334,9 @@ absl::Status Node::Init() {
   vo.clock = clock_;
   mirror::ReplicatorOptions& r = vo.replication;
   HAFS_ASSIGN_OR_RETURN(r.protocol, ParseProtocol(cfg.volume().protocol()));
-  const config::SplitBrain& sb = cfg.split_brain();
-  for (const auto& [key, value] :
-       std::vector<std::pair<const char*, std::string>>{
-           {"after-sb-0pri", sb.after_sb_0pri()},
-           {"after-sb-1pri", sb.after_sb_1pri()},
-           {"after-sb-2pri", sb.after_sb_2pri()},
-           {"rr-conflict", sb.rr_conflict()}}) {
-    HAFS_RETURN_IF_ERROR(r.split_brain.Set(key, value));
-  }
+  HAFS_ASSIGN_OR_RETURN(r.split_brain, SplitBrainFromConfig(cfg));
   r.split_brain.protocol = r.protocol;
-  r.resync.plan_ahead = absl::Milliseconds(cfg.volume().c_plan_ahead_ms());
-  r.resync.fill_target_bytes = uint64_t{cfg.volume().c_fill_target_kib()} * 1024;
-  r.resync.delay_target = absl::Milliseconds(cfg.volume().c_delay_target_ms());
-  r.resync.max_rate_bytes_per_s = uint64_t{cfg.volume().c_max_rate_kib_per_s()} * 1024;
-  r.resync.rate_bytes_per_s = uint64_t{cfg.volume().resync_rate_kib_per_s()} * 1024;
+  r.resync = ResyncFromConfig(cfg);
   r.ping_int = absl::Milliseconds(cfg.volume().ping_int_ms());
   r.ping_timeout = absl::Milliseconds(cfg.volume().ping_timeout_ms());
   r.timeout = absl::Milliseconds(cfg.volume().timeout_ms());
@@ -947,33 +974,53 @@ absl::StatusOr<std::string> Node::Cleanup() {
 }
 
 absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) {
-  // opt_.config stays as started (other threads read it); the exports in
-  // force are tracked separately.
-  config::HafsConfig a = opt_.config, b = fresh;
+  absl::MutexLock reload(&reload_mu_);  // one reload at a time
+  // Exports are tracked on their own (the resource thread hands them over).
+  config::HafsConfig a = live_config_, b = fresh;
   a.mutable_nfs()->clear_exports();
   b.mutable_nfs()->clear_exports();
-  const std::vector<std::string> others = config::DescribeChanges(a, b);
-  std::string done = "exports unchanged";
-  {
-    absl::MutexLock l(&mu_);
-    const std::string& current =
-        current_exports_ ? *current_exports_ : opt_.config.nfs().exports();
-    if (fresh.nfs().exports() != current) {
-      if (!parts_->nfs_reload) {
-        return absl::FailedPreconditionError(
-            "reload: this node runs no NFS server (no nfs.mount_point or exports at "
-            "start); restart hafsd to add one");
-      }
-      exports_pending_ = fresh.nfs().exports();
-      current_exports_ = fresh.nfs().exports();
-      done = "new exports handed to the NFS server";
+  std::vector<std::string> live, others;
+  for (std::string& c : config::DescribeChanges(a, b)) {
+    (IsLiveAdjustable(c) ? live : others).push_back(std::move(c));
+  }
+  std::vector<std::string> done;
+  if (fresh.nfs().exports() != live_config_.nfs().exports()) {
+    if (!parts_->nfs_reload) {
+      return absl::FailedPreconditionError(
+          "reload: this node runs no NFS server (no nfs.mount_point or exports at "
+          "start); restart hafsd to add one");
     }
+    {
+      absl::MutexLock l(&mu_);
+      exports_pending_ = fresh.nfs().exports();
+    }
+    live_config_.mutable_nfs()->set_exports(fresh.nfs().exports());
+    done.push_back("new exports handed to the NFS server");
+  }
+  if (!live.empty()) {
+    if (parts_->volume == nullptr) {
+      return absl::FailedPreconditionError("reload: volume not attached; restart hafsd");
+    }
+    HAFS_ASSIGN_OR_RETURN(splitbrain::SplitBrainPolicy policy, SplitBrainFromConfig(fresh));
+    HAFS_RETURN_IF_ERROR(parts_->volume->Adjust(ResyncFromConfig(fresh), policy));
+    config::Volume& v = *live_config_.mutable_volume();
+    v.set_c_plan_ahead_ms(fresh.volume().c_plan_ahead_ms());
+    v.set_c_fill_target_kib(fresh.volume().c_fill_target_kib());
+    v.set_c_delay_target_ms(fresh.volume().c_delay_target_ms());
+    v.set_c_max_rate_kib_per_s(fresh.volume().c_max_rate_kib_per_s());
+    v.set_resync_rate_kib_per_s(fresh.volume().resync_rate_kib_per_s());
+    config::SplitBrain& sb = *live_config_.mutable_split_brain();
+    sb.set_after_sb_0pri(fresh.split_brain().after_sb_0pri());
+    sb.set_after_sb_1pri(fresh.split_brain().after_sb_1pri());
+    sb.set_after_sb_2pri(fresh.split_brain().after_sb_2pri());
+    sb.set_rr_conflict(fresh.split_brain().rr_conflict());
+    done.push_back(absl::StrCat("applied to the volume (", absl::StrJoin(live, "; "), ")"));
   }
   if (!others.empty()) {
-    absl::StrAppend(&done, "; not applied, restart hafsd for them (", absl::StrJoin(others, "; "),
-                    ")");
+    done.push_back(
+        absl::StrCat("not applied, restart hafsd for them (", absl::StrJoin(others, "; "), ")"));
   }
-  return done;
+  return done.empty() ? std::string("nothing changed") : absl::StrJoin(done, "; ");
 }
 
 absl::StatusOr<std::string> Node::Connect(const control::ConnectOptions& o) {

@@ -120,7 +120,10 @@ class Node final : public control::ControlTarget {
   bool cleanup_pending_ ABSL_GUARDED_BY(mu_) = false;
   // Exports waiting to be handed to the NFS server agent (resource thread).
   std::optional<std::string> exports_pending_ ABSL_GUARDED_BY(mu_);
-  std::optional<std::string> current_exports_ ABSL_GUARDED_BY(mu_);
+  // The configuration in force: as started, plus what reloads applied
+  // (exports, the volume's adjustable options).
+  absl::Mutex reload_mu_;
+  config::HafsConfig live_config_ ABSL_GUARDED_BY(reload_mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string resource_summary_ ABSL_GUARDED_BY(mu_);
   // Resync speed estimate for status: (time, KiB left) at the last sample.

@@ -80,6 +80,18 @@ kill -HUP "$(pair_pid alpha)"
 nfs_ls_retry "$URL" >/dev/null || fail "export not back after the second reload"
 echo "ok: exports reloaded at run time (SIGHUP)"
 
+# drbdadm adjust: the resync controller applies to the live volume; a heartbeat timer waits
+# for a restart, and the log says which and why.
+sed -i 's/c_fill_target_kib: 8192/c_fill_target_kib: 4096/; s/warntime_ms: 600/warntime_ms: 700/' "$STATE/hafs.conf"
+kill -HUP "$(pair_pid alpha)"
+pair_wait 30 "alpha to log the reload" grep -q "modified: volume.c_fill_target_kib: 8192 -> 4096" "$STATE/alpha.log" ||
+  fail "no reload line for the adjusted option"
+grep "modified: volume.c_fill_target_kib" "$STATE/alpha.log" | grep -q "applied to the volume" ||
+  fail "c_fill_target_kib not applied live: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
+grep "modified: heartbeat.warntime_ms: 600 -> 700" "$STATE/alpha.log" | grep -q "not applied, restart hafsd" ||
+  fail "warntime_ms not reported as waiting for a restart: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
+echo "ok: SIGHUP applies the resync controller live and names what needs a restart"
+
 # bravo comes back as Secondary and resyncs what it missed.
 echo "while bravo was away" >"$STATE/mnt/while-away.txt"
 sync
