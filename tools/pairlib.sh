@@ -102,7 +102,10 @@ pair_wait() {  # pair_wait <seconds> <description> <command...>
 }
 
 pair_status_has() {  # pair_status_has <node> <extended regexp>  (status --verbose)
-  pair_ctl "$1" status --verbose 2>/dev/null | grep -Eq -- "$2"
+  # Not a pipe into grep -q: with pipefail, hafsctl's SIGPIPE would turn a match into a miss.
+  local out
+  out=$(pair_ctl "$1" status --verbose 2>/dev/null) || return 1
+  grep -Eq -- "$2" <<<"$out"
 }
 
 pair_wait_connected() {

@@ -108,9 +108,11 @@ struct RoleOptions {
   // then cannot start the service while it still runs here, also when the
   // replication link is down; a stop that never completes keeps the peer
   // from taking over while connected (as a failed stop without fencing
-  // blocks Pacemaker). A node also starts out demoting (with I/O failing):
-  // resources a previous process left behind (a mount, an address) must be
-  // found and stopped before the peer may start its own. hafsd turns it on.
+  // blocks Pacemaker). A node also starts out demoting (and, in this model,
+  // with I/O failing: nothing may be written here before a promotion; hafsd's
+  // volume is Secondary then anyway): resources a previous process left
+  // behind (a mount, an address) must be found and stopped before the peer
+  // may start its own. hafsd turns it on.
   bool confirm_demote = false;
 };
 

@@ -252,6 +252,9 @@ int RunDaemon(const DaemonOptions& options) {
   }
   HAFS_LOG(INFO) << "hafsd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                  << ": shutting down";
+  // The hand-over first, while `hafsctl status` and `hafsctl events` still
+  // answer.
+  if (auto* node = dynamic_cast<node::Node*>(target.get())) node->HandOverBeforeStop();
   target->events()->Close();
   (*server)->Shutdown();
   if (auto* node = dynamic_cast<node::Node*>(target.get())) {

@@ -664,11 +664,19 @@ void Node::ClusterLoop() {
           demote_seq_ = d.demote_seq;
           break;
         }
-        case cluster::ClusterDecision::Type::kSuspendIo:
+        case cluster::ClusterDecision::Type::kSuspendIo: {
           // Requests on the volume wait (NFS clients see a stall, not errors)
-          // until quorum returns or the cluster decides to demote.
-          parts_->gated->Suspend();
+          // until quorum returns or the cluster decides to demote — unless
+          // the node is stopping: nothing would resume them (Stop's check
+          // runs under the same lock).
+          absl::MutexLock l(&mu_);
+          if (stopping_) {
+            parts_->gated->Fail();
+          } else {
+            parts_->gated->Suspend();
+          }
           break;
+        }
         case cluster::ClusterDecision::Type::kFailIo:
           parts_->gated->Fail();
           break;
@@ -685,6 +693,7 @@ void Node::ClusterLoop() {
 }
 
 void Node::HandOverBeforeStop() {
+  if (handover_done_.exchange(true)) return;
   cluster::ClusterNode* c = parts_->cluster.get();
   if (c == nullptr) return;
   {
@@ -692,9 +701,25 @@ void Node::HandOverBeforeStop() {
     if (stopping_) return;
   }
   cluster::ClusterStatus st = c->Status();
-  if (st.role != cluster::Role::kPrimary || !st.connected || st.split_brain ||
-      st.peer_state != cluster::NodeState::kAlive ||
+  if (st.role != cluster::Role::kPrimary) {
+    // A Secondary that is leaving accepts no hand-over either.
+    c->Standby(true);
+    return;
+  }
+  if (!st.connected || st.split_brain || st.peer_state != cluster::NodeState::kAlive ||
       st.peer_disk != cluster::DiskState::kUpToDate) {
+    return;
+  }
+  // The peer must have every write: the replication link up and nothing out
+  // of sync (its heartbeats say UpToDate also while the link is cut).
+  if (parts_->volume == nullptr) return;
+  const mirror::Status rs = parts_->volume->status().replication;
+  if (rs.conn != mirror::ConnState::kConnected || rs.repl != mirror::ReplState::kEstablished ||
+      rs.peer_disk != mirror::DiskState::kUpToDate || rs.counters.oos != 0) {
+    HAFS_LOG(INFO) << "stop: not handing over to " << st.peer_name << ": its copy is not in sync ("
+                   << mirror::ConnStateName(rs.conn) << "/" << mirror::ReplStateName(rs.repl)
+                   << ", peer disk " << mirror::DiskStateName(rs.peer_disk) << ", oos "
+                   << rs.counters.oos << " KiB); it takes over after deadtime if it may";
     return;
   }
   HAFS_LOG(INFO) << "stop: handing the service over to " << st.peer_name << " first";
@@ -736,12 +761,15 @@ absl::Status Node::Stop() {
       return absl::OkStatus();
     }
     stopping_ = true;
+    // Nothing may wait in a suspension while we shut down (the resource
+    // thread's own I/O goes through the gate too); but I/O suspended or
+    // failed for lost quorum must not run now (the peer may be primary): it
+    // fails, and the unmount below completes without writing. (Under mu_:
+    // the cluster loop suspends under it, and fails instead once stopping_.)
+    if (p.gated && p.gated->mode() == frontend::GatedVolumeIo::Mode::kSuspended) {
+      p.gated->Fail();
+    }
   }
-  // Nothing may wait in a suspension while we shut down (the resource
-  // thread's own I/O goes through the gate too); but I/O suspended or failed
-  // for lost quorum must not run now (the peer may be primary): it fails, and
-  // the unmount below completes without writing.
-  if (p.gated && p.gated->mode() == frontend::GatedVolumeIo::Mode::kSuspended) p.gated->Fail();
   if (resource_thread_.joinable()) resource_thread_.join();
   absl::Status result;
   if (p.executor) {

@@ -77,6 +77,11 @@ class Node final : public control::ControlTarget {
   // deadtime), stop the resource group (if it still runs here), close the
   // volume (clean: al-clean), unmount the front end, stop the peer service.
   absl::Status Stop();
+  // Stop()'s first step, callable earlier (hafsd calls it while its control
+  // socket still answers): on the Primary, hand the service to a connected
+  // peer whose copy is in sync and wait until it runs it; on a Secondary,
+  // accept no hand-over any more. Once; Stop() skips it when done.
+  void HandOverBeforeStop();
 
   // Applies a reloaded configuration: new exports go to the NFS server at
   // once (rewritten config + SIGHUP to Ganesha, or used at its next start);
@@ -103,8 +108,7 @@ class Node final : public control::ControlTarget {
   absl::Status Init();
   void ResourceLoop();
   void ClusterLoop();
-  // Stop()'s first step on a Primary with a connected peer (see Stop).
-  void HandOverBeforeStop();
+  std::atomic<bool> handover_done_{false};
 
   NodeOptions opt_;
   Clock* clock_;

@@ -44,6 +44,7 @@ bool GroupExecutor::AllStopped() const {
 
 void GroupExecutor::Cleanup() {
   banned_ = false;
+  fatal_ = false;
   for (auto& [name, s] : status_) {
     s.failures.clear();
     if (s.state == ResourceState::kFailed) s.state = ResourceState::kUnknown;
@@ -115,7 +116,7 @@ bool GroupExecutor::Run(const PlannedAction& a, Step& step) {
       }
       s.state = ResourceState::kFailed;
       s.failures.push_back(Failure{Failure::Op::kStart, clock_->Now()});
-      if (o.code == AgentOutcome::kFatal) banned_ = true;
+      if (o.code == AgentOutcome::kFatal) banned_ = fatal_ = true;
       return false;
     }
     case PlannedAction::Type::kStop: {
@@ -152,6 +153,18 @@ GroupExecutor::Step GroupExecutor::Reconcile(bool should_run) {
   in.banned = banned_;
   in.now = clock_->Now();
   Plan plan = PlanGroup(group_, in);
+  if (banned_ && !fatal_ && plan.ban_checked && !plan.banned) {
+    // The failures that banned the group expired (failure_timeout): the
+    // group may run here again (the next pass plans with the ban lifted).
+    banned_ = false;
+    step.changed = true;
+    step.log.push_back(absl::StrCat("lift the ban of group ", group_.name,
+                                    " on this node  # its failures expired (failure_timeout)"));
+    for (const PlannedAction& a : plan.actions) {
+      if (a.type == PlannedAction::Type::kClearFailures && !Run(a, step)) break;
+    }
+    return step;
+  }
   step.banned = banned_ || plan.banned;
   for (const PlannedAction& a : plan.actions) {
     step.changed = true;

@@ -78,6 +78,7 @@ class GroupExecutor {
   std::map<std::string, ResourceStatus> status_;
   std::map<std::string, absl::Time> last_monitor_;
   bool banned_ = false;
+  bool fatal_ = false;  // banned by a fatal agent error: only Cleanup lifts it
 };
 
 }  // namespace hafs::resources

@@ -120,6 +120,28 @@ TEST(GroupExecutor, MigrationThresholdBansTheGroup) {
   }
 }
 
+// Pacemaker's failure-timeout: once the failures that reached the threshold
+// expire, the ban lifts by itself (no cleanup needed) and the group may run
+// here again.
+TEST(GroupExecutor, BanLiftsWhenTheFailuresExpire) {
+  Fixture f(/*threshold=*/2);
+  for (ResourceSpec& r : f.group.resources) r.failure_timeout = absl::Seconds(60);
+  f.fakes["nfsd"]->fail_start = 2;
+  GroupExecutor ex = f.Make();
+  GroupExecutor::Step s = f.Settle(ex, true);
+  ASSERT_TRUE(s.banned);
+  s = f.Settle(ex, true);
+  EXPECT_TRUE(s.banned);  // still within failure_timeout
+  f.clock.AdvanceTo(f.clock.Now() + absl::Seconds(61));
+  s = ex.Reconcile(true);
+  EXPECT_FALSE(s.banned);
+  EXPECT_THAT(s.log, ::testing::Contains(::testing::HasSubstr("lift the ban")));
+  s = f.Settle(ex, true);
+  EXPECT_FALSE(s.banned);
+  EXPECT_TRUE(s.settled);
+  EXPECT_TRUE(ex.AllStarted());
+}
+
 TEST(GroupExecutor, StopFailureEscalates) {
   Fixture f;
   GroupExecutor ex = f.Make();

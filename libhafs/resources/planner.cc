@@ -175,6 +175,7 @@ Plan PlanGroup(const GroupSpec& g, const PlannerInput& in) {
     }
   }
   p.banned = !ban_reason.empty();
+  p.ban_checked = true;
   auto active = [&](size_t i) {
     return st[i].state == ResourceState::kStarted || st[i].state == ResourceState::kFailed;
   };

@@ -104,6 +104,9 @@ std::string FormatAction(const PlannedAction& a);
 struct Plan {
   std::vector<PlannedAction> actions;
   bool banned = false;
+  // The ban rule ran (no stop failure or unknown state came first): when it
+  // did and `banned` is false, no live failure keeps the group away.
+  bool ban_checked = false;
 };
 
 // REQUIRES: ValidateGroup(g).ok(). Status entries for unknown names are

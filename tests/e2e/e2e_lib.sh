@@ -14,7 +14,8 @@ for tool in nfs-ls ganesha.nfsd mkfs.ext4; do
 done
 [[ -e /dev/fuse ]] || { echo "FAIL: /dev/fuse missing"; exit 1; }
 
-STATE="$(mktemp -d "/tmp/hafs-$E2E_NAME-XXXXXX")"
+STATE="$(mktemp -d "/tmp/hafs-$E2E_NAME-XXXXXX")" && [[ -d "$STATE" ]] ||
+  { echo "FAIL: cannot create a state directory under /tmp"; exit 1; }
 PAIR_SOCKDIR="$STATE"
 PAIR_RUNDIR="$STATE/run"
 PAIR_SED="s/:7788/:$((PORT_BASE + 88))/; s/:7798/:$((PORT_BASE + 98))/; s/:7789/:$((PORT_BASE + 89))/; s/:7799/:$((PORT_BASE + 99))/; s/port: 20490/port: $PORT/; s/127.0.0.100/$VIP/"

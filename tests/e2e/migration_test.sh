@@ -13,7 +13,7 @@ LIB="$(realpath "$3")"
 E2E_NAME=mt
 VIP=127.0.0.103
 PORT=20493
-PORT_BASE=37700
+PORT_BASE=22700
 source "$(realpath "$4")"
 ganesha_pid() { pgrep -f "ganesha.nfsd .*-f $STATE/run/$1/ganesha/ganesha.conf" | head -1; }
 ganesha_restarted() { local p; p=$(ganesha_pid alpha); [[ -n "$p" && "$p" != "$1" ]]; }
