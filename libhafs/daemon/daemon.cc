@@ -254,7 +254,14 @@ int RunDaemon(const DaemonOptions& options) {
                  << ": shutting down";
   // The hand-over first, while `hafsctl status` and `hafsctl events` still
   // answer.
-  if (auto* node = dynamic_cast<node::Node*>(target.get())) node->HandOverBeforeStop();
+  // A second SIGTERM / SIGINT cuts the wait short.
+  if (auto* node = dynamic_cast<node::Node*>(target.get())) {
+    node->HandOverBeforeStop([&stop] {
+      const timespec now{0, 0};
+      const int s = sigtimedwait(&stop, nullptr, &now);
+      return s == SIGTERM || s == SIGINT;
+    });
+  }
   target->events()->Close();
   (*server)->Shutdown();
   if (auto* node = dynamic_cast<node::Node*>(target.get())) {

@@ -692,7 +692,7 @@ void Node::ClusterLoop() {
   }
 }
 
-void Node::HandOverBeforeStop() {
+void Node::HandOverBeforeStop(const std::function<bool()>& give_up) {
   if (handover_done_.exchange(true)) return;
   cluster::ClusterNode* c = parts_->cluster.get();
   if (c == nullptr) return;
@@ -732,6 +732,10 @@ void Node::HandOverBeforeStop() {
       std::max(absl::Seconds(3), 2 * absl::Milliseconds(opt_.config.heartbeat().deadtime_ms()));
   while (absl::Now() - start < opt_.handover_timeout) {
     absl::SleepFor(absl::Milliseconds(100));
+    if (give_up && give_up()) {
+      HAFS_LOG(WARNING) << "stop: hand-over to " << st.peer_name << " cut short; stopping here";
+      return;
+    }
     st = c->Status();
     if (st.peer_role == cluster::Role::kPrimary) {
       HAFS_LOG(INFO) << "stop: " << st.peer_name << " runs the service now (handed over in "

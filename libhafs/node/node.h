@@ -30,6 +30,7 @@
 #define HAFS_LIBHAFS_NODE_NODE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -81,7 +82,9 @@ class Node final : public control::ControlTarget {
   // socket still answers): on the Primary, hand the service to a connected
   // peer whose copy is in sync and wait until it runs it; on a Secondary,
   // accept no hand-over any more. Once; Stop() skips it when done.
-  void HandOverBeforeStop();
+  // `give_up` (optional) is polled while waiting: true stops waiting (hafsd:
+  // a second SIGTERM / SIGINT).
+  void HandOverBeforeStop(const std::function<bool()>& give_up = nullptr);
 
   // Applies a reloaded configuration: new exports go to the NFS server at
   // once (rewritten config + SIGHUP to Ganesha, or used at its next start);
