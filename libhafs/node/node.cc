@@ -210,15 +210,44 @@ absl::StatusOr<splitbrain::SplitBrainPolicy> SplitBrainFromConfig(const config::
   return policy;
 }
 
-// Config fields ResyncFromConfig / SplitBrainFromConfig read (DescribeChanges paths).
+// The config fields ResyncFromConfig / SplitBrainFromConfig read: (section,
+// field) of HafsConfig, both singular.
+constexpr std::pair<const char*, const char*> kLiveFields[] = {
+    {"volume", "c_plan_ahead_ms"},      {"volume", "c_fill_target_kib"},
+    {"volume", "c_delay_target_ms"},    {"volume", "c_max_rate_kib_per_s"},
+    {"volume", "resync_rate_kib_per_s"}, {"split_brain", "after_sb_0pri"},
+    {"split_brain", "after_sb_1pri"},   {"split_brain", "after_sb_2pri"},
+    {"split_brain", "rr_conflict"}};
+
+// A DescribeChanges line about one of kLiveFields.
 bool IsLiveAdjustable(absl::string_view change) {
-  for (absl::string_view field :
-       {"volume.c_plan_ahead_ms", "volume.c_fill_target_kib", "volume.c_delay_target_ms",
-        "volume.c_max_rate_kib_per_s", "volume.resync_rate_kib_per_s", "split_brain.after_sb_0pri",
-        "split_brain.after_sb_1pri", "split_brain.after_sb_2pri", "split_brain.rr_conflict"}) {
-    if (absl::StrContains(change, absl::StrCat(" ", field, ":"))) return true;
+  for (const auto& [section, field] : kLiveFields) {
+    if (absl::StrContains(change, absl::StrCat(" ", section, ".", field, ":"))) return true;
   }
   return false;
+}
+
+// Copies kLiveFields from `from` into `to`.
+void CopyLiveFields(const config::HafsConfig& from, config::HafsConfig* to) {
+  namespace pb = google::protobuf;
+  for (const auto& [section, field] : kLiveFields) {
+    const pb::FieldDescriptor* s = to->GetDescriptor()->FindFieldByName(section);
+    HAFS_CHECK(s != nullptr) << section;
+    const pb::Message& src = from.GetReflection()->GetMessage(from, s);
+    pb::Message* dst = to->GetReflection()->MutableMessage(to, s);
+    const pb::FieldDescriptor* f = src.GetDescriptor()->FindFieldByName(field);
+    HAFS_CHECK(f != nullptr) << section << "." << field;
+    const pb::Reflection* sr = src.GetReflection();
+    const pb::Reflection* dr = dst->GetReflection();
+    if (!sr->HasField(src, f)) {
+      dr->ClearField(dst, f);
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT32) {
+      dr->SetUInt32(dst, f, sr->GetUInt32(src, f));
+    } else {
+      HAFS_CHECK(f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING) << section << "." << field;
+      dr->SetString(dst, f, sr->GetString(src, f));
+    }
+  }
 }
 
 absl::StatusOr<mirror::Protocol> ParseProtocol(const std::string& p) {
@@ -1035,17 +1064,7 @@ absl::StatusOr<std::string> Node::ReloadConfig(const config::HafsConfig& fresh) 
     }
     HAFS_ASSIGN_OR_RETURN(splitbrain::SplitBrainPolicy policy, SplitBrainFromConfig(fresh));
     HAFS_RETURN_IF_ERROR(parts_->volume->Adjust(ResyncFromConfig(fresh), policy));
-    config::Volume& v = *live_config_.mutable_volume();
-    v.set_c_plan_ahead_ms(fresh.volume().c_plan_ahead_ms());
-    v.set_c_fill_target_kib(fresh.volume().c_fill_target_kib());
-    v.set_c_delay_target_ms(fresh.volume().c_delay_target_ms());
-    v.set_c_max_rate_kib_per_s(fresh.volume().c_max_rate_kib_per_s());
-    v.set_resync_rate_kib_per_s(fresh.volume().resync_rate_kib_per_s());
-    config::SplitBrain& sb = *live_config_.mutable_split_brain();
-    sb.set_after_sb_0pri(fresh.split_brain().after_sb_0pri());
-    sb.set_after_sb_1pri(fresh.split_brain().after_sb_1pri());
-    sb.set_after_sb_2pri(fresh.split_brain().after_sb_2pri());
-    sb.set_rr_conflict(fresh.split_brain().rr_conflict());
+    CopyLiveFields(fresh, &live_config_);
     done.push_back(absl::StrCat("applied to the volume (", absl::StrJoin(live, "; "), ")"));
   }
   if (!others.empty()) {

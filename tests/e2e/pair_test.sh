@@ -90,6 +90,15 @@ grep "modified: volume.c_fill_target_kib" "$STATE/alpha.log" | grep -q "applied 
   fail "c_fill_target_kib not applied live: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
 grep "modified: heartbeat.warntime_ms: 600 -> 700" "$STATE/alpha.log" | grep -q "not applied, restart hafsd" ||
   fail "warntime_ms not reported as waiting for a restart: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
+# A second SIGHUP: the adjusted option is in force now, the timer still waits.
+hups=$(grep -c "hafsd: SIGHUP: " "$STATE/alpha.log")
+kill -HUP "$(pair_pid alpha)"
+more_hups() { (( $(grep -c "hafsd: SIGHUP: " "$STATE/alpha.log") > hups )); }
+pair_wait 30 "alpha to log the second reload" more_hups || fail "no log line for the second SIGHUP"
+(( $(grep -c "modified: volume.c_fill_target_kib" "$STATE/alpha.log") == 1 )) ||
+  fail "the applied option was reported again: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
+grep "hafsd: SIGHUP: " "$STATE/alpha.log" | tail -1 | grep -q "modified: heartbeat.warntime_ms: 600 -> 700" ||
+  fail "the pending timer change is not reported again: $(grep SIGHUP "$STATE/alpha.log" | tail -1)"
 echo "ok: SIGHUP applies the resync controller live and names what needs a restart"
 
 # bravo comes back as Secondary and resyncs what it missed.
