@@ -610,7 +610,7 @@ class Sim {
           Push(std::move(again));
           return;
         }
-        if (!n.rm->demoting() || n.rm->demote_seq() != e.demote_seq) return;  // promoted since
+        if (!n.rm->AwaitsDemoteDone(e.demote_seq)) return;  // promoted since
         Trace(absl::StrCat("n", n.id, " resources stopped"));
         n.rm->OnDemoteDone(e.demote_seq);
         Step(n);

@@ -103,8 +103,8 @@ struct RoleOptions {
   // demoting (the peer counts it as a possible primary for its quorum
   // promises) and acknowledges no promote intent — without which a connected
   // peer does not promote — until OnDemoteDone() says its resources have
-  // stopped (the volume is
-  // Secondary, the file system unmounted, the address removed). The peer
+  // stopped (the volume is Secondary, the file system unmounted, the address
+  // removed). The peer
   // then cannot start the service while it still runs here, also when the
   // replication link is down; a stop that never completes keeps the peer
   // from taking over while connected (as a failed stop without fencing
@@ -189,7 +189,11 @@ class RoleManager {
   // construction, see RoleOptions::confirm_demote). A report for an older
   // demotion is ignored: the resources may have been started since.
   void OnDemoteDone(uint64_t demote_seq) {
-    if (demote_seq == demote_seq_) demoting_ = false;
+    if (AwaitsDemoteDone(demote_seq)) demoting_ = false;
+  }
+  // OnDemoteDone(demote_seq) would complete a demotion.
+  bool AwaitsDemoteDone(uint64_t demote_seq) const {
+    return demoting_ && demote_seq == demote_seq_;
   }
   uint64_t demote_seq() const { return demote_seq_; }
   void Takeover() { takeover_ = true; }

@@ -253,8 +253,7 @@ int RunDaemon(const DaemonOptions& options) {
   HAFS_LOG(INFO) << "hafsd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                  << ": shutting down";
   // The hand-over first, while `hafsctl status` and `hafsctl events` still
-  // answer.
-  // A second SIGTERM / SIGINT cuts the wait short.
+  // answer; a second SIGTERM / SIGINT cuts the wait short.
   if (auto* node = dynamic_cast<node::Node*>(target.get())) {
     node->HandOverBeforeStop([&stop] {
       const timespec now{0, 0};

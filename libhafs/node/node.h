@@ -111,13 +111,14 @@ class Node final : public control::ControlTarget {
   absl::Status Init();
   void ResourceLoop();
   void ClusterLoop();
-  std::atomic<bool> handover_done_{false};
 
   NodeOptions opt_;
   Clock* clock_;
   control::EventHub events_;
   std::unique_ptr<Parts> parts_;
   int64_t started_unix_s_ = 0;
+
+  std::atomic<bool> handover_done_{false};  // HandOverBeforeStop ran
 
   absl::Mutex mu_;
   bool want_primary_ ABSL_GUARDED_BY(mu_) = false;

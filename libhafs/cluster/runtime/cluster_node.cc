@@ -228,9 +228,9 @@ class ClusterNode::Impl {
   void OnCommand(const std::string& what,
                  const std::function<std::vector<RoleAction>(RoleManager&)>& fn,
                  absl::string_view source = "operator command");
-  // Loop thread: a demotion waits for ResourcesStopped (confirm_demote).
-  bool Demoting(uint64_t demote_seq) const {
-    return rm_ != nullptr && rm_->demoting() && rm_->demote_seq() == demote_seq;
+  // Loop thread: a demotion waits for this ResourcesStopped (confirm_demote).
+  bool AwaitsDemoteDone(uint64_t demote_seq) const {
+    return rm_ != nullptr && rm_->AwaitsDemoteDone(demote_seq);
   }
 
   // Everything that outlives the Impl in callbacks (gRPC handler, RPC
@@ -1207,7 +1207,7 @@ void ClusterNode::SetResourcesBanned(bool banned) {
 void ClusterNode::ResourcesStopped(uint64_t demote_seq) {
   Impl* i = impl_.get();
   i->Post([i, demote_seq] {
-    if (!i->Demoting(demote_seq)) return;
+    if (!i->AwaitsDemoteDone(demote_seq)) return;  // nothing to log
     i->OnCommand("the resources stopped here: the demotion is complete",
                  [demote_seq](RoleManager& rm) {
                    rm.OnDemoteDone(demote_seq);
