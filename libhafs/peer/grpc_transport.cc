@@ -383,14 +383,14 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       reread = phase_ != Phase::kDone && !abort;
       w = PrepareWriteLocked();
       if (w != nullptr) ++external_ops_;
+      ++external_ops_;  // the RPC is not finished before the next read starts
     }
     if (w != nullptr) {
       io_->IoWrite(w);
       EndExternal();
     }
     // Events are queued before the next read is started (so they stay in
-    // order); the owner is woken after it (so it processes them while the
-    // next frame is being read).
+    // order).
     std::shared_ptr<WakeupSlot> wake;
     if (authenticated) {
       std::shared_ptr<StreamCore> self = shared_from_this();
@@ -422,10 +422,15 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       Abort(absl::InternalError("protocol violation by peer"));
       reread = true;  // keep the read side going until the RPC ends
     }
+    // The owner runs first (the wake-up usually runs its step on this thread):
+    // starting the next read costs this thread 10-20 us inside gRPC, which a
+    // waiting application write would otherwise wait for (docs/benchmarks.md
+    // "Session 5"). The messages were moved out of read_buf_ above, and the
+    // external op taken above keeps the RPC from finishing in between.
+    WakeOwner(wake);
     read_buf_.Clear();
     if (reread) io_->IoRead(&read_buf_);
-    MaybeFinal();
-    WakeOwner(wake);
+    EndExternal();
   }
 
   void OnWritesDoneDone() { OnWriteDone(true); }
