@@ -8,6 +8,10 @@
 #   sequential first pass over fallocated backing files next to fio's on a fallocated file.
 #   The floor under both: //benchmarks/mirror:raw_mirror, the same writes through a mirror
 #   with no framework (blocking TCP + O_DIRECT pwrite, two processes), on the same files.
+#   The floor of any gRPC-based mirror: //benchmarks/mirror:grpc_rtt_floor's mirror mode (the
+#   same writes over the PeerService stream on gRPC's synchronous API). With two or more cores
+#   the QD1 figures are taken again with one core per node (the Secondary's process on CPU 0,
+#   the Primary's on CPU 1: the two-host model, no thread of one node runs on the other's core).
 # Usage: benchmarks/mirror_bench.sh [dir=/var/tmp] [resync_mib=1024] [resync_rate_mib=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,9 +58,9 @@ iperf3 -c 127.0.0.1 -p "$port" -t 5 -J >"$dir/iperf.json"
 wait "$srv" || true
 python3 -c "import json;j=json.load(open('$dir/iperf.json'));print('iperf3_mib_per_s=%.1f'%(j['end']['sum_received']['bits_per_second']/8/2**20))" | tee -a "$out"
 
-start_node() {  # $1 = resync rate MiB/s for node 1 (the SyncTarget paces the resync)
+start_node() {  # $1 = resync rate MiB/s for node 1 (the SyncTarget paces the resync); $2 = CPU
   rm -f "$dir/port"
-  "$bin/mirror_node" --node_id=1 --path="$dir/n1.img" --size_mib=$size_mib \
+  ${2:+taskset -c "$2"} "$bin/mirror_node" --node_id=1 --path="$dir/n1.img" --size_mib=$size_mib \
     --listen=127.0.0.1:0 --port_file="$dir/port" --key="$key" --resync_rate_mib="$1" &
   node_pid=$!
   for _ in $(seq 1 300); do [[ -s "$dir/port" ]] && break; sleep 0.1; done
@@ -89,6 +93,8 @@ dd if=/dev/zero of="$dir/local.img" bs=4M count=16 oflag=direct status=none
 
 echo "== the floor: a framework-free protocol-C mirror on the same files (raw_mirror)"
 "$bin/raw_mirror" --primary="$dir/n0.img" --secondary="$dir/n1.img" --seq_mib=4096 | tee -a "$out"
+echo "== the floor of a gRPC mirror: the same QD1 writes over the PeerService stream, gRPC's sync API"
+"$bin/grpc_rtt_floor" --primary="$dir/n0.img" --secondary="$dir/n1.img" | tee -a "$out"
 
 echo "== mirror pair, protocol C: seq 1 MiB QD16, 4 KiB QD1, resync of $resync_mib MiB (unlimited rate)"
 start_node 0
@@ -96,6 +102,19 @@ start_node 0
   --key="$key" --local_path="$dir/local.img" --resync_mib="$resync_mib" --resync_rate_mib=0 \
   | grep -v '^_' | tee -a "$out"
 stop_node
+
+if (( $(nproc) >= 2 )); then
+  echo "== 4 KiB QD1 again, one core per node (Secondary on CPU 0, Primary on CPU 1)"
+  "$bin/raw_mirror" --primary="$dir/n0.img" --secondary="$dir/n1.img" --phases=lat --pin \
+    | sed 's/^/pinned_/' | tee -a "$out"
+  "$bin/grpc_rtt_floor" --primary="$dir/n0.img" --secondary="$dir/n1.img" --pin \
+    | sed 's/^/pinned_/' | tee -a "$out"
+  start_node 0 0
+  taskset -c 1 "$bin/mirror_bench" --path="$dir/n0.img" --size_mib=$size_mib \
+    --peer="127.0.0.1:$(cat "$dir/port")" --key="$key" --local_path="$dir/local.img" --phases=lat \
+    | grep -v '^_' | sed 's/^/pinned_/' | tee -a "$out"
+  stop_node
+fi
 
 echo "== the transport alone: 4 KiB Data + Ack round trip (the floor under the QD1 write), and gRPC's own"
 "$bin/transport_rtt" | tee -a "$out"
@@ -133,6 +152,23 @@ print("  floor: raw_mirror (no framework) write p50 %.0f us, with the Secondary'
       % (r['raw_write_p50_us'], r['raw_write_ordered_p50_us'],
          r['raw_write_ordered_p50_us'] / r['raw_local_write_flush_p50_us'], r['raw_local_write_flush_p50_us'],
          r['mirror_write_p50_us'] / r['raw_write_ordered_p50_us']))
+def qd1_floors(p):
+    print("  floor of any gRPC mirror (sync API, no auth, no framework): ordered write p50 %.0f us"
+          " = %.2f x its local write+flush (%.0f us); the mirror = %.2f x this floor"
+          % (r[p + 'grpc_floor_write_ordered_p50_us'],
+             r[p + 'grpc_floor_write_ordered_p50_us'] / r[p + 'grpc_floor_local_write_flush_p50_us'],
+             r[p + 'grpc_floor_local_write_flush_p50_us'],
+             r[p + 'mirror_write_p50_us'] / r[p + 'grpc_floor_write_ordered_p50_us']))
+qd1_floors('')
+if 'pinned_mirror_write_p50_us' in r:
+    print("4 KiB QD1, one core per node: mirror write p50 %.0f us = %.2f x local write+flush (%.0f us)"
+          % (r['pinned_mirror_write_p50_us'],
+             r['pinned_mirror_write_p50_us'] / r['pinned_local_write_flush_p50_us'],
+             r['pinned_local_write_flush_p50_us']))
+    print("  raw_mirror ordered %.0f us = %.2f x its local write+flush"
+          % (r['pinned_raw_write_ordered_p50_us'],
+             r['pinned_raw_write_ordered_p50_us'] / r['pinned_raw_local_write_flush_p50_us']))
+    qd1_floors('pinned_')
 floor = r['transport_rtt_p50_us'] + r['local_write_p50_us']
 print("  transport round trip p50 %.0f us = %.2f x gRPC's own floor (sync API, no auth, echo server) %.0f us"
       % (r['transport_rtt_p50_us'], r['transport_rtt_p50_us'] / r['grpc_floor_rtt_p50_us'], r['grpc_floor_rtt_p50_us']))

@@ -6,6 +6,8 @@
 #   PAIR_SOCKDIR (optional)  control sockets go there (default: hafsd's /run/hafs/<node>.sock)
 #   PAIR_RUNDIR  (optional)  per-node runtime directories (default: hafsd's /run/hafs/<node>)
 #   PAIR_SED     (optional)  sed expression applied to the default configuration (ports, VIP)
+#   PAIR_WRAP    (optional)  command words hafsd is started under; it must exec hafsd (e.g.
+#                            "unshare --mount --propagation private": one mount namespace per node)
 PAIR_NODES=(alpha bravo)
 
 pair_ctl() {  # pair_ctl <node> <hafsctl args...>
@@ -57,7 +59,8 @@ pair_start_node() {
               --state-dir "$STATE/state")
   [[ -n "${PAIR_SOCKDIR:-}" ]] && args+=(--socket "$PAIR_SOCKDIR/$n.sock")
   [[ -n "${PAIR_RUNDIR:-}" ]] && args+=(--run-dir "$PAIR_RUNDIR/$n")
-  "$HAFSD" "${args[@]}" >>"$STATE/$n.log" 2>&1 &
+  # shellcheck disable=SC2086  # PAIR_WRAP is a list of words
+  ${PAIR_WRAP:-} "$HAFSD" "${args[@]}" >>"$STATE/$n.log" 2>&1 &
   echo $! >"$STATE/$n.pid"
 }
 

@@ -9,7 +9,7 @@
 //       through GrpcTransport (HMAC auth, callback API, the owner woken
 //       through its wake-up callback); the difference is what our transport
 //       adds on top of gRPC (docs/benchmarks.md "Session 4").
-//   grpc_rtt_floor --primary=F0 --secondary=F1 [--qd1_writes=N]
+//   grpc_rtt_floor --primary=F0 --secondary=F1 [--qd1_writes=N] [--pin]
 //       The same stream as a protocol-C mirror, raw_mirror's lat phase with
 //       gRPC instead of a bare TCP socket: two processes (forked before gRPC
 //       starts); the secondary pwrites each block (O_DIRECT) and replies, the
@@ -21,6 +21,7 @@
 //       cannot go below it, whatever the replicator does.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,14 @@ void Pwrite(int fd, const char* buf, uint64_t off) {
   if (::pwrite(fd, buf, kBlock, static_cast<off_t>(off)) != static_cast<ssize_t>(kBlock)) {
     Fail("pwrite");
   }
+}
+
+// --pin: this process (and the threads it starts) on one CPU only.
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0) Fail("sched_setaffinity");
 }
 
 double P50(std::vector<double> v) {
@@ -154,12 +163,13 @@ int Echo(int runs) {
   std::_Exit(0);
 }
 
-int Mirror(const std::string& primary, const std::string& secondary, int runs) {
+int Mirror(const std::string& primary, const std::string& secondary, int runs, bool pin) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) Fail("pipe");
   const pid_t child = ::fork();  // before gRPC starts in either process
   if (child < 0) Fail("fork");
   if (child == 0) {
+    if (pin) PinTo(0);
     ::close(pipe_fds[0]);
     FloorService service(OpenDirect(secondary));
     int port = 0;
@@ -169,6 +179,7 @@ int Mirror(const std::string& primary, const std::string& secondary, int runs) {
     std::_Exit(0);
   }
   ::close(pipe_fds[1]);
+  if (pin) PinTo(1);
   int port = 0;
   if (::read(pipe_fds[0], &port, sizeof port) != sizeof port) Fail("the secondary did not start");
   const int fd = OpenDirect(primary);
@@ -219,10 +230,12 @@ int main(int argc, char** argv) {
   app.add_option("--primary", primary, "the primary's backing file (laid out): mirror mode");
   app.add_option("--secondary", secondary, "the secondary's backing file (laid out)");
   app.add_option("--qd1_writes", runs)->check(CLI::Range(10, 1000000));
+  bool pin = false;
+  app.add_flag("--pin", pin, "mirror mode: the secondary on CPU 0, the primary on CPU 1");
   CLI11_PARSE(app, argc, argv);
   if (primary.empty() != secondary.empty()) {
     std::fprintf(stderr, "grpc_rtt_floor: --primary and --secondary go together\n");
     return 2;
   }
-  return primary.empty() ? Echo(runs) : Mirror(primary, secondary, runs);
+  return primary.empty() ? Echo(runs) : Mirror(primary, secondary, runs, pin);
 }

@@ -18,12 +18,13 @@
 //        secondary; a write is done when written locally and acked.
 //
 //   raw_mirror --primary=/var/tmp/n0.img --secondary=/var/tmp/n1.img
-//       [--qd1_writes=2000] [--seq_mib=4096] [--phases=lat,seq]
+//       [--qd1_writes=2000] [--seq_mib=4096] [--phases=lat,seq] [--pin]
 // (the seq phase wraps around inside the primary's file; both files the same size)
 // Prints key=value lines (benchmarks/mirror_bench.sh reads them).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -112,6 +113,14 @@ int OpenDirect(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0) Fail("open " + path);
   return fd;
+}
+
+// --pin: this process (and the threads it starts) on one CPU only.
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0) Fail("sched_setaffinity");
 }
 
 void NoDelay(int fd) {
@@ -314,6 +323,8 @@ int main(int argc, char** argv) {
   app.add_option("--seq_mib", seq_mib, "MiB written in the seq phase (<= both files)")
       ->check(CLI::Range(16, 1 << 20));
   app.add_option("--phases", phases, "comma-separated: lat, seq");
+  bool pin = false;
+  app.add_flag("--pin", pin, "the secondary on CPU 0, the primary on CPU 1 (one core per node)");
   CLI11_PARSE(app, argc, argv);
 
   const int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -329,6 +340,7 @@ int main(int argc, char** argv) {
   const pid_t child = ::fork();
   if (child < 0) Fail("fork");
   if (child == 0) {
+    if (pin) PinTo(0);
     const int conn = ::accept(ls, nullptr, nullptr);
     if (conn < 0) Fail("accept");
     NoDelay(conn);
@@ -336,6 +348,7 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }
   ::close(ls);
+  if (pin) PinTo(1);
   const int conn = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (conn < 0 || ::connect(conn, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     Fail("connect");

@@ -1,0 +1,143 @@
+#!/bin/bash
+# End to end: the Primary's machine crashes while an application writes, and no write it
+# was told was durable is lost. Each node runs in its own mount namespace (as on two
+# machines: its FUSE volume, ext4 mount and Ganesha are its own); alpha serves while a
+# writer in alpha's namespace creates files one by one, each acknowledged only after
+# fsync(2) of the file and of its directory returned. Then alpha "crashes": every process
+# in its namespace gets SIGKILL at once (hafsd, Ganesha, the writer) and its VIP goes
+# away — what a power cut does; nothing is stopped cleanly. (A sleeping process holds each
+# namespace until its node's processes are gone: were hafsd the last process, the kernel would
+# unmount ext4 from inside hafsd's own exit, before the exit closes /dev/fuse, and the
+# journal commit would wait forever on hafsd's FUSE server.) bravo must notice the dead
+# peer, promote its replica, mount it (ext4 journal replay) and serve NFSv4 on the VIP,
+# with every acknowledged file present and intact. alpha then comes back, resyncs from
+# bravo (the writes it may have made alone are overwritten), and an online verify finds
+# the two replicas identical. Everything the test creates is removed on every exit path.
+set -u
+HAFSD="$(realpath "$1")"
+HAFSCTL="$(realpath "$2")"
+LIB="$(realpath "$3")"
+E2E_NAME=cr
+VIP=127.0.0.104
+PORT=20494
+PORT_BASE=24700
+PAIR_WRAP="unshare --mount --propagation private"
+source "$(realpath "$4")"
+
+in_ns() {  # in_ns <node> <command...>: run in the node's mount namespace
+  local n="$1" pid; shift
+  pid=$(pair_pid "$n") || return 1
+  nsenter --mount="/proc/$pid/ns/mnt" -- "$@"
+}
+ns_pids() {  # every process in the mount namespace of the node's hafsd
+  local ns p
+  ns=$(readlink "/proc/$1/ns/mnt") || return 0
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/ns/mnt" 2>/dev/null)" == "$ns" ]] && echo "${p#/proc/}"
+  done
+}
+declare -A HOLDER
+hold_ns() {  # hold_ns <node>: a process that keeps the node's namespace until ns_crash ends
+  local pid
+  pid=$(pair_pid "$1") || return 1
+  nsenter --mount="/proc/$pid/ns/mnt" -- sleep infinity &  # nsenter execs sleep: $! is it
+  HOLDER[$1]=$!
+}
+ns_crash() {  # ns_crash <node>: SIGKILL to every process in its namespace (CRASHED = how many)
+  local n="$1" pid victims
+  CRASHED=0
+  pid=$(pair_pid "$n") || return 0
+  mapfile -t victims < <(ns_pids "$pid" | grep -vx "${HOLDER[$n]:-none}")
+  kill -9 "${victims[@]}" 2>/dev/null
+  wait "$pid" 2>/dev/null  # hafsd is gone, and with it its FUSE connection
+  if [[ -n "${HOLDER[$n]:-}" ]]; then
+    pkill -9 -P "${HOLDER[$n]}" 2>/dev/null
+    kill -9 "${HOLDER[$n]}" 2>/dev/null
+    wait "${HOLDER[$n]}" 2>/dev/null
+  fi
+  rm -f "$STATE/$n.pid"
+  CRASHED=${#victims[@]}
+}
+content() { yes "file $1 of the crash test" | head -c $((4096 + ($1 % 7) * 4096)); }
+export -f content
+
+# On every exit path: running nodes stop cleanly, then the holders go (and the namespaces).
+crash_cleanup() {
+  local n h
+  pair_stop  # a node that still runs stops cleanly
+  for n in alpha bravo; do ns_crash "$n"; done  # whatever did not
+  for h in "${HOLDER[@]}"; do kill -9 "$h" 2>/dev/null; wait "$h" 2>/dev/null; done
+  e2e_cleanup
+}
+trap crash_cleanup EXIT
+
+pair_init
+pair_start
+pair_wait_connected || fail "nodes did not connect"
+hold_ns alpha || fail "alpha's hafsd is not running"
+hold_ns bravo || fail "bravo's hafsd is not running"
+pair_ctl alpha primary --force >/dev/null || fail "primary --force"
+pair_wait_serving alpha || fail "alpha does not serve"
+pair_wait_in_sync || fail "initial resync did not finish"
+in_ns alpha test -d "$STATE/mnt/lost+found" || fail "alpha's file system is not mounted in its namespace"
+[[ -d "$STATE/mnt/lost+found" ]] && fail "alpha's mount leaked out of its namespace"
+echo "ok: alpha serves from its own mount namespace, bravo in sync"
+
+# The writer: file i is acknowledged (its number appended to acked, outside the volume)
+# once it and the directory entry are durable.
+acked="$STATE/acked"
+: >"$acked"
+in_ns alpha bash -c '
+  mkdir -p "$1/w" && sync "$1"
+  for ((i = 0; ; i++)); do
+    content $i | dd of="$1/w/f$i" bs=64k conv=fsync status=none 2>/dev/null || exit 0
+    sync "$1/w" 2>/dev/null || exit 0
+    echo $i >>"$2"
+  done' writer "$STATE/mnt" "$acked" &
+writer=$!
+enough() { (( $(wc -l <"$acked") >= 40 )); }
+pair_wait 120 "40 acknowledged files" enough || fail "the writer is too slow: $(wc -l <"$acked") files"
+
+# alpha's machine dies.
+ns_crash alpha
+ip addr del "$VIP/32" dev lo 2>/dev/null
+wait "$writer" 2>/dev/null
+(( CRASHED >= 3 )) || fail "expected hafsd, Ganesha and the writer in alpha's namespace, killed $CRASHED"
+n_acked=$(wc -l <"$acked")
+echo "ok: alpha crashed with $CRASHED processes after $n_acked acknowledged files"
+
+pair_wait 60 "bravo to see alpha dead" pair_status_has bravo 'alpha state:dead' ||
+  fail "bravo still sees alpha: $(pair_ctl bravo status)"
+pair_wait_serving bravo || fail "bravo did not take over"
+grep -q "ro:Primary/" <(pair_ctl bravo status --verbose) || fail "bravo is not Primary"
+missing=0
+while read -r i; do
+  in_ns bravo bash -c 'cmp -s <(content "$1") "$2"' check "$i" "$STATE/mnt/w/f$i" ||
+    { echo "acknowledged file f$i lost or damaged on bravo"; missing=$((missing + 1)); }
+done <"$acked"
+(( missing == 0 )) || fail "$missing of $n_acked acknowledged files lost in the crash"
+nfs_ls_retry "nfs://$VIP/w?version=4&nfsport=$PORT" >"$STATE/ls" || fail "NFS listing on bravo"
+grep -qw "f$(tail -1 "$acked")" "$STATE/ls" || fail "the last acknowledged file is not listed over NFS"
+echo "ok: bravo took over and serves all $n_acked acknowledged files"
+
+# alpha comes back (no failback: auto_failback is off) and takes bravo's data.
+pair_start_node alpha
+pair_wait 60 "alpha to answer" pair_ctl alpha status || fail "alpha does not answer after the restart"
+hold_ns alpha || fail "alpha's hafsd is not running"
+pair_wait 120 "alpha to resync from bravo" \
+  pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
+  fail "alpha did not come back in sync: $(pair_ctl bravo status --verbose)"
+pair_status_has alpha 'ro:Secondary/Primary' || fail "alpha took the service back"
+pair_ctl bravo verify >/dev/null || fail "verify did not start"
+pair_wait 120 "the online verify to finish" grep -q "online verify finished" "$STATE/bravo.log" ||
+  fail "verify did not finish"
+grep -q "online verify finished, 0 4k blocks out of sync" "$STATE/bravo.log" ||
+  fail "the replicas differ after the resync: $(grep -h "online verify finished" "$STATE/bravo.log")"
+echo "ok: alpha resynced; online verify finds the replicas identical"
+# Both nodes share this machine's lo: alpha's start-up probe found bravo's VIP "on its own
+# interface" and removed it (two hosts would not see each other's address); bravo's monitor
+# puts it back, and the service goes on.
+nfs_ls_retry "nfs://$VIP/w?version=4&nfsport=$PORT" >"$STATE/ls2" || fail "NFS listing after alpha's return"
+grep -qw "f$(tail -1 "$acked")" "$STATE/ls2" || fail "the last acknowledged file is not listed after alpha's return"
+echo "ok: bravo still serves after alpha's return"
+echo "PASS"
