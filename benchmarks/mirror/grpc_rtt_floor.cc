@@ -126,8 +126,8 @@ std::unique_ptr<grpc::Server> Serve(FloorService* service, int* port) {
 
 std::unique_ptr<grpc::ClientReaderWriter<Frame, Frame>> Connect(int port,
                                                                 grpc::ClientContext* ctx) {
-  static std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  static std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   return hafs::peer::PeerService::NewStub(channel)->Replicate(ctx);
 }
 

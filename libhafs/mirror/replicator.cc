@@ -1859,11 +1859,10 @@ void Replicator::PumpVerify() {
   }
   if (verify_pending_.empty() && verify_cursor_ >= opt_.size_bytes) {
     repl_ = ReplState::kEstablished;
-    Log(absl::StrCat("replication: Established (online verify finished, ",
-                     verify_mismatch_blocks_, " 4k blocks out of sync)"));
+    Log(absl::StrCat("replication: Established (online verify finished, ", verify_mismatch_blocks_,
+                     " 4k blocks out of sync)"));
     if (verify_mismatch_blocks_ > 0) {  // DRBD's alert, for those who search for it
-      Log(absl::StrCat("Online verify found ", verify_mismatch_blocks_,
-                       " 4k blocks out of sync!"));
+      Log(absl::StrCat("Online verify found ", verify_mismatch_blocks_, " 4k blocks out of sync!"));
     }
     SendState();  // lets the VerifyT side return to Established
   }
