@@ -126,9 +126,10 @@ std::unique_ptr<grpc::Server> Serve(FloorService* service, int* port) {
 
 std::unique_ptr<grpc::ClientReaderWriter<Frame, Frame>> Connect(int port,
                                                                 grpc::ClientContext* ctx) {
-  static std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-  return hafs::peer::PeerService::NewStub(channel)->Replicate(ctx);
+  // The call holds its own reference to the channel.
+  return hafs::peer::PeerService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                              grpc::InsecureChannelCredentials()))
+      ->Replicate(ctx);
 }
 
 void RoundTrip(grpc::ClientReaderWriter<Frame, Frame>& stream, const Frame& out) {
