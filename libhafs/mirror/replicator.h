@@ -246,7 +246,7 @@ struct Counters {
 
 struct Status {
   Role role = Role::kSecondary;
-  Role peer_role = Role::kSecondary;
+  Role peer_role = Role::kSecondary;  // the last one reported; see PeerRoleName
   DiskState disk = DiskState::kDiskless;
   DiskState peer_disk = DiskState::kDUnknown;
   ConnState conn = ConnState::kStandAlone;
@@ -264,6 +264,12 @@ struct Status {
   uint64_t verify_mismatch_blocks = 0;
   std::string last_handshake;  // explanation of the last decision
 };
+
+// The peer's role as DRBD prints it: "Unknown" unless connected (Status keeps
+// the last role the peer reported).
+inline absl::string_view PeerRoleName(const Status& s) {
+  return s.conn == ConnState::kConnected ? RoleName(s.peer_role) : "Unknown";
+}
 
 class Replicator {
  public:

@@ -47,6 +47,17 @@ absl::Status WriteSync(SimPair& p, int n, uint64_t block, uint64_t blocks, char 
   return result;
 }
 
+TEST(Status, PeerRoleIsUnknownUnlessConnected) {
+  Status s;
+  s.peer_role = Role::kPrimary;  // the last role the peer reported
+  s.conn = ConnState::kConnected;
+  EXPECT_EQ(PeerRoleName(s), "Primary");
+  for (ConnState c : {ConnState::kStandAlone, ConnState::kConnecting, ConnState::kHandshaking}) {
+    s.conn = c;
+    EXPECT_EQ(PeerRoleName(s), "Unknown") << ConnStateName(c);
+  }
+}
+
 TEST(Replicator, InitialFullSyncMakesReplicasIdentical) {
   SimPair p(SimPairOptions{.seed = 1});
   ASSERT_TRUE(p.Bootstrap()) << *p.violation() << "\n" << Trace(p);

@@ -103,7 +103,7 @@ std::string VolumeStatus::ToString() const {
   const Counters& c = s.counters;
   std::string out = absl::StrCat(
       name, ": cs:", ConnStateName(s.conn), "/", ReplStateName(s.repl), " ro:",
-      RoleName(s.role), "/", RoleName(s.peer_role), " ds:", DiskStateName(s.disk), "/",
+      RoleName(s.role), "/", PeerRoleName(s), " ds:", DiskStateName(s.disk), "/",
       DiskStateName(s.peer_disk), closed ? " (closed)" : "", "\n    ns:", c.ns,
       " nr:", c.nr, " dw:", c.dw, " dr:", c.dr, " al:", al, " bm:", bm, " lo:", c.lo,
       " pe:", c.pe, " ua:", c.ua, " ap:", c.ap, " oos:", c.oos);

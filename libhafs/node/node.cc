@@ -869,9 +869,7 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
     v.disk = std::string(mirror::DiskStateName(r.disk));
     v.connection = std::string(mirror::ConnStateName(r.conn));
     v.replication = std::string(mirror::ReplStateName(r.repl));
-    v.peer_role = r.conn == mirror::ConnState::kConnected
-                      ? std::string(mirror::RoleName(r.peer_role))
-                      : "Unknown";
+    v.peer_role = std::string(mirror::PeerRoleName(r));
     v.peer_disk = std::string(mirror::DiskStateName(r.peer_disk));
     if (r.conn != mirror::ConnState::kConnected && !vs.connect_error.empty()) {
       v.detail = absl::StrCat("last connection attempt failed ",

@@ -1,6 +1,7 @@
 #!/bin/bash
 # End to end: the Primary's machine crashes while an application writes, and no write it
-# was told was durable is lost. Each node runs in its own mount namespace (as on two
+# was told was durable is lost; crashed during the initial resync, the Inconsistent peer is
+# not promoted. Each node runs in its own mount namespace (as on two
 # machines: its FUSE volume, ext4 mount and Ganesha are its own); alpha serves while a
 # writer in alpha's namespace creates files one by one, each acknowledged only after
 # fsync(2) of the file and of its directory returned. Then alpha "crashes": every process
@@ -12,7 +13,10 @@
 # peer, promote its replica, mount it (ext4 journal replay) and serve NFSv4 on the VIP,
 # with every acknowledged file present and intact. alpha then comes back, resyncs from
 # bravo (the writes it may have made alone are overwritten), and an online verify finds
-# the two replicas identical. Everything the test creates is removed on every exit path.
+# the two replicas identical. Before that, the same crash during the initial full resync
+# (slowed down by c_max_rate): bravo, Inconsistent, must refuse to take over and say why;
+# alpha's return resumes the resync and alpha serves again with its acknowledged files.
+# Everything the test creates is removed on every exit path.
 set -u
 HAFSD="$(realpath "$1")"
 HAFSCTL="$(realpath "$2")"
@@ -71,51 +75,88 @@ crash_cleanup() {
 }
 trap crash_cleanup EXIT
 
+# The writer, in <node>'s namespace: file i in <dir> is acknowledged (its number appended
+# to <acked>, outside the volume) once it and its directory entry are durable.
+start_writer() {  # start_writer <node> <dir> <acked>; sets WRITER
+  : >"$3"
+  in_ns "$1" bash -c '
+    mkdir -p "$1" && sync "$(dirname "$1")"
+    for ((i = 0; ; i++)); do
+      content $i | dd of="$1/f$i" bs=64k conv=fsync status=none 2>/dev/null || exit 0
+      sync "$1" 2>/dev/null || exit 0
+      echo $i >>"$2"
+    done' writer "$2" "$3" &
+  WRITER=$!
+}
+acked_at_least() { (( $(wc -l <"$2") >= $1 )); }
+crash_alpha_while_writing() {  # the writer runs; alpha's machine dies; sets N_ACKED
+  ns_crash alpha
+  ip addr del "$VIP/32" dev lo 2>/dev/null
+  wait "$WRITER" 2>/dev/null
+  (( CRASHED >= 3 )) || fail "expected hafsd, Ganesha and the writer in alpha's namespace, killed $CRASHED"
+  N_ACKED=$(wc -l <"$1")
+}
+check_acked() {  # check_acked <node> <dir> <acked>: every acknowledged file intact there
+  local i missing=0
+  while read -r i; do
+    in_ns "$1" bash -c 'cmp -s <(content "$1") "$2"' check "$i" "$2/f$i" ||
+      { echo "acknowledged file $2/f$i lost or damaged on $1"; missing=$((missing + 1)); }
+  done <"$3"
+  (( missing == 0 )) || fail "$missing of $(wc -l <"$3") acknowledged files lost in the crash"
+}
+
+# ---- 1. A crash during the initial full resync (slowed to 8 MiB/s: ~30 s for 256 MiB).
 pair_init
+sed -i 's/c_fill_target_kib: 8192 }/c_fill_target_kib: 8192 c_max_rate_kib_per_s: 8192 }/' "$STATE/hafs.conf"
+grep -q "c_max_rate_kib_per_s: 8192" "$STATE/hafs.conf" || fail "could not slow the resync down in the config"
 pair_start
 pair_wait_connected || fail "nodes did not connect"
 hold_ns alpha || fail "alpha's hafsd is not running"
 hold_ns bravo || fail "bravo's hafsd is not running"
 pair_ctl alpha primary --force >/dev/null || fail "primary --force"
 pair_wait_serving alpha || fail "alpha does not serve"
-pair_wait_in_sync || fail "initial resync did not finish"
 in_ns alpha test -d "$STATE/mnt/lost+found" || fail "alpha's file system is not mounted in its namespace"
 [[ -d "$STATE/mnt/lost+found" ]] && fail "alpha's mount leaked out of its namespace"
-echo "ok: alpha serves from its own mount namespace, bravo in sync"
+start_writer alpha "$STATE/mnt/early" "$STATE/acked-early"
+pair_wait 60 "10 acknowledged files" acked_at_least 10 "$STATE/acked-early" || fail "the writer is too slow"
+pair_status_has alpha 'cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent' ||
+  fail "the resync is not running any more: $(pair_ctl alpha status --verbose)"
+crash_alpha_while_writing "$STATE/acked-early"
+echo "ok: alpha crashed during the initial resync ($CRASHED processes, $N_ACKED acknowledged files)"
+pair_wait 60 "bravo to see alpha dead" pair_status_has bravo 'alpha state:dead' ||
+  fail "bravo still sees alpha: $(pair_ctl bravo status)"
+sleep 3  # deadtime is 1 s: a promotion would have happened by now
+pair_status_has bravo 'ro:Secondary/[A-Za-z]+ ds:Inconsistent/' ||
+  fail "bravo's state after alpha's crash: $(pair_ctl bravo status --verbose)"
+pair_status_has bravo 'local disk is Inconsistent' ||
+  fail "bravo's status does not say why it does not take over: $(pair_ctl bravo status --verbose)"
+echo "ok: bravo (Inconsistent) does not take over, and says why"
 
-# The writer: file i is acknowledged (its number appended to acked, outside the volume)
-# once it and the directory entry are durable.
+# alpha returns; the resync (now unlimited) resumes and alpha, the only UpToDate node, serves.
+sed -i 's/ c_max_rate_kib_per_s: 8192 }/ c_max_rate_kib_per_s: 0 }/' "$STATE/hafs.conf"
+kill -HUP "$(pair_pid bravo)"
+pair_start_node alpha
+pair_wait 60 "alpha to answer" pair_ctl alpha status || fail "alpha does not answer after the restart"
+hold_ns alpha || fail "alpha's hafsd is not running"
+pair_wait_serving alpha || fail "alpha does not serve after its return"
+pair_wait_in_sync || fail "the resync did not finish after alpha's return"
+check_acked alpha "$STATE/mnt/early" "$STATE/acked-early"
+echo "ok: alpha serves again with all $N_ACKED acknowledged files; bravo in sync"
+
+# ---- 2. A crash with the pair in sync: bravo takes over.
 acked="$STATE/acked"
-: >"$acked"
-in_ns alpha bash -c '
-  mkdir -p "$1/w" && sync "$1"
-  for ((i = 0; ; i++)); do
-    content $i | dd of="$1/w/f$i" bs=64k conv=fsync status=none 2>/dev/null || exit 0
-    sync "$1/w" 2>/dev/null || exit 0
-    echo $i >>"$2"
-  done' writer "$STATE/mnt" "$acked" &
-writer=$!
-enough() { (( $(wc -l <"$acked") >= 40 )); }
-pair_wait 120 "40 acknowledged files" enough || fail "the writer is too slow: $(wc -l <"$acked") files"
-
-# alpha's machine dies.
-ns_crash alpha
-ip addr del "$VIP/32" dev lo 2>/dev/null
-wait "$writer" 2>/dev/null
-(( CRASHED >= 3 )) || fail "expected hafsd, Ganesha and the writer in alpha's namespace, killed $CRASHED"
-n_acked=$(wc -l <"$acked")
+start_writer alpha "$STATE/mnt/w" "$acked"
+pair_wait 120 "40 acknowledged files" acked_at_least 40 "$acked" || fail "the writer is too slow"
+crash_alpha_while_writing "$acked"
+n_acked=$N_ACKED
 echo "ok: alpha crashed with $CRASHED processes after $n_acked acknowledged files"
 
 pair_wait 60 "bravo to see alpha dead" pair_status_has bravo 'alpha state:dead' ||
   fail "bravo still sees alpha: $(pair_ctl bravo status)"
 pair_wait_serving bravo || fail "bravo did not take over"
 grep -q "ro:Primary/" <(pair_ctl bravo status --verbose) || fail "bravo is not Primary"
-missing=0
-while read -r i; do
-  in_ns bravo bash -c 'cmp -s <(content "$1") "$2"' check "$i" "$STATE/mnt/w/f$i" ||
-    { echo "acknowledged file f$i lost or damaged on bravo"; missing=$((missing + 1)); }
-done <"$acked"
-(( missing == 0 )) || fail "$missing of $n_acked acknowledged files lost in the crash"
+check_acked bravo "$STATE/mnt/w" "$acked"
+check_acked bravo "$STATE/mnt/early" "$STATE/acked-early"
 nfs_ls_retry "nfs://$VIP/w?version=4&nfsport=$PORT" >"$STATE/ls" || fail "NFS listing on bravo"
 grep -qw "f$(tail -1 "$acked")" "$STATE/ls" || fail "the last acknowledged file is not listed over NFS"
 echo "ok: bravo took over and serves all $n_acked acknowledged files"
