@@ -101,12 +101,12 @@ DiskState DiskStateFromFlags(uint32_t flags) {
 std::string VolumeStatus::ToString() const {
   const Status& s = replication;
   const Counters& c = s.counters;
-  std::string out = absl::StrCat(
-      name, ": cs:", ConnStateName(s.conn), "/", ReplStateName(s.repl), " ro:",
-      RoleName(s.role), "/", PeerRoleName(s), " ds:", DiskStateName(s.disk), "/",
-      DiskStateName(s.peer_disk), closed ? " (closed)" : "", "\n    ns:", c.ns,
-      " nr:", c.nr, " dw:", c.dw, " dr:", c.dr, " al:", al, " bm:", bm, " lo:", c.lo,
-      " pe:", c.pe, " ua:", c.ua, " ap:", c.ap, " oos:", c.oos);
+  std::string out =
+      absl::StrCat(name, ": cs:", ConnStateName(s.conn), "/", ReplStateName(s.repl),
+                   " ro:", RoleName(s.role), "/", PeerRoleName(s), " ds:", DiskStateName(s.disk),
+                   "/", DiskStateName(s.peer_disk), closed ? " (closed)" : "", "\n    ns:", c.ns,
+                   " nr:", c.nr, " dw:", c.dw, " dr:", c.dr, " al:", al, " bm:", bm, " lo:", c.lo,
+                   " pe:", c.pe, " ua:", c.ua, " ap:", c.ap, " oos:", c.oos);
   if (s.repl == ReplState::kSyncSource || s.repl == ReplState::kSyncTarget) {
     const double done =
         s.resync_total_blocks == 0
