@@ -197,8 +197,9 @@ class Sim {
     absl::Time local = n.clock.Local(real);
     n.signer = std::make_unique<EnvelopeSigner>(keys_, "sim", n.id, n.incarnation);
     n.verifier = std::make_unique<EnvelopeVerifier>(keys_, "sim", n.id);
+    // Step() runs at least every keepalive (next_hb), as the runtime's loop.
     n.fd = std::make_unique<FailureDetector>(
-        timing_, std::vector<PeerConfig>{{n.peer, {"grpc", "udp"}}}, local);
+        timing_, std::vector<PeerConfig>{{n.peer, {"grpc", "udp"}}}, local, 2 * kKeepalive);
     n.q = std::make_unique<QuorumTracker>(qopts_, local, n.known_term);
     RoleOptions ro;
     ro.self = n.id;

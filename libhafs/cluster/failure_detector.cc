@@ -98,6 +98,7 @@ const char* EventTypeName(DetectorEvent::Type t) {
     case T::kNodeAlive: return "node-alive";
     case T::kNodeDead: return "node-dead";
     case T::kNodeRestarted: return "node-restarted";
+    case T::kSelfPaused: return "self-paused";
   }
   return "?";
 }
@@ -105,12 +106,16 @@ const char* EventTypeName(DetectorEvent::Type t) {
 std::string DebugString(const DetectorEvent& e) {
   std::string s = absl::StrCat(EventTypeName(e.type), " node=", e.node);
   if (e.link >= 0) absl::StrAppend(&s, " link=", e.link);
+  if (e.type == DetectorEvent::Type::kSelfPaused) {
+    absl::StrAppend(&s, " gap=", absl::FormatDuration(e.gap));
+  }
   return s;
 }
 
 FailureDetector::FailureDetector(const TimingOptions& timing,
-                                 std::vector<PeerConfig> peers, absl::Time start)
-    : timing_(timing), start_(start), now_(start) {
+                                 std::vector<PeerConfig> peers, absl::Time start,
+                                 absl::Duration max_call_gap)
+    : timing_(timing), max_call_gap_(max_call_gap), start_(start), now_(start) {
   HAFS_CHECK(timing_.warntime > absl::ZeroDuration() &&
              timing_.initdead >= timing_.deadtime)
       << "FailureDetector needs timing from ValidateTiming()";
@@ -136,9 +141,9 @@ const FailureDetector::Peer* FailureDetector::Find(NodeId node) const {
 
 absl::Time FailureDetector::LinkDeadline(const Link& l) const {
   switch (l.state) {
-    case LinkState::kInit: return start_ + timing_.initdead;
-    case LinkState::kUp: return l.last + timing_.warntime;
-    case LinkState::kLate: return l.last + timing_.deadtime;
+    case LinkState::kInit: return std::max(start_ + timing_.initdead, hold_until_);
+    case LinkState::kUp: return std::max(l.last + timing_.warntime, hold_until_);
+    case LinkState::kLate: return std::max(l.last + timing_.deadtime, hold_until_);
     case LinkState::kDead: return absl::InfiniteFuture();
   }
   return absl::InfiniteFuture();
@@ -206,6 +211,10 @@ absl::StatusOr<std::vector<DetectorEvent>> FailureDetector::OnHeartbeat(
 std::vector<DetectorEvent> FailureDetector::Tick(absl::Time now) {
   std::vector<DetectorEvent> out;
   if (now < now_) now = now_;
+  if (max_call_gap_ > absl::ZeroDuration() && now - now_ > max_call_gap_) {
+    hold_until_ = now + max_call_gap_;
+    out.push_back({DetectorEvent::Type::kSelfPaused, 0, -1, now, now - now_});
+  }
   now_ = now;
   for (Peer& p : peers_) {
     for (size_t i = 0; i < p.links.size(); ++i) {

@@ -17,6 +17,14 @@
 //     one (reordered or duplicated) do not refresh liveness.
 //   * A heartbeat with a higher incarnation (the peer restarted) resets the
 //     peer's sequence numbers and emits kNodeRestarted.
+//   * The owner's own pauses (SIGSTOP, a VM or the whole machine suspended,
+//     CPU starvation) are not the peer's silence: with `max_call_gap` set, the
+//     owner promises a call (Tick or OnHeartbeat) at least that often, and a
+//     longer gap emits kSelfPaused and holds every judgement (no link turns
+//     late or dead) for another `max_call_gap`, so that the heartbeats queued
+//     in the owner's sockets during the pause are read before the peer is
+//     declared dead. (Without it, a Secondary stopped for longer than deadtime
+//     promoted itself the moment it ran again, next to a running Primary.)
 //
 // Thread-safety: not thread-safe; one owner.
 //
@@ -77,11 +85,13 @@ struct DetectorEvent {
     kNodeAlive,      // first live link of a node that was unknown/dead
     kNodeDead,       // last live link died
     kNodeRestarted,  // heartbeat with a higher incarnation
+    kSelfPaused,     // the owner did not call for longer than max_call_gap
   };
   Type type;
   NodeId node = 0;
   int link = -1;  // -1 for node events
   absl::Time at;
+  absl::Duration gap = absl::ZeroDuration();  // kSelfPaused: how long
   bool operator==(const DetectorEvent&) const = default;
 };
 const char* EventTypeName(DetectorEvent::Type t);
@@ -90,9 +100,11 @@ std::string DebugString(const DetectorEvent& e);
 class FailureDetector {
  public:
   // REQUIRES: `timing` came from ValidateTiming(); peers have >= 1 link and
-  // distinct ids. `start` begins the initdead window.
+  // distinct ids. `start` begins the initdead window. `max_call_gap` > 0
+  // turns on pause detection (see above): the owner calls at least that often
+  // (e.g. 2 x keepalive for an owner that steps every keepalive).
   FailureDetector(const TimingOptions& timing, std::vector<PeerConfig> peers,
-                  absl::Time start);
+                  absl::Time start, absl::Duration max_call_gap = absl::ZeroDuration());
 
   // Records a heartbeat received on `link` of `node`. Returns the events it
   // causes (link up, node alive, restarted). Unknown node or link ids return
@@ -134,8 +146,10 @@ class FailureDetector {
   void UpdateNode(Peer& p, absl::Time now, std::vector<DetectorEvent>& out);
 
   TimingOptions timing_;
+  absl::Duration max_call_gap_;
   absl::Time start_;
   absl::Time now_;
+  absl::Time hold_until_ = absl::InfinitePast();  // no late/dead before this
   std::vector<Peer> peers_;
 };
 

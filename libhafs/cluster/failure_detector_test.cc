@@ -207,12 +207,67 @@ TEST_F(DetectorTest, BadInputIsRefusedWithoutStateChange) {
 TEST_F(DetectorTest, LongGapReportsLateAndDeadBeforeRecovery) {
   Hb(0, 1, 0);
   Hb(1, 1, 0);
-  auto ev = Hb(0, 2, 5000);  // no Tick in between (e.g. the process paused)
+  auto ev = Hb(0, 2, 5000);  // no Tick in between, and no pause detection (PauseTest)
   std::vector<T> types;
   for (const auto& e : ev) types.push_back(e.type);
   EXPECT_THAT(types, ElementsAre(T::kLinkLate, T::kLinkDead, T::kLinkLate,
                                  T::kLinkDead, T::kNodeDead, T::kLinkUp,
                                  T::kNodeAlive));
+}
+
+// The owner steps every 100 ms (keepalive) and says so: max_call_gap 200 ms.
+class PauseTest : public ::testing::Test {
+ protected:
+  PauseTest()
+      : start_(absl::FromUnixSeconds(1000)),
+        fd_(*ValidateTiming(Raw(100, 250, 500, 1000), nullptr),
+            {{.node = 2, .links = {"grpc", "udp"}}}, start_, 200 * kMs) {}
+  absl::Time At(int ms) { return start_ + ms * kMs; }
+  void Hb(int link, uint64_t seq, int ms) { ASSERT_OK(fd_.OnHeartbeat(2, link, 1, seq, At(ms))); }
+
+  absl::Time start_;
+  FailureDetector fd_;
+};
+
+TEST_F(PauseTest, OwnPauseIsNotThePeersSilenceIfItsHeartbeatsAreQueued) {
+  Hb(0, 1, 0);
+  Hb(1, 1, 0);
+  EXPECT_THAT(fd_.Tick(At(100)), IsEmpty());
+  // Stopped for 5 s: the first call after it reports the pause and nothing else.
+  EXPECT_THAT(fd_.Tick(At(5100)),
+              ElementsAre(DetectorEvent{T::kSelfPaused, 0, -1, At(5100), 5000 * kMs}));
+  EXPECT_EQ(fd_.node_state(2), NodeState::kAlive);
+  EXPECT_EQ(fd_.NextDeadline(), At(5300));
+  // The heartbeats that waited in the sockets arrive: the peer stays alive.
+  Hb(0, 40, 5101);
+  Hb(1, 40, 5101);
+  EXPECT_THAT(fd_.Tick(At(5300)), IsEmpty());
+  EXPECT_EQ(fd_.node_state(2), NodeState::kAlive);
+}
+
+TEST_F(PauseTest, ASilentPeerIsJudgedAfterTheHold) {
+  Hb(0, 1, 0);
+  Hb(1, 1, 0);
+  // A heartbeat is the first call after the pause: it reports the pause,
+  // refreshes its link, and the other link waits for the hold.
+  auto r = fd_.OnHeartbeat(2, 0, 1, 2, At(3000));
+  ASSERT_OK(r);
+  EXPECT_THAT(*r, ElementsAre(DetectorEvent{T::kSelfPaused, 0, -1, At(3000), 3000 * kMs}));
+  EXPECT_THAT(fd_.Tick(At(3199)), IsEmpty());
+  EXPECT_THAT(fd_.Tick(At(3200)), ElementsAre(DetectorEvent{T::kLinkLate, 2, 1, At(3200)},
+                                              DetectorEvent{T::kLinkDead, 2, 1, At(3200)}));
+  EXPECT_EQ(fd_.node_state(2), NodeState::kAlive);  // link 0 was heard
+  // Nothing more from the peer: dead at the normal times, no hold any more.
+  EXPECT_THAT(fd_.Tick(At(3250)), ElementsAre(DetectorEvent{T::kLinkLate, 2, 0, At(3250)}));
+  EXPECT_THAT(fd_.Tick(At(3450)), IsEmpty());  // the owner keeps its promise
+  EXPECT_THAT(fd_.Tick(At(3500)), ElementsAre(DetectorEvent{T::kLinkDead, 2, 0, At(3500)},
+                                              DetectorEvent{T::kNodeDead, 2, -1, At(3500)}));
+}
+
+TEST_F(PauseTest, ShortGapsAreNotPauses) {
+  Hb(0, 1, 0);
+  EXPECT_THAT(fd_.Tick(At(200)), IsEmpty());  // exactly max_call_gap
+  EXPECT_THAT(fd_.Tick(At(250)), ElementsAre(DetectorEvent{T::kLinkLate, 2, 0, At(250)}));
 }
 
 }  // namespace

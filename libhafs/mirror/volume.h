@@ -112,7 +112,8 @@ struct VolumeOptions {
   absl::Duration bitmap_writeout_interval = absl::Seconds(2);
   // Every log line / handler / verify mismatch, on the loop thread (must not
   // block or call blocking Volume methods). Log lines are also logged with
-  // HAFS_LOG(INFO) as "<name>: <line>".
+  // HAFS_LOG(INFO) as "<name>: <line>", handler calls with HAFS_LOG(WARNING) as
+  // "<name>: handler <handler>": a handler need not log them again.
   std::function<void(const VolumeEvent&)> on_event;
 };
 

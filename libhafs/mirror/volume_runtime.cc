@@ -813,8 +813,8 @@ void Volume::Impl::ProcessReady(Ready rd, bool bitmap_checked) {
     HAFS_LOG(INFO) << opt_.name << ": " << line;
     Emit(VolumeEvent{VolumeEvent::Kind::kLog, std::move(line)});
   }
-  for (std::string& h : rd.handlers) {
-    HAFS_LOG(INFO) << opt_.name << ": handler " << h;
+  for (std::string& h : rd.handlers) {  // split-brain, pri-lost-after-sb, local-io-error
+    HAFS_LOG(WARNING) << opt_.name << ": handler " << h;
     Emit(VolumeEvent{VolumeEvent::Kind::kHandler, std::move(h)});
   }
   for (const VerifyMismatch& m : rd.verify_mismatches) {

@@ -387,13 +387,12 @@ absl::Status Node::Init() {
       });
   vo.on_event = [this](const mirror::VolumeEvent& e) {
     switch (e.kind) {
+      // The volume has logged the line (and the handler call) itself.
       case mirror::VolumeEvent::Kind::kLog:
-        HAFS_LOG(INFO) << opt_.config.volume().name() << ": " << e.text;
         events_.Publish(absl::StrCat("log resource name:", opt_.config.volume().name(),
                                      " message:", e.text));
         break;
       case mirror::VolumeEvent::Kind::kHandler: {
-        HAFS_LOG(WARNING) << opt_.config.volume().name() << ": handler " << e.text;
         events_.Publish(absl::StrCat("call helper name:", opt_.config.volume().name(),
                                      " helper:", e.text));
         const config::SplitBrain& sbc = opt_.config.split_brain();

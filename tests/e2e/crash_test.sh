@@ -76,12 +76,14 @@ crash_cleanup() {
 trap crash_cleanup EXIT
 
 # The writer, in <node>'s namespace: file i in <dir> is acknowledged (its number appended
-# to <acked>, outside the volume) once it and its directory entry are durable.
+# to <acked>, outside the volume) once it and its directory entry are durable. It stops when
+# it fails or <acked>.stop exists.
 start_writer() {  # start_writer <node> <dir> <acked>; sets WRITER
   : >"$3"
   in_ns "$1" bash -c '
     mkdir -p "$1" && sync "$(dirname "$1")"
     for ((i = 0; ; i++)); do
+      [[ -e "$2.stop" ]] && exit 0
       content $i | dd of="$1/f$i" bs=64k conv=fsync status=none 2>/dev/null || exit 0
       sync "$1" 2>/dev/null || exit 0
       echo $i >>"$2"
@@ -103,6 +105,16 @@ check_acked() {  # check_acked <node> <dir> <acked>: every acknowledged file int
       { echo "acknowledged file $2/f$i lost or damaged on $1"; missing=$((missing + 1)); }
   done <"$3"
   (( missing == 0 )) || fail "$missing of $(wc -l <"$3") acknowledged files lost in the crash"
+}
+
+verify_identical() {  # online verify from bravo (the Primary) finds no difference
+  local before
+  before=$(grep -c "online verify finished" "$STATE/bravo.log")
+  pair_ctl bravo verify >/dev/null || fail "verify did not start"
+  more_verified() { (( $(grep -c "online verify finished" "$STATE/bravo.log") > before )); }
+  pair_wait 120 "the online verify to finish" more_verified || fail "verify did not finish"
+  grep "online verify finished" "$STATE/bravo.log" | tail -1 | grep -q ", 0 4k blocks out of sync" ||
+    fail "the replicas differ: $(grep "online verify finished" "$STATE/bravo.log" | tail -1)"
 }
 
 # ---- 1. A crash during the initial full resync (slowed to 8 MiB/s: ~30 s for 256 MiB).
@@ -169,11 +181,7 @@ pair_wait 120 "alpha to resync from bravo" \
   pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
   fail "alpha did not come back in sync: $(pair_ctl bravo status --verbose)"
 pair_status_has alpha 'ro:Secondary/Primary' || fail "alpha took the service back"
-pair_ctl bravo verify >/dev/null || fail "verify did not start"
-pair_wait 120 "the online verify to finish" grep -q "online verify finished" "$STATE/bravo.log" ||
-  fail "verify did not finish"
-grep -q "online verify finished, 0 4k blocks out of sync" "$STATE/bravo.log" ||
-  fail "the replicas differ after the resync: $(grep -h "online verify finished" "$STATE/bravo.log")"
+verify_identical
 echo "ok: alpha resynced; online verify finds the replicas identical"
 # Both nodes share this machine's lo: alpha's start-up probe found bravo's VIP "on its own
 # interface" and removed it (two hosts would not see each other's address); bravo's monitor
@@ -181,4 +189,36 @@ echo "ok: alpha resynced; online verify finds the replicas identical"
 nfs_ls_retry "nfs://$VIP/w?version=4&nfsport=$PORT" >"$STATE/ls2" || fail "NFS listing after alpha's return"
 grep -qw "f$(tail -1 "$acked")" "$STATE/ls2" || fail "the last acknowledged file is not listed after alpha's return"
 echo "ok: bravo still serves after alpha's return"
+
+# ---- 3. The Secondary hangs (SIGSTOP, its TCP connections stay open): bravo's writes stall
+# only until the replication timeouts (ping-int, ping-timeout) drop the silent peer; they go
+# on degraded. When alpha runs again, its own pause does not count as bravo's silence (no
+# self-promotion, no split brain), and it resyncs what it missed.
+late="$STATE/acked-late"
+start_writer bravo "$STATE/mnt/late" "$late"
+pair_wait 60 "10 acknowledged files" acked_at_least 10 "$late" || fail "the writer is too slow"
+apid=$(pair_pid alpha) || fail "alpha's hafsd is not running"
+kill -STOP "$apid"
+frozen=$(date +%s)
+n0=$(wc -l <"$late")
+pair_wait 60 "bravo's writes to go on without alpha" acked_at_least $((n0 + 10)) "$late" ||
+  { kill -CONT "$apid"; fail "bravo's writes hang while alpha is frozen: $(pair_ctl bravo status --verbose)"; }
+stalled=$(( $(date +%s) - frozen ))
+pair_status_has bravo 'ds:UpToDate/DUnknown' ||
+  { kill -CONT "$apid"; fail "bravo still counts on alpha: $(pair_ctl bravo status --verbose)"; }
+reason=$(grep -h "r0: connection lost" "$STATE/bravo.log" | tail -1)
+kill -CONT "$apid"
+echo "ok: with alpha frozen, bravo's writes went on after ${stalled}s (${reason#*] })"
+pair_wait 120 "alpha to resync after it was frozen" \
+  pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
+  fail "alpha did not come back in sync after SIGCONT: $(pair_ctl bravo status --verbose)"
+grep -q "cluster: this node did not run for" "$STATE/alpha.log" ||
+  fail "alpha did not notice its own pause: $(grep "cluster:" "$STATE/alpha.log" | tail -5)"
+grep -Eq "handler split-brain|decision split-brain" "$STATE/alpha.log" "$STATE/bravo.log" &&
+  fail "a split brain after the freeze: $(grep -Eh "handler split-brain|decision split-brain" "$STATE"/*.log | head -3)"
+touch "$late.stop"
+wait "$WRITER"
+check_acked bravo "$STATE/mnt/late" "$late"
+verify_identical
+echo "ok: alpha resynced after the freeze; online verify finds the replicas identical"
 echo "PASS"
