@@ -98,7 +98,8 @@ const char* EventTypeName(DetectorEvent::Type t) {
     case T::kNodeAlive: return "node-alive";
     case T::kNodeDead: return "node-dead";
     case T::kNodeRestarted: return "node-restarted";
-    case T::kSelfPaused: return "self-paused";
+    case T::kSelfPaused:
+      return "self-paused";
   }
   return "?";
 }
@@ -112,9 +113,8 @@ std::string DebugString(const DetectorEvent& e) {
   return s;
 }
 
-FailureDetector::FailureDetector(const TimingOptions& timing,
-                                 std::vector<PeerConfig> peers, absl::Time start,
-                                 absl::Duration max_call_gap)
+FailureDetector::FailureDetector(const TimingOptions& timing, std::vector<PeerConfig> peers,
+                                 absl::Time start, absl::Duration max_call_gap)
     : timing_(timing), max_call_gap_(max_call_gap), start_(start), now_(start) {
   HAFS_CHECK(timing_.warntime > absl::ZeroDuration() &&
              timing_.initdead >= timing_.deadtime)
@@ -141,9 +141,12 @@ const FailureDetector::Peer* FailureDetector::Find(NodeId node) const {
 
 absl::Time FailureDetector::LinkDeadline(const Link& l) const {
   switch (l.state) {
-    case LinkState::kInit: return std::max(start_ + timing_.initdead, hold_until_);
-    case LinkState::kUp: return std::max(l.last + timing_.warntime, hold_until_);
-    case LinkState::kLate: return std::max(l.last + timing_.deadtime, hold_until_);
+    case LinkState::kInit:
+      return std::max(start_ + timing_.initdead, hold_until_);
+    case LinkState::kUp:
+      return std::max(l.last + timing_.warntime, hold_until_);
+    case LinkState::kLate:
+      return std::max(l.last + timing_.deadtime, hold_until_);
     case LinkState::kDead: return absl::InfiniteFuture();
   }
   return absl::InfiniteFuture();

@@ -103,8 +103,8 @@ class FailureDetector {
   // distinct ids. `start` begins the initdead window. `max_call_gap` > 0
   // turns on pause detection (see above): the owner calls at least that often
   // (e.g. 2 x keepalive for an owner that steps every keepalive).
-  FailureDetector(const TimingOptions& timing, std::vector<PeerConfig> peers,
-                  absl::Time start, absl::Duration max_call_gap = absl::ZeroDuration());
+  FailureDetector(const TimingOptions& timing, std::vector<PeerConfig> peers, absl::Time start,
+                  absl::Duration max_call_gap = absl::ZeroDuration());
 
   // Records a heartbeat received on `link` of `node`. Returns the events it
   // causes (link up, node alive, restarted). Unknown node or link ids return

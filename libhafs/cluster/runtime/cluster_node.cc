@@ -444,8 +444,8 @@ absl::Status ClusterNode::Impl::Init() {
   std::vector<std::string> names;
   for (int l = 0; l <= kUdpLink; ++l) names.push_back(LinkName(l));
   // Step() runs at least every keepalive (Loop): a longer gap is our own pause.
-  fd_ = std::make_unique<FailureDetector>(
-      timing_, std::vector<PeerConfig>{{opts_.peer, names}}, now, 2 * timing_.keepalive);
+  fd_ = std::make_unique<FailureDetector>(timing_, std::vector<PeerConfig>{{opts_.peer, names}},
+                                          now, 2 * timing_.keepalive);
   // A link we do not have never comes up; its kInit -> kDead after initdead
   // is harmless (a node is alive iff some link is up).
   q_ = std::make_unique<QuorumTracker>(qopts_, now, st.known_term);
@@ -941,7 +941,8 @@ void ClusterNode::Impl::EmitDetector(const DetectorEvent& e) {
       Emit(D::kNodeRestarted, e.at, "new incarnation");
       break;
     case T::kSelfPaused:
-      HAFS_LOG(WARNING) << "cluster: this node did not run for " << absl::Trunc(e.gap, absl::Milliseconds(1))
+      HAFS_LOG(WARNING) << "cluster: this node did not run for "
+                        << absl::Trunc(e.gap, absl::Milliseconds(1))
                         << " (stopped, suspended or starved of CPU): " << peer
                         << "'s silence in that time does not count; its heartbeats get "
                         << 2 * timing_.keepalive << " to arrive before it is judged";
