@@ -19,14 +19,14 @@
 //       it), then the local write+flush for the ratio. This is the floor of
 //       any gRPC-based protocol-C mirror here: mirror_bench's QD1 figure
 //       cannot go below it, whatever the replicator does.
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,32 +36,21 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/clock.h"
+#include "benchmarks/mirror/floor_util.h"
 #include "libhafs/peer/peer.grpc.pb.h"
 
 namespace {
 
+namespace fu = hafs::mirror::floor;
+using fu::kBlock;
+using fu::P50;
 using hafs::peer::Frame;
 
-constexpr size_t kBlock = 4096;
 constexpr int kWarmup = 200;
+constexpr char kProgram[] = "grpc_rtt_floor";
+[[noreturn]] void Fail(const std::string& what) { fu::Fail(kProgram, what); }
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "grpc_rtt_floor: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::exit(1);
-}
 
-int OpenDirect(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) Fail("open " + path);
-  return fd;
-}
-
-char* Aligned() {
-  void* p = nullptr;
-  if (posix_memalign(&p, kBlock, kBlock) != 0) Fail("posix_memalign");
-  std::memset(p, 0x5a, kBlock);
-  return static_cast<char*>(p);
-}
 
 void Pwrite(int fd, const char* buf, uint64_t off) {
   if (::pwrite(fd, buf, kBlock, static_cast<off_t>(off)) != static_cast<ssize_t>(kBlock)) {
@@ -69,24 +58,13 @@ void Pwrite(int fd, const char* buf, uint64_t off) {
   }
 }
 
-// --pin: this process (and the threads it starts) on one CPU only.
-void PinTo(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof set, &set) != 0) Fail("sched_setaffinity");
-}
 
-double P50(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Echo (fd < 0), or the mirror's secondary: write the block, reply, and
 // flush after the reply when the frame carries a Barrier.
 class FloorService final : public hafs::peer::PeerService::Service {
  public:
-  explicit FloorService(int fd) : fd_(fd), buf_(fd >= 0 ? Aligned() : nullptr) {}
+  explicit FloorService(int fd) : fd_(fd), buf_(fd >= 0 ? fu::Aligned(kProgram, kBlock) : nullptr) {}
 
   grpc::Status Replicate(grpc::ServerContext*,
                          grpc::ServerReaderWriter<Frame, Frame>* stream) override {
@@ -165,14 +143,19 @@ int Echo(int runs) {
 }
 
 int Mirror(const std::string& primary, const std::string& secondary, int runs, bool pin) {
+  const int fd = fu::OpenDirect(kProgram, primary);
+  const int secondary_fd = fu::OpenDirect(kProgram, secondary);
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) Fail("pipe");
   const pid_t child = ::fork();  // before gRPC starts in either process
   if (child < 0) Fail("fork");
   if (child == 0) {
-    if (pin) PinTo(0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // whatever way the primary ends
+    if (::getppid() == 1) std::_Exit(1);
+    if (pin) fu::PinTo(kProgram, 0);
     ::close(pipe_fds[0]);
-    FloorService service(OpenDirect(secondary));
+    ::close(fd);
+    FloorService service(secondary_fd);
     int port = 0;
     std::unique_ptr<grpc::Server> server = Serve(&service, &port);
     if (::write(pipe_fds[1], &port, sizeof port) != sizeof port) Fail("write port");
@@ -180,11 +163,11 @@ int Mirror(const std::string& primary, const std::string& secondary, int runs, b
     std::_Exit(0);
   }
   ::close(pipe_fds[1]);
-  if (pin) PinTo(1);
+  if (pin) fu::PinTo(kProgram, 1);
   int port = 0;
   if (::read(pipe_fds[0], &port, sizeof port) != sizeof port) Fail("the secondary did not start");
-  const int fd = OpenDirect(primary);
-  char* buf = Aligned();
+  ::close(secondary_fd);
+  char* buf = fu::Aligned(kProgram, kBlock);
   grpc::ClientContext ctx;
   auto stream = Connect(port, &ctx);
   const uint64_t range_blocks = (64 << 20) / kBlock;

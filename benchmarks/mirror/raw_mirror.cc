@@ -21,10 +21,8 @@
 //       [--qd1_writes=2000] [--seq_mib=4096] [--phases=lat,seq] [--pin]
 // (the seq phase wraps around inside the primary's file; both files the same size)
 // Prints key=value lines (benchmarks/mirror_bench.sh reads them).
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -46,18 +44,19 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/clock.h"
+#include "benchmarks/mirror/floor_util.h"
 
 namespace {
 
-constexpr uint64_t kBlock = 4096;
+namespace fu = hafs::mirror::floor;
+using fu::kBlock;
+using fu::P50;
 constexpr uint64_t kSeqChunk = 1 << 20;
 constexpr int kSeqDepth = 16;
 constexpr int kWriters = 4;
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "raw_mirror: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::_Exit(1);
-}
+constexpr char kProgram[] = "raw_mirror";
+[[noreturn]] void Fail(const std::string& what) { fu::Fail(kProgram, what); }
 
 // Message header: offset, length and flags; the secondary answers with the
 // header alone once the data is written.
@@ -102,26 +101,8 @@ void PwriteFull(int fd, const char* buf, size_t n, uint64_t off) {
   if (::pwrite(fd, buf, n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) Fail("pwrite");
 }
 
-char* Aligned(size_t n) {
-  void* p = nullptr;
-  if (posix_memalign(&p, kBlock, n) != 0) Fail("posix_memalign");
-  std::memset(p, 0x5a, n);
-  return static_cast<char*>(p);
-}
 
-int OpenDirect(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) Fail("open " + path);
-  return fd;
-}
 
-// --pin: this process (and the threads it starts) on one CPU only.
-void PinTo(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (::sched_setaffinity(0, sizeof set, &set) != 0) Fail("sched_setaffinity");
-}
 
 void NoDelay(int fd) {
   int one = 1;
@@ -169,10 +150,10 @@ void StopWriters(Queue& q, std::vector<std::thread>& threads) {
 
 // The secondary: serves both phases until the primary closes the connection.
 void Secondary(int conn, const std::string& path) {
-  const int fd = OpenDirect(path);
+  const int fd = fu::OpenDirect(kProgram, path);
   std::vector<char*> bufs(kSeqDepth);
   std::vector<Header> hdrs(kSeqDepth);
-  for (char*& b : bufs) b = Aligned(kSeqChunk);
+  for (char*& b : bufs) b = fu::Aligned(kProgram, kSeqChunk);
   Queue work, free_slots;
   for (int i = 0; i < kSeqDepth; ++i) free_slots.Push(i);
   std::mutex send_mu;
@@ -204,15 +185,11 @@ void Secondary(int conn, const std::string& path) {
   ::close(fd);
 }
 
-double P50(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void Print(const char* key, double value) { std::printf("%s=%.3f\n", key, value); }
 
 void LatPhase(int conn, int fd, int n) {
-  char* buf = Aligned(kBlock);
+  char* buf = fu::Aligned(kProgram, kBlock);
   const uint64_t range_blocks = (64 << 20) / kBlock;
   std::mt19937_64 rng(11);
   auto mirror = [&](uint32_t flags) {
@@ -257,7 +234,7 @@ void SeqPhase(int conn, int fd, uint64_t total_mib) {
     Fail("the primary's file is smaller than 16 MiB");
   }
   std::vector<char*> bufs(kSeqDepth);
-  for (char*& b : bufs) b = Aligned(kSeqChunk);
+  for (char*& b : bufs) b = fu::Aligned(kProgram, kSeqChunk);
   std::mutex mu;
   std::condition_variable cv;
   std::vector<int> pending(kSeqDepth, 0);  // per slot: local write + ack outstanding
@@ -340,7 +317,7 @@ int main(int argc, char** argv) {
   const pid_t child = ::fork();
   if (child < 0) Fail("fork");
   if (child == 0) {
-    if (pin) PinTo(0);
+    if (pin) fu::PinTo(kProgram, 0);
     const int conn = ::accept(ls, nullptr, nullptr);
     if (conn < 0) Fail("accept");
     NoDelay(conn);
@@ -348,13 +325,13 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }
   ::close(ls);
-  if (pin) PinTo(1);
+  if (pin) fu::PinTo(kProgram, 1);
   const int conn = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (conn < 0 || ::connect(conn, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     Fail("connect");
   }
   NoDelay(conn);
-  const int fd = OpenDirect(primary);
+  const int fd = fu::OpenDirect(kProgram, primary);
   if (phases.find("lat") != std::string::npos) LatPhase(conn, fd, qd1_writes);
   if (phases.find("seq") != std::string::npos) SeqPhase(conn, fd, seq_mib);
   const Header end{0, 0, 0};
