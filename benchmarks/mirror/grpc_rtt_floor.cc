@@ -50,21 +50,18 @@ constexpr int kWarmup = 200;
 constexpr char kProgram[] = "grpc_rtt_floor";
 [[noreturn]] void Fail(const std::string& what) { fu::Fail(kProgram, what); }
 
-
-
 void Pwrite(int fd, const char* buf, uint64_t off) {
   if (::pwrite(fd, buf, kBlock, static_cast<off_t>(off)) != static_cast<ssize_t>(kBlock)) {
     Fail("pwrite");
   }
 }
 
-
-
 // Echo (fd < 0), or the mirror's secondary: write the block, reply, and
 // flush after the reply when the frame carries a Barrier.
 class FloorService final : public hafs::peer::PeerService::Service {
  public:
-  explicit FloorService(int fd) : fd_(fd), buf_(fd >= 0 ? fu::Aligned(kProgram, kBlock) : nullptr) {}
+  explicit FloorService(int fd)
+      : fd_(fd), buf_(fd >= 0 ? fu::Aligned(kProgram, kBlock) : nullptr) {}
 
   grpc::Status Replicate(grpc::ServerContext*,
                          grpc::ServerReaderWriter<Frame, Frame>* stream) override {

@@ -101,9 +101,6 @@ void PwriteFull(int fd, const char* buf, size_t n, uint64_t off) {
   if (::pwrite(fd, buf, n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) Fail("pwrite");
 }
 
-
-
-
 void NoDelay(int fd) {
   int one = 1;
   if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) Fail("TCP_NODELAY");
@@ -184,7 +181,6 @@ void Secondary(int conn, const std::string& path) {
   StopWriters(work, writers);
   ::close(fd);
 }
-
 
 void Print(const char* key, double value) { std::printf("%s=%.3f\n", key, value); }
 
