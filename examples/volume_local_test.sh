@@ -18,13 +18,13 @@ rm -f "$dir.stderr"
 check() {  # check PATTERN DESCRIPTION
   if ! grep -qE -- "$1" <<<"$out"; then echo "FAIL: $2 (pattern: $1)"; fail=1; fi
 }
-check '^attached:  r0: cs:StandAlone/Off ro:Secondary/Secondary ds:Inconsistent/DUnknown$' "fresh metadata attaches Inconsistent, StandAlone"
-check '^promoted:  r0: cs:StandAlone/Off ro:Primary/Secondary ds:UpToDate/DUnknown$' "--force makes it Primary UpToDate"
+check '^attached:  r0: cs:StandAlone/Off ro:Secondary/Unknown ds:Inconsistent/DUnknown$' "fresh metadata attaches Inconsistent, StandAlone"
+check '^promoted:  r0: cs:StandAlone/Off ro:Primary/Unknown ds:UpToDate/DUnknown$' "--force makes it Primary UpToDate"
 check '^unaligned write refused: INVALID_ARGUMENT: .*not 4096-byte aligned' "unaligned write refused"
-check '^status:    r0: cs:StandAlone/Off ro:Primary/Secondary ds:UpToDate/DUnknown$' "status line"
+check '^status:    r0: cs:StandAlone/Off ro:Primary/Unknown ds:UpToDate/DUnknown$' "status line"
 check '^    ns:0 nr:0 dw:68 dr:68 .* oos:68$' "68 KiB written, read and out of sync, nothing sent"
-check '^closed:    r0: .*ro:Secondary/Secondary ds:UpToDate/DUnknown \(closed\)$' "Close demotes"
-check '^reattached: r0: cs:StandAlone/Off ro:Secondary/Secondary ds:UpToDate/DUnknown$' "re-attach is UpToDate"
+check '^closed:    r0: .*ro:Secondary/Unknown ds:UpToDate/DUnknown \(closed\)$' "Close demotes"
+check '^reattached: r0: cs:StandAlone/Off ro:Secondary/Unknown ds:UpToDate/DUnknown$' "re-attach is UpToDate"
 check '^    ns:0 nr:0 dw:0 dr:0 .* oos:68$' "bitmap survives Close/Open"
 if [[ "$(grep -c '^read-back: 17 blocks match$' <<<"$out")" != 2 ]]; then
   echo "FAIL: read-back did not match twice"; fail=1
