@@ -155,6 +155,8 @@ void FillDefaults(HafsConfig& cfg) {
   if (!v.has_c_fill_target_kib()) v.set_c_fill_target_kib(50);  // 0 = use c_delay_target_ms
   DefaultU32(v.c_delay_target_ms(), 1000, &Volume::set_c_delay_target_ms, v);
   if (!v.has_c_max_rate_kib_per_s()) v.set_c_max_rate_kib_per_s(102400);
+  if (!v.has_disk_flushes()) v.set_disk_flushes(true);
+  if (!v.has_md_flushes()) v.set_md_flushes(true);
   DefaultString(v.mutable_on_io_error(), "detach");
   DefaultString(v.mutable_on_congestion(), "block");
   DefaultString(v.mutable_verify_alg(), "xxh3-128");

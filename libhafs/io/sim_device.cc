@@ -215,7 +215,7 @@ void SimDevice::Complete(Pending& p) {
         ++stats_.discards;
       }
       ++writes_completed_;
-      if (req->op == IoOp::kWrite && req->fua) {
+      if ((req->op == IoOp::kWrite && req->fua) || options_.nonvolatile_cache) {
         std::memcpy(durable_.data() + at, data.data(), data.size());
         Supersede(at, data.size());
       } else {

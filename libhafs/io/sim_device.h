@@ -7,7 +7,7 @@
 //     * the volatile view: what reads return (every completed write);
 //     * the durable image: what survives a Crash().
 //   A completed write is *unsynced* until a later Flush covers it or unless it
-//   was a FUA write (FUA writes go to both images on completion and supersede
+//   was a FUA write or the device has a non-volatile cache (options) (FUA writes go to both images on completion and supersede
 //   older unsynced data of the same sectors). Unsynced writes are tracked per
 //   512-byte sector, in completion order. Discard behaves like a write of zeros
 //   (unsynced until flushed).
@@ -115,6 +115,10 @@ struct SimDeviceOptions {
   absl::Duration discard_latency = absl::ZeroDuration();
   // Run the completions that are ready at one Poll in a seeded random order.
   bool reorder_completions = false;
+  // A battery-backed (non-volatile) write cache: every completed write and
+  // discard is durable at completion, as a FUA write; a crash loses only what
+  // was in flight. (What DRBD's disk-flushes/md-flushes "no" assume.)
+  bool nonvolatile_cache = false;
 };
 
 class SimDevice final : public BlockDevice {

@@ -302,6 +302,24 @@ TEST(SimDeviceCrashTest, SyncedDataSurvivesUnsyncedMayVanishOrTear) {
   EXPECT_GT(total.writes_torn, 0u);
 }
 
+TEST(SimDeviceCrashTest, NonVolatileCacheKeepsEveryCompletedWrite) {
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    SimDevice dev({.size_bytes = kDevSize, .nonvolatile_cache = true});
+    AlignedBuffer a = Filled(kBlockSize, 'a');
+    AlignedBuffer z = Filled(kBlockSize, '\0');
+    ASSERT_OK(dev.Write(0, a.span()));  // no flush
+    ASSERT_OK(dev.Write(kBlockSize, a.span()));
+    IoRequest discard{.op = IoOp::kDiscard, .offset = kBlockSize, .length = kBlockSize};
+    discard.done = [](absl::Status s) { ASSERT_OK(s); };
+    ASSERT_OK(dev.Submit(&discard));
+    ASSERT_OK(dev.Poll(1, absl::InfiniteDuration()).status());
+    dev.Crash(seed);
+    EXPECT_EQ(std::memcmp(dev.contents().data(), a.data(), kBlockSize), 0) << "seed " << seed;
+    EXPECT_EQ(std::memcmp(dev.contents().data() + kBlockSize, z.data(), kBlockSize), 0)
+        << "seed " << seed;
+  }
+}
+
 TEST(SimDeviceCrashTest, TornWriteMixesOldAndNewSectors) {
   bool saw_mixed = false;
   for (uint64_t seed = 0; seed < 50 && !saw_mixed; ++seed) {

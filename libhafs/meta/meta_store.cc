@@ -287,7 +287,8 @@ absl::Status MetaStore::UpdateSuperblock(const std::function<void(Superblock&)>&
   io::AlignedBuffer buf(kMetaBlockBytes);
   EncodeSuperblock(next, slot, buf.data());
   HAFS_RETURN_IF_ERROR(Annotate(
-      dev_->Write(next.slot_offset(slot), buf.span(), /*fua=*/true), "writing the superblock"));
+      dev_->Write(next.slot_offset(slot), buf.span(), /*fua=*/options_.md_flushes),
+      "writing the superblock"));
   ++stats_.superblock_writes;
   sb_ = next;
   return absl::OkStatus();
@@ -311,6 +312,7 @@ absl::Status MetaStore::WritePages(const std::vector<uint64_t>& pages) {
 absl::Status MetaStore::FlushBitmap() {
   if (options_.read_only) return absl::FailedPreconditionError("metadata opened read-only");
   HAFS_RETURN_IF_ERROR(WritePages(bitmap_.DirtyPages()));
+  if (!options_.md_flushes) return absl::OkStatus();
   ++stats_.flushes;
   return Annotate(dev_->Flush(), "flushing the bitmap");
 }
@@ -409,7 +411,7 @@ void MetaStore::TxStage(TxIo* tx) {
         ++stats_.bitmap_writes;
       }
     } else if (stage == 1) {
-      if (!tx->tr.evicted.empty()) {
+      if (!tx->tr.evicted.empty() && options_.md_flushes) {
         io::IoRequest r;
         r.op = io::IoOp::kFlush;
         submit(std::move(r));
@@ -423,7 +425,7 @@ void MetaStore::TxStage(TxIo* tx) {
       r.offset = sb_.al_offset + uint64_t{tx->tr.ring_index} * kMetaBlockBytes;
       r.length = kMetaBlockBytes;
       r.data = tx->bufs.back().data();
-      r.fua = true;
+      r.fua = options_.md_flushes;
       submit(std::move(r));
       ++stats_.al_writes;
     } else {

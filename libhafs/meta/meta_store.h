@@ -84,6 +84,12 @@ struct MetaOpenOptions {
   // when Kick(/*force=*/true) is called (the runtime does that when no data
   // I/O is in flight). 1 = as soon as one write waits.
   uint32_t al_batch_min = 1;
+  // DRBD's md-flushes: false for a device with a battery-backed (non-volatile)
+  // write cache. Then no flush before an AL transaction that evicts extents
+  // or after bitmap write-out, and AL and superblock writes without FUA: the
+  // cache makes every completed write durable. On a volatile cache this loses
+  // metadata in a power cut; the default (true) is right for everything else.
+  bool md_flushes = true;
 };
 
 // What Open found and what it did about it.

@@ -166,6 +166,39 @@ TEST(MetaStoreTest, ColdWritesWaitForTheDurableTransaction) {
   ASSERT_OK(m.Close());
 }
 
+TEST(MetaStoreTest, WithoutMdFlushesNoFlushOrFuaAndANonVolatileCacheKeepsIt) {
+  io::SimDevice dev({.size_bytes = kDev, .seed = 5, .nonvolatile_cache = true});
+  ASSERT_OK(MetaStore::Create(&dev, SmallAl()));
+  const uint64_t flushes_at_create = dev.stats().flushes;
+  {
+    auto ms = MetaStore::Open(&dev, {.md_flushes = false}, nullptr);
+    ASSERT_OK(ms);
+    MetaStore& m = **ms;
+    auto ok = [](absl::Status s) { ASSERT_OK(s); };
+    // Fill the AL and evict (with a dirty bitmap page), then write the bitmap out.
+    for (uint64_t e = 0; e < 6; ++e) {
+      ASSERT_OK(m.BeginWrite(e * kAlExtentBytes, 4096, ok).status());
+      Drain(dev);
+      m.EndWrite(e * kAlExtentBytes, 4096);
+      m.bitmap().Set(e * kBlocksPerExtent);
+    }
+    ASSERT_OK(m.FlushBitmap());
+    EXPECT_GT(m.stats().al_writes, 0u);
+    EXPECT_EQ(m.stats().flushes, 0u);
+    EXPECT_EQ(dev.stats().flushes, flushes_at_create);  // Open issued none either
+    ASSERT_OK(m.BeginWrite(kAlExtentBytes * 7, 4096, ok).status());
+    Drain(dev);
+    dev.Crash(6);  // power cut with the AL holding extent 7
+  }
+  RecoveryReport rep;
+  auto ms = MetaStore::Open(&dev, {.md_flushes = false}, &rep);
+  ASSERT_OK(ms);
+  EXPECT_THAT(rep.al_extents_recovered, ::testing::Contains(7));
+  for (uint64_t e = 0; e < 6; ++e) {
+    EXPECT_TRUE((*ms)->bitmap().Test(e * kBlocksPerExtent)) << "bitmap bit of extent " << e;
+  }
+}
+
 TEST(MetaStoreTest, CrashReplaysTheAlIntoTheBitmap) {
   io::SimDevice dev({.size_bytes = kDev, .seed = 2});
   ASSERT_OK(MetaStore::Create(&dev, SmallAl()));

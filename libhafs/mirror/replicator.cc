@@ -925,9 +925,11 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       IoCtx ctx{IoKind::kPeerWrite, d.seq(), d.offset(), d.data().size(), buf};
       ctx.epoch = d.epoch();
       ctx.conn_gen = conn_gen_;
-      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), d.data().size(), buf,
-                         d.fua()},
-                 std::move(ctx));
+      LocalIo io{0, io::IoOp::kWrite, d.offset(), d.data().size(), buf, d.fua()};
+      // Write ordering "drain" (no epoch flush): the epoch's first write waits
+      // for the earlier epochs' writes to complete; the rest wait for it.
+      io.barrier = !opt_.disk_flushes && ep.received == 1 && EarlierEpochsUnwritten(d.epoch());
+      IssueGated(std::move(io), std::move(ctx));
       return true;
     }
     case peer::MirrorMessage::kBarrier: {
@@ -1204,6 +1206,14 @@ LocalIo BarrierFlush() {
 }
 }  // namespace
 
+bool Replicator::EarlierEpochsUnwritten(uint64_t epoch) const {
+  for (const auto& [e, ep] : in_epochs_) {
+    if (e >= epoch) break;
+    if (ep.completed < ep.received) return true;
+  }
+  return false;
+}
+
 void Replicator::MaybeFinishEpoch(uint64_t epoch) {
   auto it = in_epochs_.find(epoch);
   if (it == in_epochs_.end()) return;
@@ -1211,6 +1221,9 @@ void Replicator::MaybeFinishEpoch(uint64_t epoch) {
   if (!ep.barrier_writes) return;
   if (!HasLocalDisk()) {
     ep.durable = true;  // nothing to flush; the writes were answered ACK_FAILED
+  } else if (!opt_.disk_flushes) {
+    // Drained: a non-volatile cache made each completed write durable.
+    ep.durable = ep.completed == ep.received;
   } else if (!ep.flushing) {
     if (ep.issued < ep.received) return;  // the flush must follow the last write
     ep.flushing = true;
@@ -1229,7 +1242,7 @@ void Replicator::MaybeFinishEpoch(uint64_t epoch) {
 void Replicator::MaybeEagerFlush(uint64_t epoch) {
   constexpr int kMaxEagerFlushes = 2;
   auto it = in_epochs_.find(epoch);
-  if (it == in_epochs_.end() || !HasLocalDisk()) return;
+  if (it == in_epochs_.end() || !HasLocalDisk() || !opt_.disk_flushes) return;
   InEpoch& ep = it->second;
   if (ep.barrier_writes || ep.completed < ep.received ||
       ep.eager == InEpoch::Eager::kInFlight || ep.eager_count >= kMaxEagerFlushes) {
@@ -1351,8 +1364,12 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       if (auto ep = in_epochs_.find(ctx.epoch); ep != in_epochs_.end()) {
         ++ep->second.completed;
-        MaybeEagerFlush(ctx.epoch);
-        AckDurableEpochs();
+        if (opt_.disk_flushes) {
+          MaybeEagerFlush(ctx.epoch);
+          AckDurableEpochs();
+        } else {
+          MaybeFinishEpoch(ctx.epoch);  // durable now if it was the last
+        }
       }
       break;
     case IoKind::kBarrierFlush:

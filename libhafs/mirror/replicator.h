@@ -160,6 +160,13 @@ struct ReplicatorOptions {
   int ko_count = 7;
   // on-io-error detach (true) or pass the error to the application (false).
   bool detach_on_io_error = true;
+  // DRBD's disk-flushes. true: the Secondary flushes each epoch before its
+  // BarrierAck (write ordering "flush"). false, for a backing device with a
+  // battery-backed (non-volatile) write cache: write ordering "drain" — an
+  // epoch is durable once its writes completed, and the next epoch's first
+  // write is an ordering barrier behind them; no flush. Application flushes
+  // and FUA still pass through.
+  bool disk_flushes = true;
 };
 
 // A local I/O the runtime must issue. `token` identifies it in IoDone.
@@ -477,6 +484,8 @@ class Replicator {
   // Issues the epoch's barrier flush once its Barrier arrived and all its
   // writes are issued, then acknowledges what is durable.
   void MaybeFinishEpoch(uint64_t epoch);
+  // An epoch before `epoch` has writes that have not completed locally.
+  bool EarlierEpochsUnwritten(uint64_t epoch) const;
   void MaybeEagerFlush(uint64_t epoch);
   // A peer write of `epoch` passed the gate and was issued.
   void PeerWriteIssued(uint64_t epoch);

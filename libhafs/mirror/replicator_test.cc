@@ -88,7 +88,7 @@ TEST(Replicator, ProtocolCWriteIsOnBothNodesWhenAcknowledged) {
 // once until `hold_io` is set, then I/O effects are collected for the test.
 class HandPair {
  public:
-  HandPair() {
+  explicit HandPair(bool disk_flushes = true) {
     PersistedState st;
     st.gi.current = 0x1234567800000000ull;
     st.consistent = st.was_up_to_date = true;
@@ -97,6 +97,7 @@ class HandPair {
       o.node_id = i;
       o.peer_node_id = 1 - i;
       o.size_bytes = kSize;
+      o.disk_flushes = disk_flushes;
       bm_[i] = std::make_unique<meta::Bitmap>(kSize / kBlock);
       r_[i] = std::make_unique<Replicator>(o, st, DiskState::kUpToDate, bm_[i].get(), 7 + i);
     }
@@ -226,6 +227,35 @@ TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting)
   EXPECT_EQ(complete(2), "");
   EXPECT_EQ(complete(3), "BarrierAck 10, Ack 3");
   EXPECT_EQ(complete(4), "BarrierAck 11");  // urgent: at once
+}
+
+TEST(Replicator, WithoutDiskFlushesTheSecondaryDrainsEachEpochInsteadOfFlushing) {
+  HandPair p(/*disk_flushes=*/false);
+  p.EstablishAndHoldSecondary();
+  p.r(1).Receive(DataMsg(1, 10, 0));
+  p.r(1).Receive(DataMsg(2, 10, 1));
+  p.r(1).Receive(BarrierMsg(10, 2));
+  p.r(1).Receive(DataMsg(3, 11, 5));
+  p.r(1).Receive(DataMsg(4, 11, 6));
+  p.r(1).Receive(BarrierMsg(11, 2, /*urgent=*/true));
+  p.Pump();
+  // No flush at all: epoch 11's first write is the ordering barrier behind
+  // epoch 10's writes (the device starts it once they completed), its second
+  // write waits behind that one.
+  EXPECT_EQ(p.HeldOnSecondary(), "write@0 write@1 write!@5 write@6");
+  auto complete = [&](size_t i) {
+    const size_t before = p.sent[1].size();
+    p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
+    p.Pump();
+    return Names(p.sent[1], before);
+  };
+  EXPECT_EQ(complete(0), "Ack 1");
+  // Epoch 10's writes completed: durable (non-volatile cache); its ack goes
+  // with the next message.
+  EXPECT_EQ(complete(1), "Ack 2");
+  EXPECT_EQ(complete(2), "BarrierAck 10, Ack 3");
+  EXPECT_EQ(complete(3), "Ack 4, BarrierAck 11");  // urgent: at once
+  EXPECT_EQ(p.held[1].size(), 4u);                 // still no flush
 }
 
 TEST(Replicator, ALazyBarrierAckGoesOutAtTheNextTick) {

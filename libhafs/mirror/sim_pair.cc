@@ -48,6 +48,7 @@ SimNode::SimNode(SimPair* pair, int id)
   d.write_latency = o.write_latency;
   d.read_latency = o.read_latency;
   d.flush_latency = o.flush_latency;
+  d.nonvolatile_cache = o.nonvolatile_cache;
   disk_ = std::make_unique<io::SimDevice>(d);
   durable_state_.gi = GenerationIds::JustCreated();
   durable_al_slots_.assign(o.al_extents, meta::kAlEmptyExtent);
@@ -77,6 +78,7 @@ void SimNode::Boot(const PersistedState& state, DiskState disk, uint64_t seed) {
   r.csum_resync = o.csum_resync;
   r.pull_ahead = o.pull_ahead;
   r.congestion_fill_bytes = o.congestion_fill_bytes;
+  r.disk_flushes = !o.nonvolatile_cache;
   r.ping_int = absl::Seconds(1);
   r.ping_timeout = absl::Milliseconds(500);
   r.timeout = absl::Seconds(6);
@@ -772,6 +774,8 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
     default:
       break;  // protocol C
   }
+  // From its own stream, so that the draws above stay what they were per seed.
+  o.nonvolatile_cache = Random(seed ^ 0xbb67ae8584caa73bULL).OneIn(5);
   SimPair p(o);
   auto fail = [&](absl::string_view why) {
     res.ok = false;

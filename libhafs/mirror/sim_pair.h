@@ -62,6 +62,9 @@ struct SimPairOptions {
   bool csum_resync = false;
   bool pull_ahead = false;
   uint64_t congestion_fill_bytes = 0;
+  // Battery-backed disks (SimDeviceOptions::nonvolatile_cache) and, as DRBD
+  // advises for them, disk-flushes off (ReplicatorOptions::disk_flushes).
+  bool nonvolatile_cache = false;
   // Keep a trace of every log line (printed by tests on failure).
   bool trace = true;
 };

@@ -89,6 +89,9 @@ struct VolumeOptions {
   // node_name, peer_name and size_bytes are ignored: Open sets them from the
   // fields above and from the metadata.
   ReplicatorOptions replication;
+  // DRBD's md-flushes (meta::MetaOpenOptions::md_flushes): false only for a
+  // metadata device with a battery-backed write cache.
+  bool md_flushes = true;
   // The peer transport (not owned; must outlive the Volume). Open takes it
   // over: installs its wake-up callback, discards stale events and connects.
   // Close/destruction disconnect it and remove the callback, so the same

@@ -350,6 +350,7 @@ absl::Status Volume::Impl::Attach() {
   io::BlockDevice* md_dev = dev_.get();
   meta::MetaOpenOptions mo;
   mo.kind = meta::MdKind::kInternal;
+  mo.md_flushes = opt_.md_flushes;
   if (!opt_.meta_path.empty()) {
     io::UringDeviceOptions d;
     d.path = opt_.meta_path;

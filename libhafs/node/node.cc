@@ -371,6 +371,8 @@ absl::Status Node::Init() {
   r.timeout = absl::Milliseconds(cfg.volume().timeout_ms());
   r.ko_count = static_cast<int>(cfg.volume().ko_count());
   r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
+  r.disk_flushes = cfg.volume().disk_flushes();
+  vo.md_flushes = cfg.volume().md_flushes();
   r.call_local_io_error = cfg.volume().on_io_error() == "call-local-io-error";
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
   r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
