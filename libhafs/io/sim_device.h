@@ -7,9 +7,9 @@
 //     * the volatile view: what reads return (every completed write);
 //     * the durable image: what survives a Crash().
 //   A completed write is *unsynced* until a later Flush covers it or unless it
-//   was a FUA write or the device has a non-volatile cache (options) (FUA writes go to both images on completion and supersede
-//   older unsynced data of the same sectors). Unsynced writes are tracked per
-//   512-byte sector, in completion order. Discard behaves like a write of zeros
+//   was a FUA write or the device has a non-volatile cache (options) (FUA writes go to both images
+//   on completion and supersede older unsynced data of the same sectors). Unsynced writes are
+//   tracked per 512-byte sector, in completion order. Discard behaves like a write of zeros
 //   (unsynced until flushed).
 //   A Flush covers exactly the writes that completed before it was submitted
 //   (block_device.h): when it completes successfully those are copied, in

@@ -286,9 +286,9 @@ absl::Status MetaStore::UpdateSuperblock(const std::function<void(Superblock&)>&
   const int slot = static_cast<int>(next.sequence % kSuperblockSlots);
   io::AlignedBuffer buf(kMetaBlockBytes);
   EncodeSuperblock(next, slot, buf.data());
-  HAFS_RETURN_IF_ERROR(Annotate(
-      dev_->Write(next.slot_offset(slot), buf.span(), /*fua=*/options_.md_flushes),
-      "writing the superblock"));
+  HAFS_RETURN_IF_ERROR(
+      Annotate(dev_->Write(next.slot_offset(slot), buf.span(), /*fua=*/options_.md_flushes),
+               "writing the superblock"));
   ++stats_.superblock_writes;
   sb_ = next;
   return absl::OkStatus();
