@@ -80,9 +80,13 @@ int RoleManager::Score(NodeId n, bool candidate, bool takeover) const {
   return s;
 }
 
+bool RoleManager::SelfCandidate(const RoleInputs& in) const {
+  return !standby_ && !banned_ && (in.disk == DiskState::kUpToDate || force_);
+}
+
 bool RoleManager::PeerDesignated(const RoleInputs& in) const {
   if (!peer_.has_value()) return false;
-  bool self_cand = !standby_ && !banned_ && (in.disk == DiskState::kUpToDate || force_);
+  bool self_cand = SelfCandidate(in);
   bool peer_cand = !peer_->standby && peer_->disk == DiskState::kUpToDate;
   int ss = Score(opts_.self, self_cand, takeover_);
   int ps = Score(opts_.peer, peer_cand, peer_->takeover);
@@ -236,7 +240,10 @@ std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in
     if (in.connected && PeerDesignated(in) && !split_brain_) {
       Demote(out, peer_->takeover ? "peer requested takeover"
                   : standby_      ? "standby: handing over to the peer"
-                                  : "failback: the peer is the designated primary");
+                  : !SelfCandidate(in) && !banned_
+                      ? absl::StrCat("local disk is ", DiskStateName(in.disk),
+                                     ": handing over to the peer (UpToDate)")
+                      : "failback: the peer is the designated primary");
     }
     return out;
   }

@@ -228,6 +228,8 @@ class RoleManager {
  private:
   int Score(NodeId n, bool candidate, bool takeover) const;
   bool PeerDesignated(const RoleInputs& in) const;
+  // This node may run the service (not standby or banned, disk UpToDate or forced).
+  bool SelfCandidate(const RoleInputs& in) const;
   void NewGeneration();
   void CompareGenerations(std::vector<RoleAction>& out);
   void Promote(std::vector<RoleAction>& out, const std::string& why);

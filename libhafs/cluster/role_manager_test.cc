@@ -180,6 +180,25 @@ TEST(RoleManagerTest, ResourcesBannedHereHandOverToThePeer) {
   EXPECT_THAT(Types(p.n[0].Update(At(31), Lost())), Contains(A::kRunFencePeer));
 }
 
+TEST(RoleManagerTest, PrimaryWhoseDiskDetachedHandsOverAndSaysWhy) {
+  Pair p(Opts(1, 2), Opts(2, 1));
+  for (int s = 0; s < 4; ++s) p.Round(At(s));
+  ASSERT_EQ(p.n[0].role(), Role::kPrimary);
+  // on-io-error detach: node 1 is Diskless, node 2 UpToDate.
+  RoleInputs diskless = Pair::Conn();
+  diskless.disk = DiskState::kDiskless;
+  p.Exchange();
+  std::vector<RoleAction> acts = p.n[0].Update(At(4), diskless);
+  ASSERT_THAT(Types(acts), ElementsAre(A::kDemote));
+  EXPECT_EQ(acts[0].reason, "local disk is Diskless: handing over to the peer (UpToDate)");
+  for (int s = 5; s < 9; ++s) {
+    p.Exchange();
+    p.n[0].Update(At(s), diskless);
+    p.n[1].Update(At(s), Pair::Conn());
+  }
+  EXPECT_EQ(p.n[1].role(), Role::kPrimary);
+}
+
 TEST(RoleManagerTest, BannedPrimaryWithoutPeerDemotesAnyway) {
   RoleOptions o = Opts(2, 1);
   o.fencing = FencingPolicy::kDontCare;
