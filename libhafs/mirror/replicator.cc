@@ -928,8 +928,15 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       LocalIo io{0, io::IoOp::kWrite, d.offset(), d.data().size(), buf, d.fua()};
       // Write ordering "drain" (no epoch flush): the epoch's first write waits
       // for the earlier epochs' writes to complete; the rest wait for it.
-      io.barrier = !opt_.disk_flushes && ep.received == 1 && EarlierEpochsUnwritten(d.epoch());
+      const bool drain_barrier =
+          !opt_.disk_flushes && ep.received == 1 && EarlierEpochsUnwritten(d.epoch());
+      io.barrier = drain_barrier;
+      const uint64_t epoch = d.epoch();
       IssueGated(std::move(io), std::move(ctx));
+      // A barrier held at the gate (it overlaps I/O in flight) must still go
+      // to the disk before the epoch's other writes: the stream waits for it
+      // (PeerWriteIssued resumes it).
+      if (drain_barrier && in_epochs_[epoch].issued == 0) blocked_epoch_ = epoch;
       return true;
     }
     case peer::MirrorMessage::kBarrier: {

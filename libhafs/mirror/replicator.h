@@ -164,8 +164,9 @@ struct ReplicatorOptions {
   // BarrierAck (write ordering "flush"). false, for a backing device with a
   // battery-backed (non-volatile) write cache: write ordering "drain" — an
   // epoch is durable once its writes completed, and the next epoch's first
-  // write is an ordering barrier behind them; no flush. Application flushes
-  // and FUA still pass through.
+  // write is an ordering barrier behind them; no flush on the Secondary, not
+  // even for an application flush's (urgent) barrier. The Primary's own disk
+  // still gets application flushes, and FUA writes stay FUA on both.
   bool disk_flushes = true;
 };
 
@@ -575,7 +576,8 @@ class Replicator {
   std::map<uint64_t, InEpoch> in_epochs_;
   // 0: not blocked; else the epoch whose Barrier arrived while one of its
   // writes still waited at the gate (its flush, and the stream, follow that
-  // write).
+  // write), or — without disk flushes — whose first write, the drain barrier,
+  // waits at the gate (the epoch's other writes follow it).
   uint64_t blocked_epoch_ = 0;
 
   // Resync (target side drives).

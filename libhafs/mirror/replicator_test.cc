@@ -258,6 +258,23 @@ TEST(Replicator, WithoutDiskFlushesTheSecondaryDrainsEachEpochInsteadOfFlushing)
   EXPECT_EQ(p.held[1].size(), 4u);                 // still no flush
 }
 
+TEST(Replicator, WithoutDiskFlushesAGatedDrainBarrierStillGoesFirst) {
+  HandPair p(/*disk_flushes=*/false);
+  p.EstablishAndHoldSecondary();
+  p.r(1).Receive(DataMsg(1, 10, 0));
+  p.r(1).Receive(BarrierMsg(10, 1));
+  // Epoch 11's first write rewrites block 0, still in flight: it waits at the
+  // gate, and so does the rest of the stream — write@5 must not reach the
+  // disk before the barrier.
+  p.r(1).Receive(DataMsg(2, 11, 0));
+  p.r(1).Receive(DataMsg(3, 11, 5));
+  p.Pump();
+  EXPECT_EQ(p.HeldOnSecondary(), "write@0");
+  p.r(1).IoDone(p.held[1][0].token, absl::OkStatus());
+  p.Pump();
+  EXPECT_EQ(p.HeldOnSecondary(), "write@0 write!@0 write@5");
+}
+
 TEST(Replicator, ALazyBarrierAckGoesOutAtTheNextTick) {
   HandPair p;
   p.EstablishAndHoldSecondary();
