@@ -254,7 +254,10 @@ class Sim {
   // ---- node logic (the glue hafsd would run) ----
   void Step(Node& n) {
     absl::Time local = n.clock.Local(now_);
-    for (const auto& ev : n.fd->Tick(local)) Trace(absl::StrCat("n", n.id, " ", DebugString(ev)));
+    for (const auto& ev : n.fd->Tick(local)) {
+      Trace(absl::StrCat("n", n.id, " ", DebugString(ev)));
+      if (ev.type == DetectorEvent::Type::kSelfPaused) n.rm->OnLocalPause(ev.at);
+    }
     RoleInputs in;
     in.quorate = n.q->Quorate(local, n.rm->PeerMaybePrimary());
     in.connected = n.q->Connected(local);
@@ -366,6 +369,7 @@ class Sim {
             n.q->OnPeerRestart();
             n.rm->OnPeerRestart();
           }
+          if (ev.type == DetectorEvent::Type::kSelfPaused) n.rm->OnLocalPause(ev.at);
         }
       }
       if (b->incarnation() < peer_incarnation_[n.id]) return;  // old life

@@ -214,8 +214,12 @@ absl::StatusOr<std::vector<DetectorEvent>> FailureDetector::OnHeartbeat(
 std::vector<DetectorEvent> FailureDetector::Tick(absl::Time now) {
   std::vector<DetectorEvent> out;
   if (now < now_) now = now_;
-  if (max_call_gap_ > absl::ZeroDuration() && now - now_ > max_call_gap_) {
+  // At most one hold per deadtime: an owner that is starved all the time must
+  // not keep a dead peer alive by pausing again and again.
+  if (max_call_gap_ > absl::ZeroDuration() && now - now_ > max_call_gap_ &&
+      now - last_hold_ >= timing_.deadtime) {
     hold_until_ = now + max_call_gap_;
+    last_hold_ = now;
     out.push_back({DetectorEvent::Type::kSelfPaused, 0, -1, now, now - now_});
   }
   now_ = now;

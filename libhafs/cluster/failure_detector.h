@@ -23,7 +23,9 @@
 //     longer gap emits kSelfPaused and holds every judgement (no link turns
 //     late or dead) for another `max_call_gap`, so that the heartbeats queued
 //     in the owner's sockets during the pause are read before the peer is
-//     declared dead. (Without it, a Secondary stopped for longer than deadtime
+//     declared dead. At most one hold per deadtime (a starved owner cannot
+//     keep a dead peer alive); the owner should tell its other timers too
+//     (RoleManager::OnLocalPause). (Without it, a Secondary stopped for longer than deadtime
 //     promoted itself the moment it ran again, next to a running Primary.)
 //
 // Thread-safety: not thread-safe; one owner.
@@ -150,6 +152,7 @@ class FailureDetector {
   absl::Time start_;
   absl::Time now_;
   absl::Time hold_until_ = absl::InfinitePast();  // no late/dead before this
+  absl::Time last_hold_ = absl::InfinitePast();
   std::vector<Peer> peers_;
 };
 

@@ -264,6 +264,18 @@ TEST_F(PauseTest, ASilentPeerIsJudgedAfterTheHold) {
                                               DetectorEvent{T::kNodeDead, 2, -1, At(3500)}));
 }
 
+TEST_F(PauseTest, AStarvedOwnerDoesNotKeepADeadPeerAlive) {
+  Hb(0, 1, 0);
+  Hb(1, 1, 0);
+  // Every call comes 300 ms after the last (> max_call_gap): one hold only
+  // per deadtime, so the silent peer is declared dead all the same.
+  EXPECT_THAT(fd_.Tick(At(300)),
+              ElementsAre(DetectorEvent{T::kSelfPaused, 0, -1, At(300), 300 * kMs}));
+  auto ev = fd_.Tick(At(600));
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back(), (DetectorEvent{T::kNodeDead, 2, -1, At(600)}));
+}
+
 TEST_F(PauseTest, ShortGapsAreNotPauses) {
   Hb(0, 1, 0);
   EXPECT_THAT(fd_.Tick(At(200)), IsEmpty());  // exactly max_call_gap

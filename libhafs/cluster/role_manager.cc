@@ -169,6 +169,10 @@ std::vector<RoleAction> RoleManager::DiscardMyData() {
   return out;
 }
 
+void RoleManager::OnLocalPause(absl::Time now) {
+  if (!was_connected_ && disconnected_since_ != absl::InfinitePast()) disconnected_since_ = now;
+}
+
 std::vector<RoleAction> RoleManager::Update(absl::Time now, const RoleInputs& in) {
   std::vector<RoleAction> out;
   disk_ = in.disk;

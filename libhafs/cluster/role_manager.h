@@ -177,6 +177,9 @@ class RoleManager {
 
   void OnPeerStatus(const PeerStatus& s);
   void OnPeerRestart();  // forget the old incarnation's status
+  // This node did not run until `now` (the failure detector's kSelfPaused):
+  // a disconnection that began before does not count towards deadtime.
+  void OnLocalPause(absl::Time now);
   // Result of the kRunFencePeer action (the command's exit code).
   void OnFenceResult(int exit_code, absl::Time now);
 

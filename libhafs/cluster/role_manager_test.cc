@@ -284,6 +284,23 @@ TEST(RoleManagerTest, WaitsForDeadtimeWhenPeerOnlyDisconnected) {
   EXPECT_THAT(Types(rm.Update(At(10), in)), ElementsAre(A::kPromote));
 }
 
+TEST(RoleManagerTest, ALocalPauseDoesNotCountAsThePeersDisconnection) {
+  RoleOptions o = Opts(2, 1);
+  o.fencing = FencingPolicy::kDontCare;
+  RoleInputs disc{.quorate = true, .connected = false, .peer_dead = false,
+                  .disk = DiskState::kUpToDate};
+  RoleManager paused(o, {}), plain(o, {});
+  EXPECT_THAT(Types(paused.Update(At(0), disc)), IsEmpty());
+  EXPECT_THAT(Types(plain.Update(At(0), disc)), IsEmpty());
+  // Both were stopped for 30 s (deadtime 10 s); one was told.
+  paused.OnLocalPause(At(30));
+  EXPECT_THAT(Types(paused.Update(At(30), disc)), IsEmpty());
+  EXPECT_THAT(paused.blocked_reason(), HasSubstr("peer not lost yet"));
+  EXPECT_THAT(Types(plain.Update(At(30), disc)), ElementsAre(A::kPromote));
+  // The disconnection lasts deadtime after the pause: now it counts.
+  EXPECT_THAT(Types(paused.Update(At(40), disc)), ElementsAre(A::kPromote));
+}
+
 TEST(RoleManagerTest, NoQuorumNoPromotion) {
   RoleOptions o = Opts(2, 1);
   o.fencing = FencingPolicy::kDontCare;

@@ -941,6 +941,7 @@ void ClusterNode::Impl::EmitDetector(const DetectorEvent& e) {
       Emit(D::kNodeRestarted, e.at, "new incarnation");
       break;
     case T::kSelfPaused:
+      rm_->OnLocalPause(e.at);
       HAFS_LOG(WARNING) << "cluster: this node did not run for "
                         << absl::Trunc(e.gap, absl::Milliseconds(1))
                         << " (stopped, suspended or starved of CPU): " << peer
