@@ -162,7 +162,10 @@ int Mirror(const std::string& primary, const std::string& secondary, int runs, b
   ::close(pipe_fds[1]);
   if (pin) fu::PinTo(kProgram, 1);
   int port = 0;
-  if (::read(pipe_fds[0], &port, sizeof port) != sizeof port) Fail("the secondary did not start");
+  if (::read(pipe_fds[0], &port, sizeof port) != sizeof port) {
+    errno = ECHILD;
+    Fail("the secondary did not start");
+  }
   ::close(secondary_fd);
   char* buf = fu::Aligned(kProgram, kBlock);
   grpc::ClientContext ctx;
@@ -179,9 +182,15 @@ int Mirror(const std::string& primary, const std::string& secondary, int runs, b
       d->set_offset((rng() % range_blocks) * kBlock);
       const absl::Time t = absl::Now();
       Frame in;
-      if (!stream->Write(out)) Fail("the stream broke");
+      if (!stream->Write(out)) {
+        errno = EPIPE;
+        Fail("the stream broke");
+      }
       Pwrite(fd, buf, d->offset());
-      if (!stream->Read(&in)) Fail("the stream broke");
+      if (!stream->Read(&in)) {
+        errno = EPIPE;
+        Fail("the stream broke");
+      }
       if (i >= kWarmup) us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
     }
     return P50(us);

@@ -13,7 +13,10 @@
 # peer, promote its replica, mount it (ext4 journal replay) and serve NFSv4 on the VIP,
 # with every acknowledged file present and intact. alpha then comes back, resyncs from
 # bravo (the writes it may have made alone are overwritten), and an online verify finds
-# the two replicas identical. Before that, the same crash during the initial full resync
+# the two replicas identical. (This machine keeps running, so the killed node's page cache
+# is not lost: what is checked is that acknowledged writes are on the survivor and that
+# the returning node is made identical — not the crashed disk's own durability, which the
+# simulators' crash models cover.) Before that, the same crash during the initial full resync
 # (slowed down by c_max_rate): bravo, Inconsistent, must refuse to take over and say why;
 # alpha's return resumes the resync and alpha serves again with its acknowledged files.
 # Everything the test creates is removed on every exit path.
@@ -67,7 +70,9 @@ export -f content
 
 # On every exit path: running nodes stop cleanly, then the holders go (and the namespaces).
 crash_cleanup() {
-  local n h
+  local n h pid f
+  for f in "$STATE"/acked*; do touch "$f.stop"; done  # writers stop at their next file
+  for n in alpha bravo; do pid=$(pair_pid "$n") && kill -CONT "$pid"; done  # a frozen one too
   pair_stop  # a node that still runs stops cleanly
   for n in alpha bravo; do ns_crash "$n"; done  # whatever did not
   for h in "${HOLDER[@]}"; do kill -9 "$h" 2>/dev/null; wait "$h" 2>/dev/null; done
@@ -117,10 +122,10 @@ verify_identical() {  # online verify from bravo (the Primary) finds no differen
     fail "the replicas differ: $(grep "online verify finished" "$STATE/bravo.log" | tail -1)"
 }
 
-# ---- 1. A crash during the initial full resync (slowed to 8 MiB/s: ~30 s for 256 MiB).
+# ---- 1. A crash during the initial full resync (slowed to 4 MiB/s: ~60 s for 256 MiB).
 pair_init
-sed -i 's/c_fill_target_kib: 8192 }/c_fill_target_kib: 8192 c_max_rate_kib_per_s: 8192 }/' "$STATE/hafs.conf"
-grep -q "c_max_rate_kib_per_s: 8192" "$STATE/hafs.conf" || fail "could not slow the resync down in the config"
+sed -i 's/c_fill_target_kib: 8192 }/c_fill_target_kib: 8192 c_max_rate_kib_per_s: 4096 }/' "$STATE/hafs.conf"
+grep -q "c_max_rate_kib_per_s: 4096" "$STATE/hafs.conf" || fail "could not slow the resync down in the config"
 pair_start
 pair_wait_connected || fail "nodes did not connect"
 hold_ns alpha || fail "alpha's hafsd is not running"
@@ -145,7 +150,7 @@ pair_status_has bravo 'local disk is Inconsistent' ||
 echo "ok: bravo (Inconsistent) does not take over, and says why"
 
 # alpha returns; the resync (now unlimited) resumes and alpha, the only UpToDate node, serves.
-sed -i 's/ c_max_rate_kib_per_s: 8192 }/ c_max_rate_kib_per_s: 0 }/' "$STATE/hafs.conf"
+sed -i 's/ c_max_rate_kib_per_s: 4096 }/ c_max_rate_kib_per_s: 0 }/' "$STATE/hafs.conf"
 kill -HUP "$(pair_pid bravo)"
 pair_start_node alpha
 pair_wait 60 "alpha to answer" pair_ctl alpha status || fail "alpha does not answer after the restart"
@@ -198,6 +203,7 @@ late="$STATE/acked-late"
 start_writer bravo "$STATE/mnt/late" "$late"
 pair_wait 60 "10 acknowledged files" acked_at_least 10 "$late" || fail "the writer is too slow"
 apid=$(pair_pid alpha) || fail "alpha's hafsd is not running"
+pauses=$(grep -c "cluster: this node did not run for" "$STATE/alpha.log")
 kill -STOP "$apid"
 frozen=$(date +%s)
 n0=$(wc -l <"$late")
@@ -212,7 +218,7 @@ echo "ok: with alpha frozen, bravo's writes went on after ${stalled}s (${reason#
 pair_wait 120 "alpha to resync after it was frozen" \
   pair_status_has bravo 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' ||
   fail "alpha did not come back in sync after SIGCONT: $(pair_ctl bravo status --verbose)"
-grep -q "cluster: this node did not run for" "$STATE/alpha.log" ||
+(( $(grep -c "cluster: this node did not run for" "$STATE/alpha.log") > pauses )) ||
   fail "alpha did not notice its own pause: $(grep "cluster:" "$STATE/alpha.log" | tail -5)"
 grep -Eq "handler split-brain|decision split-brain" "$STATE/alpha.log" "$STATE/bravo.log" &&
   fail "a split brain after the freeze: $(grep -Eh "handler split-brain|decision split-brain" "$STATE"/*.log | head -3)"

@@ -5,9 +5,9 @@
 # and write of alpha's disk — data and metadata — fails with EIO, as a dying disk's would.
 # alpha must detach (Diskless) without failing the application, then hand the service to
 # bravo, whose disk is UpToDate (as the DRBD resource agent does for Pacemaker: a Diskless
-# node loses its master score). Files written before the failure and files written and
-# fsync'ed after it read back from bravo's copy, NFSv4 is served by bravo, and status and
-# log say what happened. Everything the test creates is removed on every exit path.
+# node loses its master score). Files written before the failure, the fsync'ed write that
+# met the dead disk, and files written after the hand-over read back from bravo's copy,
+# NFSv4 is served by bravo, and status and log say what happened. Everything the test creates is removed on every exit path.
 set -u
 HAFSD="$(realpath "$1")"
 HAFSCTL="$(realpath "$2")"
@@ -63,8 +63,10 @@ python3 -c 'import fcntl, os, struct, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 fcntl.ioctl(fd, 0x8004587D, struct.pack("I", 2))  # FS_IOC_SHUTDOWN, no log flush' "$disk" ||
   fail "could not shut alpha's disk down"
-# The application keeps writing; the first I/O to hit the disk makes alpha detach.
-write_files after || fail "writes failed after alpha's disk died: $(pair_ctl alpha status --verbose)"
+# The application writes on: the first I/O to hit the disk makes alpha detach, and this
+# write must still succeed (it lands on bravo's disk).
+content during | dd of="$STATE/mnt/during" bs=64k conv=fsync status=none &&
+  sync "$STATE/mnt" || fail "a write failed when alpha's disk died: $(pair_ctl alpha status --verbose)"
 pair_wait 30 "alpha to detach" pair_status_has alpha 'ds:Diskless/UpToDate' ||
   fail "alpha did not detach: $(pair_ctl alpha status --verbose)"
 grep -q "disk: Diskless (on-io-error detach)" "$STATE/alpha.log" ||
@@ -76,9 +78,11 @@ pair_status_has alpha 'ro:Secondary/Primary ds:Diskless/UpToDate' ||
   fail "alpha's state after the hand-over: $(pair_ctl alpha status --verbose)"
 grep -q "local disk is Diskless: handing over to the peer" "$STATE/alpha.log" ||
   fail "alpha's log does not say why it handed over"
+write_files after || fail "writes on bravo failed"
 check_files before || fail "a file written before the failure is lost"
-check_files after || fail "a file written after the failure is lost"
+cmp -s <(content during) "$STATE/mnt/during" || fail "the write made as the disk died is lost"
+check_files after || fail "a file written after the hand-over is lost"
 nfs_ls_retry "$URL" >"$STATE/ls" || fail "NFS listing after the failure"
 grep -qw "after9" "$STATE/ls" || fail "after9 not listed over NFS: $(cat "$STATE/ls")"
-echo "ok: bravo serves every file written before and after the failure, over NFSv4 too"
+echo "ok: bravo serves every file written before, during and after the failure, over NFSv4 too"
 echo "PASS"
