@@ -287,8 +287,8 @@ TEST(RoleManagerTest, WaitsForDeadtimeWhenPeerOnlyDisconnected) {
 TEST(RoleManagerTest, ALocalPauseDoesNotCountAsThePeersDisconnection) {
   RoleOptions o = Opts(2, 1);
   o.fencing = FencingPolicy::kDontCare;
-  RoleInputs disc{.quorate = true, .connected = false, .peer_dead = false,
-                  .disk = DiskState::kUpToDate};
+  RoleInputs disc{
+      .quorate = true, .connected = false, .peer_dead = false, .disk = DiskState::kUpToDate};
   RoleManager paused(o, {}), plain(o, {});
   EXPECT_THAT(Types(paused.Update(At(0), disc)), IsEmpty());
   EXPECT_THAT(Types(plain.Update(At(0), disc)), IsEmpty());
