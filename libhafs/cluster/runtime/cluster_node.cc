@@ -55,6 +55,8 @@ const char* ClusterDecisionName(ClusterDecision::Type t) {
     case T::kQuorumGained: return "quorum-gained";
     case T::kQuorumLost: return "quorum-lost";
     case T::kFenceResult: return "fence-result";
+    case T::kSelfPaused:
+      return "self-paused";
   }
   return "?";
 }
@@ -940,14 +942,18 @@ void ClusterNode::Impl::EmitDetector(const DetectorEvent& e) {
       HAFS_LOG(WARNING) << "cluster: node " << peer << " restarted (new incarnation)";
       Emit(D::kNodeRestarted, e.at, "new incarnation");
       break;
-    case T::kSelfPaused:
+    case T::kSelfPaused: {
       rm_->OnLocalPause(e.at);
-      HAFS_LOG(WARNING) << "cluster: this node did not run for "
-                        << absl::Trunc(e.gap, absl::Milliseconds(1))
-                        << " (stopped, suspended or starved of CPU): " << peer
-                        << "'s silence in that time does not count; its heartbeats get "
-                        << 2 * timing_.keepalive << " to arrive before it is judged";
+      std::string why = absl::StrCat(
+          "this node did not run for ",
+          absl::FormatDuration(absl::Trunc(e.gap, absl::Milliseconds(1))),
+          " (stopped, suspended or starved of CPU): ", peer,
+          "'s silence in that time does not count; its heartbeats get ",
+          absl::FormatDuration(2 * timing_.keepalive), " to arrive before it is judged");
+      HAFS_LOG(WARNING) << "cluster: " << why;
+      Emit(D::kSelfPaused, e.at, why);
       break;
+    }
   }
 }
 

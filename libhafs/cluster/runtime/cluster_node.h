@@ -164,6 +164,7 @@ struct ClusterDecision {
     kQuorumGained,
     kQuorumLost,
     kFenceResult,  // fence-peer finished (exit code in reason)
+    kSelfPaused,   // this node did not run for a while (the detector's kSelfPaused)
   };
   Type type;
   absl::Time at;
