@@ -125,6 +125,8 @@ class HandPair {
     }
     return absl::StrJoin(issued, " ");
   }
+  // Completes node 1's i-th held I/O; the messages node 1 sent in reaction.
+  std::string CompleteHeldOnSecondary(size_t i);
   // Moves messages both ways; completes I/O unless held. Returns the
   // messages node `i` sent (all of them, oldest first).
   void Pump() {
@@ -197,6 +199,13 @@ std::string Names(const std::vector<peer::MirrorMessage>& ms, size_t from = 0) {
   return absl::StrJoin(out, ", ");
 }
 
+std::string HandPair::CompleteHeldOnSecondary(size_t i) {
+  const size_t before = sent[1].size();
+  r(1).IoDone(held[1][i].token, absl::OkStatus());
+  Pump();
+  return Names(sent[1], before);
+}
+
 TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting) {
   HandPair p;
   p.EstablishAndHoldSecondary();
@@ -214,12 +223,7 @@ TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting)
   EXPECT_EQ(p.HeldOnSecondary(), "write@0 write@1 flush! write@5 flush!");
   EXPECT_TRUE(p.sent[1].empty());  // nothing written yet: no acks
   // Completions in device order; what each one sends.
-  auto complete = [&](size_t i) {
-    const size_t before = p.sent[1].size();
-    p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
-    p.Pump();
-    return Names(p.sent[1], before);
-  };
+  auto complete = [&](size_t i) { return p.CompleteHeldOnSecondary(i); };
   EXPECT_EQ(complete(0), "Ack 1");
   EXPECT_EQ(complete(1), "Ack 2");
   // Epoch 10 is durable; nobody waits for its ack: it goes with the next
@@ -243,12 +247,7 @@ TEST(Replicator, WithoutDiskFlushesTheSecondaryDrainsEachEpochInsteadOfFlushing)
   // epoch 10's writes (the device starts it once they completed), its second
   // write waits behind that one.
   EXPECT_EQ(p.HeldOnSecondary(), "write@0 write@1 write!@5 write@6");
-  auto complete = [&](size_t i) {
-    const size_t before = p.sent[1].size();
-    p.r(1).IoDone(p.held[1][i].token, absl::OkStatus());
-    p.Pump();
-    return Names(p.sent[1], before);
-  };
+  auto complete = [&](size_t i) { return p.CompleteHeldOnSecondary(i); };
   EXPECT_EQ(complete(0), "Ack 1");
   // Epoch 10's writes completed: durable (non-volatile cache); its ack goes
   // with the next message.
