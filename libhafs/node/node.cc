@@ -373,6 +373,15 @@ absl::Status Node::Init() {
   r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
   r.disk_flushes = cfg.volume().disk_flushes();
   vo.md_flushes = cfg.volume().md_flushes();
+  if (!r.disk_flushes || !vo.md_flushes) {
+    HAFS_LOG(WARNING) << vo.name << ": "
+                      << (!r.disk_flushes && !vo.md_flushes ? "disk_flushes and md_flushes are"
+                          : !r.disk_flushes                 ? "disk_flushes is"
+                                                            : "md_flushes is")
+                      << " off: safe only if " << vo.backing_path
+                      << " has a battery-backed (non-volatile) write cache; on any other "
+                         "device a power cut loses acknowledged writes";
+  }
   r.call_local_io_error = cfg.volume().on_io_error() == "call-local-io-error";
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
   r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
