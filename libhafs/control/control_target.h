@@ -104,6 +104,7 @@ struct VolumeStatus {
   VerifyProgress verify;
   GenerationIdsView gi;
   std::string last_handshake;
+  std::string disk_note;  // attached but Diskless: why, and what to do
   friend bool operator==(const VolumeStatus&, const VolumeStatus&) = default;
 };
 

@@ -72,6 +72,7 @@ void ToProto(const VolumeStatus& v, v1::VolumeStatus* p) {
     for (uint64_t h : v.gi.history) g->add_history(h);
   }
   p->set_last_handshake(v.last_handshake);
+  p->set_disk_note(v.disk_note);
 }
 
 VolumeStatus FromProto(const v1::VolumeStatus& p) {
@@ -110,6 +111,7 @@ VolumeStatus FromProto(const v1::VolumeStatus& p) {
     v.gi.history.assign(p.gi().history().begin(), p.gi().history().end());
   }
   v.last_handshake = p.last_handshake();
+  v.disk_note = p.disk_note();
   return v;
 }
 

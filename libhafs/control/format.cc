@@ -37,6 +37,8 @@ void AppendVolume(const VolumeStatus& v, size_t index, bool verbose, std::string
   absl::StrAppend(out, "  disk:", v.disk);
   if (!v.attached) {
     absl::StrAppend(out, " (", v.detail.empty() ? "volume not attached" : v.detail, ")");
+  } else if (!v.disk_note.empty()) {
+    absl::StrAppend(out, " (", v.disk_note, ")");
   }
   absl::StrAppend(out, "\n");
   const std::string peer = v.peer_name.empty() ? "peer" : v.peer_name;

@@ -70,6 +70,15 @@ TEST(FormatTest, NotAttachedIsHonest) {
   EXPECT_THAT(out, HasSubstr("membership:unknown (heartbeat and quorum not running yet)"));
 }
 
+TEST(FormatTest, ADetachedDiskSaysWhyAndWhatToDo) {
+  NodeStatus s = SampleStatus();
+  s.volumes[0].disk = "Diskless";
+  s.volumes[0].disk_note = "detached after a local I/O error: EIO; hint: replace the disk";
+  EXPECT_THAT(FormatStatusText(s, false),
+              HasSubstr("  disk:Diskless (detached after a local I/O error: EIO; hint: replace "
+                        "the disk)\n"));
+}
+
 TEST(FormatTest, JsonRoundTripsThroughTheProto) {
   auto json = FormatStatusJson(SampleStatus());
   ASSERT_OK(json.status());

@@ -1500,6 +1500,7 @@ void Replicator::LocalDiskFailed(const absl::Status& s) {
   }
   if (!opt_.detach_on_io_error) return;
   disk_ = DiskState::kDiskless;
+  detach_reason_ = std::string(s.message());
   Log("disk: Diskless (on-io-error detach)");
   SendState();
 }
@@ -2034,6 +2035,7 @@ Status Replicator::status() const {
   s.resync_started = resync_started_;
   s.unacked_bytes = unacked_bytes_;
   s.verify_done_bytes = verify_done_bytes_;
+  s.detach_reason = detach_reason_;
   s.verify_mismatch_blocks = verify_mismatch_blocks_;
   s.last_handshake = last_handshake_;
   return s;

@@ -627,6 +627,7 @@ TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   ASSERT_OK(WriteSync(p, 0, 12, 2, 'w', &replicated));
   EXPECT_TRUE(replicated);
   EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
+  EXPECT_THAT(p.node(0).status().detach_reason, HasSubstr("Input/output error"));
   EXPECT_EQ(p.node(1).status().peer_disk, DiskState::kDiskless) << Trace(p);
   // Further writes go to the peer only; reads are served by the peer.
   ASSERT_OK(WriteSync(p, 0, 20, 1, 'v'));

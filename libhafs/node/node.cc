@@ -951,6 +951,11 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
     v.gi.bitmap = r.gi.bitmap;
     v.gi.history.assign(r.gi.history.begin(), r.gi.history.end());
     v.last_handshake = r.last_handshake;
+    if (r.disk == mirror::DiskState::kDiskless && !r.detach_reason.empty()) {
+      v.disk_note = absl::StrCat("detached after a local I/O error: ", r.detach_reason,
+                                 "; hint: replace the disk, then restart hafsd on this node "
+                                 "(it attaches the new disk and resyncs it from the peer)");
+    }
   }
   {
     absl::MutexLock l(&mu_);

@@ -69,6 +69,8 @@ content during | dd of="$STATE/mnt/during" bs=64k conv=fsync status=none &&
   sync "$STATE/mnt" || fail "a write failed when alpha's disk died: $(pair_ctl alpha status --verbose)"
 pair_wait 30 "alpha to detach" pair_status_has alpha 'ds:Diskless/UpToDate' ||
   fail "alpha did not detach: $(pair_ctl alpha status --verbose)"
+pair_status_has alpha 'disk:Diskless \(detached after a local I/O error: .*Input/output error.*; hint: replace the disk' ||
+  fail "alpha's status does not say why its disk is Diskless: $(pair_ctl alpha status)"
 grep -q "disk: Diskless (on-io-error detach)" "$STATE/alpha.log" ||
   fail "alpha's log does not say it detached"
 echo "ok: alpha detached: $(grep -m1 -o "local I/O error: .*" "$STATE/alpha.log" | head -c 160)"
