@@ -21,9 +21,6 @@
 # alpha's return resumes the resync and alpha serves again with its acknowledged files.
 # Everything the test creates is removed on every exit path.
 set -u
-HAFSD="$(realpath "$1")"
-HAFSCTL="$(realpath "$2")"
-LIB="$(realpath "$3")"
 E2E_NAME=cr
 VIP=127.0.0.104
 PORT=20494

@@ -9,9 +9,6 @@
 # met the dead disk, and files written after the hand-over read back from bravo's copy,
 # NFSv4 is served by bravo, and status and log say what happened. Everything the test creates is removed on every exit path.
 set -u
-HAFSD="$(realpath "$1")"
-HAFSCTL="$(realpath "$2")"
-LIB="$(realpath "$3")"
 E2E_NAME=de
 VIP=127.0.0.105
 PORT=20495

@@ -1,9 +1,13 @@
 # The frame shared by the end-to-end pair tests: root and tool checks, a state directory,
 # the pair's ports / address / NFS port, the cleanup of everything a test creates (daemons,
 # Ganesha, mounts, loop devices, the VIP, files) on every exit path, and `fail`.
-# A test sets HAFSD, HAFSCTL, LIB (tools/pairlib.sh), E2E_NAME (short: socket paths must
-# stay <= 107 bytes), VIP, PORT (NFS) and PORT_BASE (the pair's ports become
-# PORT_BASE+88/+89/+98/+99 instead of 7788/7789/7798/7799), then sources this file.
+# A test is run with the arguments hafsd, hafsctl, tools/pairlib.sh and this file (BUILD);
+# it sets E2E_NAME (short: socket paths must stay <= 107 bytes), VIP, PORT (NFS) and
+# PORT_BASE (the pair's ports become PORT_BASE+88/+89/+98/+99 instead of 7788/7789/7798/7799),
+# then sources this file with `source "$(realpath "$4")"`, which sets HAFSD, HAFSCTL and LIB.
+HAFSD="$(realpath "$1")"
+HAFSCTL="$(realpath "$2")"
+LIB="$(realpath "$3")"
 export PATH="/usr/sbin:/sbin:$PATH"
 if [[ $(id -u) -ne 0 ]]; then
   echo "SKIPPED: needs root (FUSE, loop devices, mounts, addresses)"

@@ -7,9 +7,6 @@
 # stays on bravo: auto_failback is off). Everything the test creates is removed on every exit
 # path.
 set -u
-HAFSD="$(realpath "$1")"
-HAFSCTL="$(realpath "$2")"
-LIB="$(realpath "$3")"
 E2E_NAME=mt
 VIP=127.0.0.103
 PORT=20493

@@ -5,9 +5,6 @@
 # took over), and the volume resyncs back. Everything the test creates — daemons, mounts,
 # loop devices, Ganesha, the VIP, files — is removed on every exit path.
 set -u
-HAFSD="$(realpath "$1")"
-HAFSCTL="$(realpath "$2")"
-LIB="$(realpath "$3")"
 E2E_NAME=e2e
 VIP=127.0.0.101
 PORT=20491

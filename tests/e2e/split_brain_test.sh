@@ -8,9 +8,6 @@
 # DRBD documents it: the victim reconnects with --discard-my-data and resyncs from the
 # survivor. Everything the test creates is removed on every exit path.
 set -u
-HAFSD="$(realpath "$1")"
-HAFSCTL="$(realpath "$2")"
-LIB="$(realpath "$3")"
 E2E_NAME=sb
 VIP=127.0.0.102
 PORT=20492
