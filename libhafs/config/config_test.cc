@@ -36,18 +36,22 @@ TEST(Config, DefaultsAreFilledIn) {
   EXPECT_EQ(cfg->volume().csums_alg(), "none");
   EXPECT_EQ(cfg->resources().migration_threshold(), 3u);
   EXPECT_EQ(cfg->resources().failure_timeout_s(), 600u);
+  EXPECT_TRUE(cfg->volume().disk_flushes());
+  EXPECT_TRUE(cfg->volume().md_flushes());
 }
 
 TEST(Config, ExplicitZeroIsKeptWhereItMeansSomething) {
   std::string text(kMinimal);
   text.replace(text.find("volume { name: \"r0\" }"), 21,
                "volume { name: \"r0\" resync_rate_kib_per_s: 0 c_plan_ahead_ms: 0 "
-               "c_fill_target_kib: 0 }");
+               "c_fill_target_kib: 0 disk_flushes: false md_flushes: false }");
   absl::StatusOr<HafsConfig> cfg = LoadConfigText(text, "z.conf");
   ASSERT_OK(cfg);
   EXPECT_EQ(cfg->volume().resync_rate_kib_per_s(), 0u);  // unlimited
   EXPECT_EQ(cfg->volume().c_plan_ahead_ms(), 0u);        // fixed rate
   EXPECT_EQ(cfg->volume().c_fill_target_kib(), 0u);      // delay-target mode
+  EXPECT_FALSE(cfg->volume().disk_flushes());            // battery-backed cache
+  EXPECT_FALSE(cfg->volume().md_flushes());
   text += "resources { migration_threshold: 0 failure_timeout_s: 0 }\n";
   cfg = LoadConfigText(text, "z.conf");
   ASSERT_OK(cfg);
