@@ -286,7 +286,10 @@ int RunSoak(const Flags& f) {
   }
   absl::Time start = absl::Now();
   absl::Time end = start + absl::Seconds(f.seconds);
-  int node_dead = 0, link_dead = 0, link_late = 0, role_changes = 0, quorum_lost = 0;
+  // role_changes: promotions and demotions; io_actions: I/O suspended or failed
+  // (a quorum-loss demotion is one of each).
+  int node_dead = 0, link_dead = 0, link_late = 0, role_changes = 0, io_actions = 0,
+      quorum_lost = 0;
   absl::Time next_report = start + absl::Seconds(60);
   while (absl::Now() < end) {
     for (const ClusterDecision& d : n.WaitDecisions(absl::Milliseconds(200))) {
@@ -295,8 +298,13 @@ int RunSoak(const Flags& f) {
         case T::kNodeDead: node_dead++; break;
         case T::kLinkDead: link_dead++; break;
         case T::kLinkLate: link_late++; break;
-        case T::kPromote: case T::kDemote: case T::kSuspendIo: case T::kFailIo:
+        case T::kPromote:
+        case T::kDemote:
           role_changes++;
+          break;
+        case T::kSuspendIo:
+        case T::kFailIo:
+          io_actions++;
           break;
         case T::kQuorumLost: quorum_lost++; break;
         default: break;
@@ -318,11 +326,12 @@ int RunSoak(const Flags& f) {
   ::waitpid(peer, nullptr, 0);
   printf("%s", FormatClusterStatus(s).c_str());
   int false_failovers = node_dead + role_changes;
-  printf("soak_seconds=%d keepalive_ms=%d deadtime_ms=%d false_failovers=%d node_dead=%d "
-         "role_changes=%d quorum_lost=%d link_dead=%d link_late=%d\n",
-         f.seconds, f.keepalive_ms, f.deadtime_ms, false_failovers, node_dead, role_changes,
-         quorum_lost, link_dead, link_late);
-  return false_failovers == 0 ? 0 : 2;
+  printf(
+      "soak_seconds=%d keepalive_ms=%d deadtime_ms=%d false_failovers=%d node_dead=%d "
+      "role_changes=%d io_actions=%d quorum_lost=%d link_dead=%d link_late=%d\n",
+      f.seconds, f.keepalive_ms, f.deadtime_ms, false_failovers, node_dead, role_changes,
+      io_actions, quorum_lost, link_dead, link_late);
+  return false_failovers + io_actions == 0 ? 0 : 2;
 }
 
 }  // namespace
