@@ -47,11 +47,7 @@ mount -o loop "$STATE/alpha-disk.ext4" "$disk" || fail "mounting alpha's disk"
 mv "$STATE/alpha.img" "$disk/alpha.img"
 sed -i "s|backing_device: \"$STATE/alpha.img\"|backing_device: \"$disk/alpha.img\"|" "$STATE/hafs.conf"
 grep -q "backing_device: \"$disk/alpha.img\"" "$STATE/hafs.conf" || fail "could not move alpha's backing file"
-pair_start
-pair_wait_connected || fail "nodes did not connect"
-pair_ctl alpha primary --force >/dev/null || fail "primary --force"
-pair_wait_serving alpha || fail "alpha does not serve"
-pair_wait_in_sync || fail "initial resync did not finish"
+e2e_start_alpha_serving
 write_files before || fail "writing before the failure"
 echo "ok: alpha serves from a disk the test can break, bravo in sync"
 

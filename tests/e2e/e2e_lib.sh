@@ -42,6 +42,14 @@ e2e_cleanup() {
   rm -rf "$STATE"
 }
 trap e2e_cleanup EXIT
+# Both nodes up, alpha Primary (forced: the metadata is fresh) and serving, bravo in sync.
+e2e_start_alpha_serving() {
+  pair_start
+  pair_wait_connected || fail "nodes did not connect"
+  pair_ctl alpha primary --force >/dev/null || fail "primary --force"
+  pair_wait_serving alpha || fail "alpha does not serve"
+  pair_wait_in_sync || fail "initial resync did not finish"
+}
 fail() {
   echo "FAIL: $*"
   for n in alpha bravo; do echo "--- $n.log"; tail -40 "$STATE/$n.log"; done

@@ -17,11 +17,7 @@ ganesha_restarted() { local p; p=$(ganesha_pid alpha); [[ -n "$p" && "$p" != "$1
 
 pair_init
 grep -q "^resources" "$STATE/hafs.conf" && fail "the default config sets resources {}; the test relies on the defaults"
-pair_start
-pair_wait_connected || fail "nodes did not connect"
-pair_ctl alpha primary --force >/dev/null || fail "primary --force"
-pair_wait_serving alpha || fail "alpha does not serve"
-pair_wait_in_sync || fail "initial resync did not finish"
+e2e_start_alpha_serving
 echo "served by alpha" >"$STATE/mnt/marker.txt"
 sync
 pair_wait 60 "the write to replicate" pair_status_has alpha 'oos:0' || fail "not replicated"

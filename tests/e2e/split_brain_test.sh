@@ -23,11 +23,7 @@ chmod 755 "$STATE/sb-handler"
 
 pair_init
 echo "split_brain { split_brain_handler: \"$STATE/sb-handler\" }" >>"$STATE/hafs.conf"
-pair_start
-pair_wait_connected || fail "nodes did not connect"
-pair_ctl alpha primary --force >/dev/null || fail "primary --force"
-pair_wait_serving alpha || fail "alpha does not serve"
-pair_wait_in_sync || fail "initial resync did not finish"
+e2e_start_alpha_serving
 echo "before the split" >"$STATE/mnt/common.txt"
 sync
 pair_wait 60 "the write to replicate" pair_status_has alpha 'oos:0' || fail "not replicated"
