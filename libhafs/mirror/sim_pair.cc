@@ -173,7 +173,7 @@ bool SimNode::Pump() {
           rep_->TransportUp();
           break;
         case peer::TransportEvent::Kind::kMessage:
-          if (e.connection == conn_) rep_->Receive(std::move(e.message));
+          if (e.connection == conn_) rep_->Receive(std::move(e.message), std::move(e.payload));
           break;
         case peer::TransportEvent::Kind::kDisconnected:
           if (e.connection == conn_) {
@@ -647,9 +647,20 @@ bool SimPair::Protected(const WriteRec& w) const {
   return other_crash == 0;
 }
 
+bool SimPair::ConcurrentOrLater(uint64_t have, uint64_t id) const {
+  // Two overlapping writes in flight at once may land in either order (the
+  // Primary's AL can admit the later one first; both nodes then apply them
+  // in that order, behind the same overlap gate). Only a write that had
+  // completed before `id` was issued is older than it for sure.
+  auto h = writes_.find(have);
+  if (h == writes_.end()) return false;
+  return h->second.acked_at == 0 || h->second.acked_at > writes_.at(id).issued_at;
+}
+
 void SimPair::CheckFailover(int promoted) {
   // Every block's newest protected confirmed write (protocol C, acked while
-  // connected) must be on the promoted node, or something issued after it.
+  // connected) must be on the promoted node, or a write concurrent with it or
+  // issued after it.
   const uint64_t num_blocks = options_.size_bytes / kBlock;
   std::vector<uint64_t> newest(num_blocks, 0);
   for (const auto& [id, w] : writes_) {
@@ -663,12 +674,11 @@ void SimPair::CheckFailover(int promoted) {
     if (newest[b] == 0) continue;
     for (uint64_t s = 0; s < kBlock / kSector; ++s) {
       const uint64_t have = StampOf(img.data() + b * kBlock + s * kSector);
-      if (have < newest[b]) {
-        Violation(absl::StrCat("failover lost an acknowledged protocol-C write: block ",
-                               b, " sector ", s, " on n", promoted, " has write ",
-                               have, ", write ", newest[b], " was acknowledged"));
-        return;
-      }
+      if (have == newest[b] || ConcurrentOrLater(have, newest[b])) continue;
+      Violation(absl::StrCat("failover lost an acknowledged protocol-C write: block ", b,
+                             " sector ", s, " on n", promoted, " has write ", have, ", write ",
+                             newest[b], " was acknowledged"));
+      return;
     }
   }
 }
@@ -695,12 +705,10 @@ void SimPair::CheckWriteOrderFidelity(int replica) {
     for (uint64_t off = w.offset; off < w.offset + w.length; off += kSector) {
       const uint64_t have = StampOf(img.data() + off);
       if (have >= id) continue;
-      // An older write that was still in flight when this one was issued is
-      // concurrent with it: either may land last (the primary's AL can admit
-      // the later one first, and both nodes then apply them in that order).
+      // An older write of the same Primary still in flight when this one was
+      // issued is concurrent with it: either may land last.
       auto h = writes_.find(have);
-      if (h != writes_.end() && h->second.node == w.node &&
-          (h->second.acked_at == 0 || h->second.acked_at > w.issued_at)) {
+      if (h != writes_.end() && h->second.node == w.node && ConcurrentOrLater(have, id)) {
         continue;
       }
       Violation(absl::StrCat("write-order fidelity: replica n", replica, " lost write ", id,

@@ -211,6 +211,9 @@ class SimPair {
   };
   // Issues an application flush on `node` (if Primary); records completion.
   void AppFlush(int node);
+  // Whether write `have` (a sector's stamp) may legitimately stand where write
+  // `id` was acknowledged: it is `id`'s concurrent or a later write.
+  bool ConcurrentOrLater(uint64_t have, uint64_t id) const;
   // Records that `node` crashed (for the failover check's double-failure rule).
   void NoteCrash(int node);
   // Records that the last crash was followed by a failover to the peer.
