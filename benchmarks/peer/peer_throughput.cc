@@ -84,7 +84,7 @@ int Main(int argc, char** argv) {
       }
       for (auto& e : events) {
         if (e.kind == TransportEvent::Kind::kMessage) {
-          received_bytes += e.message.data().data().size();
+          received_bytes += BulkBytes(e).size();
           ++received_msgs;
         }
       }

@@ -96,7 +96,9 @@ Replicator::Replicator(const ReplicatorOptions& options,
 // ---------------------------------------------------------------------------
 // Small helpers.
 
-Buffer Replicator::CopyToBuffer(const std::string& bytes) {
+Buffer Replicator::BulkBuffer(const Inbound& in) {
+  if (in.payload != nullptr) return in.payload;
+  const absl::string_view bytes = peer::BulkBytes(in.message, nullptr);
   Buffer buf = pool_.Get(bytes.size());
   std::memcpy(buf->data(), bytes.data(), bytes.size());
   return buf;
@@ -490,7 +492,7 @@ void Replicator::Read(uint64_t id, uint64_t offset, uint64_t length) {
 void Replicator::ReadFromPeer(uint64_t id, uint64_t offset, uint64_t length) {
   if (Replicating() && peer_disk_ == DiskState::kUpToDate) {
     const uint64_t rid = next_remote_read_++;
-    remote_reads_.emplace(rid, id);
+    remote_reads_.emplace(rid, RemoteRead{id, length});
     peer::MirrorMessage m;
     m.mutable_read_request()->set_id(rid);
     m.mutable_read_request()->set_offset(offset);
@@ -788,9 +790,9 @@ void Replicator::LostConnection(absl::string_view reason) {
   unacked_bytes_ = 0;
   ++epoch_;
   for (uint64_t seq : seqs) MaybeCompleteRequest(seq);
-  for (auto& [rid, app_id] : remote_reads_) {
+  for (auto& [rid, read] : remote_reads_) {
     --counters_.ap;
-    FailApp(app_id, absl::UnavailableError(
+    FailApp(read.app_id, absl::UnavailableError(
                         "read from the peer failed: connection lost"));
   }
   remote_reads_.clear();
@@ -835,7 +837,7 @@ void Replicator::ProtocolError(absl::string_view what) {
   DropConnection(absl::StrCat("protocol error: ", what));
 }
 
-void Replicator::Receive(peer::MirrorMessage m) {
+void Replicator::Receive(peer::MirrorMessage m, peer::Payload payload) {
   if (!transport_up_ || linger_until_.has_value()) return;
   last_rx_ = now_;
   switch (m.body_case()) {
@@ -866,7 +868,7 @@ void Replicator::Receive(peer::MirrorMessage m) {
     ProtocolError("message before the handshake");
     return;
   }
-  inbound_.push_back(std::move(m));  // payloads are large: never copied here
+  inbound_.push_back({std::move(m), std::move(payload)});  // never copied here
   ProcessInbound();
 }
 
@@ -883,17 +885,20 @@ void Replicator::ProcessInbound() {
   processing_inbound_ = false;
 }
 
-bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
+bool Replicator::HandleInbound(const Inbound& in) {
+  const peer::MirrorMessage& m = in.message;
+  // Data, ResyncData, ReadReply: the length of the bulk bytes.
+  const size_t bulk = peer::BulkBytes(m, in.payload).size();
   switch (m.body_case()) {
     case peer::MirrorMessage::kData: {
       // The epoch before has a write waiting at the gate: this one must not
       // overtake it (nor its flush).
       if (blocked_epoch_ != 0) return false;
       const peer::Data& d = m.data();
-      if (!Aligned(d.offset(), d.data().size()) ||
-          d.offset() + d.data().size() > opt_.size_bytes) {
+      if (!Aligned(d.offset(), bulk) ||
+          d.offset() + bulk > opt_.size_bytes) {
         ProtocolError(absl::StrCat("Data seq ", d.seq(), " at ", d.offset(), "+",
-                                   d.data().size(), " is misaligned or out of range"));
+                                   bulk, " is misaligned or out of range"));
         return true;
       }
       if (!expected_peer_seq_.has_value() || d.seq() > *expected_peer_seq_) {
@@ -911,7 +916,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       }
       InEpoch& ep = in_epochs_[d.epoch()];
       ++ep.received;
-      counters_.nr += d.data().size() / 1024;
+      counters_.nr += bulk / 1024;
       ++counters_.ua;
       if (opt_.protocol == Protocol::kB) SendAck(d.seq(), peer::ACK_RECEIVED);
       if (!HasLocalDisk()) {
@@ -921,11 +926,11 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         MaybeFinishEpoch(d.epoch());
         return true;
       }
-      Buffer buf = CopyToBuffer(d.data());
-      IoCtx ctx{IoKind::kPeerWrite, d.seq(), d.offset(), d.data().size(), buf};
+      Buffer buf = BulkBuffer(in);
+      IoCtx ctx{IoKind::kPeerWrite, d.seq(), d.offset(), bulk, buf};
       ctx.epoch = d.epoch();
       ctx.conn_gen = conn_gen_;
-      LocalIo io{0, io::IoOp::kWrite, d.offset(), d.data().size(), buf, d.fua()};
+      LocalIo io{0, io::IoOp::kWrite, d.offset(), bulk, buf, d.fua()};
       // Write ordering "drain" (no epoch flush): the epoch's first write waits
       // for the earlier epochs' writes to complete; the rest wait for it.
       const bool drain_barrier =
@@ -1043,16 +1048,16 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
       const peer::ResyncData& d = m.resync_data();
       auto req = resync_requested_.find(d.offset());
       if (repl_ != ReplState::kSyncTarget || req == resync_requested_.end() ||
-          req->second != d.data().size()) {
+          req->second != bulk) {
         ProtocolError(absl::StrCat("unrequested ResyncData at ", d.offset()));
         return true;
       }
-      counters_.nr += d.data().size() / 1024;
-      controller_.Received(d.data().size());
-      Buffer buf = CopyToBuffer(d.data());
-      IoCtx ctx{IoKind::kResyncWrite, 0, d.offset(), d.data().size(), buf};
+      counters_.nr += bulk / 1024;
+      controller_.Received(bulk);
+      Buffer buf = BulkBuffer(in);
+      IoCtx ctx{IoKind::kResyncWrite, 0, d.offset(), bulk, buf};
       ctx.conn_gen = conn_gen_;
-      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), d.data().size(), buf,
+      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), bulk, buf,
                          false},
                  std::move(ctx));
       return true;
@@ -1179,7 +1184,12 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
         ProtocolError("ReadReply for an unknown request");
         return true;
       }
-      const uint64_t app_id = it->second;
+      const uint64_t app_id = it->second.app_id;
+      if (r.error().empty() && bulk != it->second.length) {
+        ProtocolError(absl::StrCat("ReadReply ", r.id(), " has ", bulk, " bytes, ",
+                                   it->second.length, " were asked for"));
+        return true;  // the dropped connection fails the read
+      }
       remote_reads_.erase(it);
       --counters_.ap;
       if (!r.error().empty()) {
@@ -1187,7 +1197,7 @@ bool Replicator::HandleInbound(const peer::MirrorMessage& m) {
                             absl::StrCat("read from the peer failed: ", r.error())));
       } else {
         ready_.done.push_back(AppDone{app_id, absl::OkStatus(),
-                                      CopyToBuffer(r.data())});
+                                      BulkBuffer(in)});
       }
       return true;
     }

@@ -71,6 +71,7 @@
 #include "libhafs/meta/bitmap.h"
 #include "libhafs/mirror/resync_controller.h"
 #include "libhafs/peer/peer.pb.h"
+#include "libhafs/peer/transport.h"
 #include "libhafs/splitbrain/generation_ids.h"
 #include "libhafs/splitbrain/handshake.h"
 #include "libhafs/splitbrain/policy.h"
@@ -326,7 +327,9 @@ class Replicator {
   void TransportUp();
   void TransportDown(absl::string_view reason);
   // Takes the message by value: move it in (Data payloads are large).
-  void Receive(peer::MirrorMessage m);
+  // `payload`: the bulk bytes when the transport delivered them apart
+  // (TransportEvent::payload); they are written as they are, without a copy.
+  void Receive(peer::MirrorMessage m, peer::Payload payload = nullptr);
 
   // --- Local I/O completion, AL admission and time. ---
   void IoDone(uint64_t token, absl::Status status);
@@ -450,7 +453,6 @@ class Replicator {
   bool Overlaps(uint64_t offset, uint64_t length) const;
   void ReleaseGate(uint64_t offset, uint64_t length);
 
-  Buffer CopyToBuffer(const std::string& bytes);
   // Queues `m` for the peer, after any deferred message.
   void Send(peer::MirrorMessage m);
   // Queues `m` to go out with the next message sent or at the next Tick,
@@ -484,7 +486,13 @@ class Replicator {
 
   // Receive path.
   void ProcessInbound();
-  bool HandleInbound(const peer::MirrorMessage& m);  // false: blocked
+  struct Inbound {
+    peer::MirrorMessage message;
+    peer::Payload payload;  // the bulk bytes, or nullptr (then in the message)
+  };
+  bool HandleInbound(const Inbound& in);  // false: blocked
+  // The bulk bytes of `in` in an aligned buffer: the payload, or a copy.
+  Buffer BulkBuffer(const Inbound& in);
   // Issues the epoch's barrier flush once its Barrier arrived and all its
   // writes are issued, then acknowledges what is durable.
   void MaybeFinishEpoch(uint64_t epoch);
@@ -569,11 +577,15 @@ class Replicator {
   std::deque<DeferredWrite> deferred_writes_;     // arrived during the handshake
   uint64_t next_flush_ = 1;
   std::map<uint64_t, AppFlush> flushes_;
-  std::map<uint64_t, uint64_t> remote_reads_;     // request id -> app id
+  struct RemoteRead {
+    uint64_t app_id;
+    uint64_t length;
+  };
+  std::map<uint64_t, RemoteRead> remote_reads_;  // by request id
   uint64_t next_remote_read_ = 1;
 
   // Secondary.
-  std::deque<peer::MirrorMessage> inbound_;
+  std::deque<Inbound> inbound_;
   std::vector<peer::MirrorMessage> deferred_;  // SendLazily
   bool local_io_error_called_ = false;        // call_local_io_error: once per attach
   bool processing_inbound_ = false;

@@ -148,6 +148,8 @@ class HandPair {
           sent[i].push_back(m);
           if (deliver) r_[1 - i]->Receive(m);
         }
+        for (AppDone& d : rd.done) done[i].push_back(std::move(d));
+        for (std::string& line : rd.log) log[i].push_back(std::move(line));
       }
     }
   }
@@ -155,6 +157,8 @@ class HandPair {
   bool deliver = true;
   std::vector<LocalIo> held[2];
   std::vector<peer::MirrorMessage> sent[2];
+  std::vector<AppDone> done[2];
+  std::vector<std::string> log[2];
 
  private:
   static constexpr uint64_t kSize = 16 << 20;
@@ -231,6 +235,52 @@ TEST(Replicator, SecondaryIssuesTheNextEpochBehindTheBarrierFlushWithoutWaiting)
   EXPECT_EQ(complete(2), "");
   EXPECT_EQ(complete(3), "BarrierAck 10, Ack 3");
   EXPECT_EQ(complete(4), "BarrierAck 11");  // urgent: at once
+}
+
+TEST(Replicator, APayloadDeliveredApartIsWrittenAsItIs) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  // As GrpcTransport delivers it: the bytes in an aligned buffer, the
+  // message's field empty.
+  peer::MirrorMessage m = DataMsg(1, 10, 3);
+  auto payload = std::make_shared<io::AlignedBuffer>(kBlock);
+  std::memset(payload->data(), 'p', kBlock);
+  m.mutable_data()->clear_data();
+  p.r(1).Receive(std::move(m), payload);
+  p.Pump();
+  ASSERT_EQ(p.HeldOnSecondary(), "write@3");
+  EXPECT_EQ(p.held[1][0].buf, payload);  // the same buffer: not copied
+  EXPECT_EQ(p.held[1][0].length, kBlock);
+  EXPECT_EQ(p.CompleteHeldOnSecondary(0), "Ack 1");
+}
+
+TEST(Replicator, AReadReplyOfTheWrongLengthIsAProtocolError) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  // Node 0's disk fails a write: it detaches, and reads go to the peer.
+  p.r(0).Write(1, 0, std::make_shared<io::AlignedBuffer>(kBlock));
+  p.Pump();
+  ASSERT_FALSE(p.held[0].empty());
+  p.r(0).IoDone(p.held[0][0].token, absl::DataLossError("EIO"));
+  p.r(0).Read(2, 8 * kBlock, 2 * kBlock);
+  p.Pump();
+  const peer::MirrorMessage* request = nullptr;
+  for (const peer::MirrorMessage& m : p.sent[0]) {
+    if (m.has_read_request()) request = &m;
+  }
+  ASSERT_NE(request, nullptr) << Names(p.sent[0]);
+  peer::MirrorMessage reply;
+  reply.mutable_read_reply()->set_id(request->read_request().id());
+  p.r(0).Receive(std::move(reply), std::make_shared<io::AlignedBuffer>(kBlock));  // 1 of 2
+  p.Pump();
+  EXPECT_THAT(absl::StrJoin(p.log[0], "\n"),
+              HasSubstr("protocol error: ReadReply 1 has 4096 bytes, 8192 were asked for"));
+  EXPECT_NE(p.r(0).repl_state(), ReplState::kEstablished);
+  bool read_failed = false;
+  for (const AppDone& d : p.done[0]) {
+    if (d.id == 2) read_failed = !d.status.ok() && d.data == nullptr;
+  }
+  EXPECT_TRUE(read_failed);
 }
 
 TEST(Replicator, WithoutDiskFlushesTheSecondaryDrainsEachEpochInsteadOfFlushing) {

@@ -617,7 +617,9 @@ bool Volume::Impl::RunTransport() {
         rep_->TransportUp();
         break;
       case peer::TransportEvent::Kind::kMessage:
-        if (e.connection == conn_ && conn_ != 0) rep_->Receive(std::move(e.message));
+        if (e.connection == conn_ && conn_ != 0) {
+          rep_->Receive(std::move(e.message), std::move(e.payload));
+        }
         break;
       case peer::TransportEvent::Kind::kDisconnected:
         if (e.connection == conn_ && conn_ != 0) {

@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
+#include "libhafs/io/buffer_pool.h"
+#include "libhafs/peer/frame_codec.h"
 
 namespace hafs::peer {
 namespace internal {
@@ -150,9 +152,9 @@ std::vector<std::string> TlsNames(const std::shared_ptr<const grpc::AuthContext>
 class StreamIo {
  public:
   virtual ~StreamIo() = default;
-  virtual void IoWrite(const Frame* f) = 0;
+  virtual void IoWrite(const grpc::ByteBuffer* f) = 0;
   virtual void IoWritesDone() = 0;  // client graceful close; server: no-op (Finish follows)
-  virtual void IoRead(Frame* f) = 0;
+  virtual void IoRead(grpc::ByteBuffer* f) = 0;
   virtual void IoCancel() = 0;
   virtual void IoFinal(const absl::Status& status) = 0;  // client RemoveHold / server Finish
   virtual bool IsClient() const = 0;
@@ -195,13 +197,13 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
   // Called by the reactor's constructor, before any reaction can run.
   void Start() {
-    const Frame* w = nullptr;
+    const grpc::ByteBuffer* w = nullptr;
     {
       absl::MutexLock l(&mu_);
       control_.push_back(hs_.Start());
       w = PrepareWriteLocked();
     }
-    io_->IoRead(&read_buf_);
+    io_->IoRead(&read_bytes_);
     if (w != nullptr) io_->IoWrite(w);
     std::weak_ptr<StreamCore> weak = weak_from_this();
     clock_->ScheduleAfter(handshake_timeout_, [weak, t = handshake_timeout_] {
@@ -223,7 +225,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Transport::SendBatch on this stream: everything accepted is queued
   // before the next write starts, so it leaves in one frame where it fits.
   absl::Status Enqueue(std::deque<MirrorMessage>* messages) {
-    const Frame* w = nullptr;
+    const grpc::ByteBuffer* w = nullptr;
     absl::Status s;
     {
       absl::MutexLock l(&mu_);
@@ -286,7 +288,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // --- reactions ---
 
   void OnWriteDone(bool ok) {
-    const Frame* w = nullptr;
+    const grpc::ByteBuffer* w = nullptr;
     bool writable = false, writes_done = false, final = false;
     absl::Status final_status;
     {
@@ -328,17 +330,29 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
       MaybeFinal();
       return;
     }
-    std::vector<MirrorMessage> messages;
+    // The frame is decoded before any lock is taken (the payloads' one copy).
+    // read_buf_ and read_bytes_ belong to the one read in flight.
+    const absl::Status decoded = DecodeFrame(&read_bytes_, &payload_pool_, &read_buf_,
+                                             &read_payloads_);
+    std::vector<Received> messages;
     bool authenticated = false;
     std::optional<absl::Status> refused;  // we refused the peer, or it refused us
     std::string refused_channel;          // the channel the peer's Hello named
     PeerInfo peer;
-    const Frame* w = nullptr;
+    const grpc::ByteBuffer* w = nullptr;
     bool abort = false;
     bool reread = true;
     {
       absl::MutexLock l(&mu_);
-      if (phase_ == Phase::kHandshake) {
+      if (!decoded.ok()) {
+        HAFS_LOG(WARNING) << "peer " << peer_address_ << ": " << decoded.message()
+                          << "; closing the stream";
+        if (phase_ != Phase::kClosing) {
+          close_status_ = absl::InternalError(
+              absl::StrCat("protocol violation by peer: ", decoded.message()));
+        }
+        abort = true;
+      } else if (phase_ == Phase::kHandshake) {
         if (read_buf_.has_hello() && server_->options().auth.mode == AuthMode::kMtls) {
           hs_.SetTlsPeerNames(io_->TlsPeerNames());
         }
@@ -371,7 +385,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
         if (read_buf_.has_batch()) {
           MirrorBatch* b = read_buf_.mutable_batch();
           messages.reserve(b->messages_size());
-          for (MirrorMessage& m : *b->mutable_messages()) messages.push_back(std::move(m));
+          for (int i = 0; i < b->messages_size(); ++i) {
+            messages.push_back({std::move(*b->mutable_messages(i)), std::move(read_payloads_[i])});
+          }
         } else {
           HAFS_LOG(WARNING) << "peer " << peer_address_
                             << ": protocol violation: frame case " << read_buf_.body_case()
@@ -429,7 +445,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     // external op taken above keeps the RPC from finishing in between.
     WakeOwner(wake);
     read_buf_.Clear();
-    if (reread) io_->IoRead(&read_buf_);
+    read_payloads_.clear();
+    if (reread) io_->IoRead(&read_bytes_);
     EndExternal();
   }
 
@@ -461,6 +478,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     MirrorMessage message;
     size_t bytes;
   };
+  using Received = GrpcTransport::Received;
 
   // Runs `fn` (which returns whether the owner wants a wake-up) on the owner
   // and returns the owner's wake-up slot to invoke, or nullptr. Callers
@@ -482,17 +500,17 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   }
 
   // Picks the next frame to write, if any. Sets write_in_flight_.
-  const Frame* PrepareWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  const grpc::ByteBuffer* PrepareWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (write_in_flight_ || final_done_ || phase_ == Phase::kDone) return nullptr;
     if (!control_.empty()) {
-      write_buf_ = std::move(control_.front());
+      EncodeFrame(&control_.front(), &write_bytes_);
       control_.pop_front();
       write_in_flight_ = true;
-      return &write_buf_;
+      return &write_bytes_;
     }
     if (phase_ != Phase::kOpen || data_.empty()) return nullptr;
-    write_buf_.Clear();
-    MirrorBatch* batch = write_buf_.mutable_batch();
+    Frame frame;
+    MirrorBatch* batch = frame.mutable_batch();
     size_t bytes = 0;
     while (!data_.empty() && (bytes == 0 || bytes + data_.front().bytes <= max_batch_bytes_)) {
       bytes += data_.front().bytes;
@@ -503,7 +521,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     writing_bytes_ = bytes;
     write_in_flight_ = true;
     ++batches_;
-    return &write_buf_;
+    EncodeFrame(&frame, &write_bytes_);  // moves the payloads into slices: no copy
+    return &write_bytes_;
   }
 
   // Client graceful close: after the refusal AuthResult went out, half-close.
@@ -578,25 +597,38 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   int external_ops_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
-  Frame write_buf_;  // owned by the one write in flight
-  Frame read_buf_;   // owned by the one read in flight
+  grpc::ByteBuffer write_bytes_;  // owned by the one write in flight
+  // Owned by the one read in flight: the bytes, then the decoded frame and
+  // the payloads of its batch messages (read_payloads_[i]: message i's).
+  grpc::ByteBuffer read_bytes_;
+  Frame read_buf_;
+  std::vector<Payload> read_payloads_;
+  io::BufferPool payload_pool_;  // buffers may outlive the stream
 };
 
 // --- client side ---
 
-class ClientStream final : public grpc::ClientBidiReactor<Frame, Frame>, public StreamIo {
+// The Replicate method, as the generic stub names it (the stream carries
+// ByteBuffers: frame_codec.h does the (de)serialization).
+std::string ReplicateMethod() {
+  return absl::StrCat("/", PeerService::service_full_name(), "/Replicate");
+}
+
+using Bytes = grpc::ByteBuffer;
+
+class ClientStream final : public grpc::ClientBidiReactor<Bytes, Bytes>, public StreamIo {
  public:
-  ClientStream(std::shared_ptr<StreamCore> core, PeerService::Stub* stub)
+  ClientStream(std::shared_ptr<StreamCore> core, grpc::GenericStub* stub)
       : core_(std::move(core)) {
     core_->SetIo(this);
-    stub->async()->Replicate(&context_, this);
+    stub->PrepareBidiStreamingCall(&context_, ReplicateMethod(), grpc::StubOptions(), this);
     AddHold();
     core_->Start();
     StartCall();
   }
-  void IoWrite(const Frame* f) override { StartWrite(f); }
+  void IoWrite(const Bytes* f) override { StartWrite(f); }
   void IoWritesDone() override { StartWritesDone(); }
-  void IoRead(Frame* f) override { StartRead(f); }
+  void IoRead(Bytes* f) override { StartRead(f); }
   void IoCancel() override { context_.TryCancel(); }
   void IoFinal(const absl::Status&) override { RemoveHold(); }
   bool IsClient() const override { return true; }
@@ -617,16 +649,16 @@ class ClientStream final : public grpc::ClientBidiReactor<Frame, Frame>, public 
 
 // --- server side ---
 
-class ServerStream final : public grpc::ServerBidiReactor<Frame, Frame>, public StreamIo {
+class ServerStream final : public grpc::ServerBidiReactor<Bytes, Bytes>, public StreamIo {
  public:
   ServerStream(std::shared_ptr<StreamCore> core, grpc::CallbackServerContext* ctx)
       : core_(std::move(core)), ctx_(ctx) {
     core_->SetIo(this);
     core_->Start();
   }
-  void IoWrite(const Frame* f) override { StartWrite(f); }
+  void IoWrite(const Bytes* f) override { StartWrite(f); }
   void IoWritesDone() override {}
-  void IoRead(Frame* f) override { StartRead(f); }
+  void IoRead(Bytes* f) override { StartRead(f); }
   void IoCancel() override { ctx_->TryCancel(); }
   void IoFinal(const absl::Status& s) override {
     Finish(s.ok() ? grpc::Status::OK : ToGrpc(s));
@@ -647,11 +679,13 @@ class ServerStream final : public grpc::ServerBidiReactor<Frame, Frame>, public 
   grpc::CallbackServerContext* ctx_;
 };
 
-class ServiceImpl final : public PeerService::CallbackService {
+class ServiceImpl final
+    : public PeerService::WithRawCallbackMethod_Replicate<
+          PeerService::WithCallbackMethod_Heartbeat<PeerService::Service>> {
  public:
   explicit ServiceImpl(PeerServer* server) : server_(server) {}
 
-  grpc::ServerBidiReactor<Frame, Frame>* Replicate(grpc::CallbackServerContext* ctx) override {
+  grpc::ServerBidiReactor<Bytes, Bytes>* Replicate(grpc::CallbackServerContext* ctx) override {
     auto core = std::make_shared<StreamCore>(server_, ctx->peer(), "", /*is_client=*/false,
                                              size_t{1} << 20, size_t{64} << 20,
                                              Clock::System(), absl::Seconds(10));
@@ -783,8 +817,11 @@ absl::StatusOr<std::unique_ptr<PeerClient>> PeerClient::Create(const PeerService
   std::unique_ptr<PeerClient> c(new PeerClient());
   c->channel_ = grpc::CreateCustomChannel(address, creds, ChannelArgs(options, reconnect));
   c->stub_ = PeerService::NewStub(c->channel_);
+  c->generic_stub_ = std::make_unique<grpc::GenericStub>(c->channel_);
   return c;
 }
+
+PeerClient::~PeerClient() = default;
 
 void PeerClient::Heartbeat(const HeartbeatFrame& frame, absl::Duration timeout,
                            std::function<void(absl::StatusOr<HeartbeatFrame>)> done) {
@@ -948,7 +985,7 @@ void GrpcTransport::Dial() {
     dialed_ = core;
   }
   core->BindOwner(this);
-  new internal::ClientStream(core, client_->stub());  // deletes itself in OnDone
+  new internal::ClientStream(core, client_->generic_stub());  // deletes itself in OnDone
 }
 
 void GrpcTransport::ScheduleRedial() {
@@ -1067,15 +1104,16 @@ GrpcTransport::AuthOutcome GrpcTransport::OnStreamAuthenticated(
 }
 
 bool GrpcTransport::OnStreamMessages(internal::StreamCore* core,
-                                     std::vector<MirrorMessage> messages) {
+                                     std::vector<Received> messages) {
   {
     absl::MutexLock l(&mu_);
     if (current_.get() != core) return false;  // a replaced or closed stream
-    for (MirrorMessage& m : messages) {
+    for (Received& m : messages) {
       TransportEvent e;
       e.kind = TransportEvent::Kind::kMessage;
       e.connection = conn_id_;
-      e.message = std::move(m);
+      e.message = std::move(m.message);
+      e.payload = std::move(m.payload);
       PushLocked(std::move(e));
     }
   }

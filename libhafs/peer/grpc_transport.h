@@ -66,6 +66,10 @@
 #include "libhafs/peer/transport.h"
 
 namespace grpc {
+template <class RequestType, class ResponseType>
+class TemplatedGenericStub;
+class ByteBuffer;
+typedef TemplatedGenericStub<ByteBuffer, ByteBuffer> GenericStub;
 class Channel;
 class ChannelCredentials;
 class Server;
@@ -184,6 +188,7 @@ class PeerClient {
   static absl::StatusOr<std::unique_ptr<PeerClient>> Create(
       const PeerServiceOptions& options, const std::string& address,
       absl::Duration reconnect = absl::Seconds(1));
+  ~PeerClient();
   // Sends one heartbeat; `done` runs on a gRPC thread with the peer's answer
   // or the gRPC error mapped to absl::Status (kDeadlineExceeded after
   // `timeout`, kUnavailable when the peer is unreachable).
@@ -195,10 +200,13 @@ class PeerClient {
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   PeerService::Stub* stub() { return stub_.get(); }
+  // For the Replicate stream, whose frames frame_codec.h (de)serializes.
+  grpc::GenericStub* generic_stub() { return generic_stub_.get(); }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<PeerService::Stub> stub_;
+  std::unique_ptr<grpc::GenericStub> generic_stub_;
 };
 
 struct GrpcTransportOptions {
@@ -254,7 +262,11 @@ class GrpcTransport final : public Transport {
   };
   AuthOutcome OnStreamAuthenticated(const std::shared_ptr<internal::StreamCore>& core,
                                     const PeerInfo& peer);
-  bool OnStreamMessages(internal::StreamCore* core, std::vector<MirrorMessage> messages);
+  struct Received {
+    MirrorMessage message;
+    Payload payload;
+  };
+  bool OnStreamMessages(internal::StreamCore* core, std::vector<Received> messages);
   bool OnStreamWritable(internal::StreamCore* core);
   // `authenticated`: the stream got past authentication (else it was a
   // failed attempt).

@@ -1,6 +1,8 @@
 #include "libhafs/peer/sim_transport.h"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +60,7 @@ SimNetwork::SimNetwork(SimClock* clock, uint64_t seed, SimNetworkOptions options
                        PeerInfo node0, PeerInfo node1, TransportOptions transport_options)
     : clock_(clock),
       rng_(seed),
+      payload_rng_(seed ^ 0x9e3779b97f4a7c15ULL),
       options_(options),
       transport_options_(transport_options) {
   HAFS_CHECK(options_.min_delay <= options_.max_delay) << "min_delay > max_delay";
@@ -277,6 +280,13 @@ void SimNetwork::Pump(int from) {
     e.kind = TransportEvent::Kind::kMessage;
     e.connection = receiver.conn_id_;
     e.message = std::move(item.message);
+    std::string* bulk = MutableBulkField(&e.message);
+    if (bulk != nullptr && !bulk->empty() &&
+        payload_rng_.Bernoulli(options_.split_payload_probability)) {
+      e.payload = std::make_shared<io::AlignedBuffer>(bulk->size());
+      std::memcpy(e.payload->data(), bulk->data(), bulk->size());
+      bulk->clear();
+    }
     receiver.Push(std::move(e));
   }
   ArmPump(from);

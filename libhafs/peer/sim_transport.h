@@ -66,6 +66,10 @@ struct SimNetworkOptions {
   double duplicate_probability = 0;
   double reorder_probability = 0;
   absl::Duration reorder_window = absl::Milliseconds(5);
+  // Per delivered message with bulk bytes: probability that they arrive in
+  // TransportEvent::payload, as GrpcTransport delivers them (drawn from a
+  // stream of its own: the other choices stay those of the seed).
+  double split_payload_probability = 0.5;
 };
 
 struct SimNetworkStats {
@@ -161,6 +165,7 @@ class SimNetwork {
 
   SimClock* const clock_;
   Random rng_;
+  Random payload_rng_;
   const SimNetworkOptions options_;
   const TransportOptions transport_options_;
   std::array<std::unique_ptr<SimTransport>, 2> endpoints_;

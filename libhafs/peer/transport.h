@@ -28,6 +28,12 @@
 //     oversized message still goes through. After a refusal the transport
 //     emits one kWritable event once the queue drained below half the limit.
 //     The message that was refused is not queued; the caller keeps it.
+//   * Bulk payloads: the bytes field of a Data, ResyncData or ReadReply (see
+//     MutableBulkField) may arrive in TransportEvent::payload, a 4 KiB-aligned
+//     buffer ready for O_DIRECT I/O, instead of in the message, whose field is
+//     then empty (GrpcTransport always does this for non-empty payloads, so
+//     that a received 1 MiB write is copied once, from the socket buffers into
+//     its I/O buffer). Receivers read BulkBytes(event) rather than the field.
 //
 // Threading: TakeEvents/Send/Connect/Disconnect may be called from any thread.
 // Implementations never call back into the owner except through the optional
@@ -55,11 +61,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/strings/string_view.h"
+#include "libhafs/io/block_device.h"
 #include "libhafs/peer/peer.pb.h"
 
 namespace hafs::peer {
@@ -75,6 +84,9 @@ struct PeerInfo {
   std::string address;        // transport-level address, for logs ("sim", "ipv4:...")
 };
 
+// A message's bulk bytes delivered outside the protobuf (file comment).
+using Payload = std::shared_ptr<io::AlignedBuffer>;
+
 struct TransportEvent {
   enum class Kind {
     kConnected,     // `peer` is valid
@@ -87,10 +99,24 @@ struct TransportEvent {
   ConnectionId connection = 0;
   PeerInfo peer;
   MirrorMessage message;
+  Payload payload;  // kMessage: the bulk field's bytes, or nullptr (then in `message`)
   absl::Status reason;
 };
 
 const char* KindName(TransportEvent::Kind kind);
+
+// The bulk bytes field of `m` (Data.data, ResyncData.data, ReadReply.data),
+// or nullptr for the other message kinds.
+std::string* MutableBulkField(MirrorMessage* m);
+// The field number of the bulk bytes field inside the MirrorMessage body with
+// field number `body_field` (= its oneof case), or 0 for bodies without one.
+int BulkFieldNumber(int body_field);
+// The bulk bytes of a received message: `payload` when set, else the field
+// (empty for kinds without one).
+absl::string_view BulkBytes(const MirrorMessage& m, const Payload& payload);
+inline absl::string_view BulkBytes(const TransportEvent& e) {
+  return BulkBytes(e.message, e.payload);
+}
 
 struct TransportOptions {
   // Back-pressure threshold (see the file comment).
