@@ -68,6 +68,63 @@ grpc::Slice OwnedSlice(std::unique_ptr<std::string> s) {
       raw->data(), raw->size(), [](void* p) { delete static_cast<std::string*>(p); }, raw);
 }
 
+// Protobuf's parser reads a tag or a length in at most 5 bytes and refuses
+// longer varints; CodedInputStream accepts up to 10. These helpers refuse
+// them too, so that nothing protobuf would refuse gets through.
+
+// The next tag, or 0 at the end or on error (ConsumedEntireMessage() says
+// which: false after an over-long tag).
+uint32_t NextTag(CodedInputStream* in) {
+  const int before = in->CurrentPosition();
+  const uint32_t tag = in->ReadTag();
+  return in->CurrentPosition() - before <= 5 ? tag : 0;
+}
+
+bool ReadLength(CodedInputStream* in, uint32_t* len) {
+  const int before = in->CurrentPosition();
+  return in->ReadVarint32(len) && in->CurrentPosition() - before <= 5 &&
+         *len <= static_cast<uint32_t>(std::numeric_limits<int>::max());
+}
+
+// Copies the field with `tag` from `in` to `out` (re-encoded). Groups (none in
+// proto3) are refused.
+bool CopyField(CodedInputStream* in, uint32_t tag, CodedOutputStream* out) {
+  switch (WireFormatLite::GetTagWireType(tag)) {
+    case WireFormatLite::WIRETYPE_VARINT: {
+      uint64_t v = 0;
+      if (!in->ReadVarint64(&v)) return false;
+      out->WriteTag(tag);
+      out->WriteVarint64(v);
+      return true;
+    }
+    case WireFormatLite::WIRETYPE_FIXED64: {
+      uint64_t v = 0;
+      if (!in->ReadLittleEndian64(&v)) return false;
+      out->WriteTag(tag);
+      out->WriteLittleEndian64(v);
+      return true;
+    }
+    case WireFormatLite::WIRETYPE_FIXED32: {
+      uint32_t v = 0;
+      if (!in->ReadLittleEndian32(&v)) return false;
+      out->WriteTag(tag);
+      out->WriteLittleEndian32(v);
+      return true;
+    }
+    case WireFormatLite::WIRETYPE_LENGTH_DELIMITED: {
+      uint32_t len = 0;
+      std::string bytes;
+      if (!ReadLength(in, &len) || !in->ReadString(&bytes, static_cast<int>(len))) return false;
+      out->WriteTag(tag);
+      out->WriteVarint32(len);
+      out->WriteString(bytes);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 absl::Status Malformed(const CodedInputStream& in, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("malformed Frame at byte ",
                                                  in.CurrentPosition(), ": ", what,
@@ -97,10 +154,10 @@ absl::Status DecodeBulkBody(CodedInputStream* in, int bulk_field, io::BufferPool
   {
     StringOutputStream rest_stream(&rest);
     CodedOutputStream rest_out(&rest_stream);
-    while (const uint32_t tag = in->ReadTag()) {
+    while (const uint32_t tag = NextTag(in)) {
       if (tag == LenTag(bulk_field)) {
         uint32_t len = 0;
-        if (!in->ReadVarint32(&len) || static_cast<int64_t>(len) > in->BytesUntilLimit()) {
+        if (!ReadLength(in, &len) || static_cast<int64_t>(len) > in->BytesUntilLimit()) {
           return Malformed(*in, "payload length beyond the end of its message");
         }
         if (len == 0) {
@@ -112,7 +169,7 @@ absl::Status DecodeBulkBody(CodedInputStream* in, int bulk_field, io::BufferPool
           return Malformed(*in, "truncated payload");
         }
         *payload = std::move(buf);  // a repeated occurrence wins, as in protobuf
-      } else if (!WireFormatLite::SkipField(in, tag, &rest_out)) {
+      } else if (!CopyField(in, tag, &rest_out)) {
         return Malformed(*in, absl::StrCat("bad field in ", body->GetTypeName()));
       }
     }
@@ -133,18 +190,18 @@ absl::Status DecodeMessage(CodedInputStream* in, io::BufferPool* pool, MirrorMes
   {
     StringOutputStream rest_stream(&rest);
     CodedOutputStream rest_out(&rest_stream);
-    while (const uint32_t tag = in->ReadTag()) {
+    while (const uint32_t tag = NextTag(in)) {
       const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
       const int bulk_field = BulkFieldNumber(field);
       if (bulk_field != 0 && WireFormatLite::GetTagWireType(tag) == kLen) {
         uint32_t len = 0;
-        if (!in->ReadVarint32(&len)) return Malformed(*in, "bad length in MirrorMessage");
+        if (!ReadLength(in, &len)) return Malformed(*in, "bad length in MirrorMessage");
         if (m->body_case() != field) payload->reset();  // another body replaced
         google::protobuf::Message* body = MutableBody(m, field);
         HAFS_RETURN_IF_ERROR(Within(in, len, body->GetTypeName(), [&] {
           return DecodeBulkBody(in, bulk_field, pool, body, payload);
         }));
-      } else if (!WireFormatLite::SkipField(in, tag, &rest_out)) {
+      } else if (!CopyField(in, tag, &rest_out)) {
         return Malformed(*in, "bad field in MirrorMessage");
       }
     }
@@ -162,13 +219,18 @@ absl::Status DecodeMessage(CodedInputStream* in, io::BufferPool* pool, MirrorMes
 
 absl::Status DecodeBatch(CodedInputStream* in, io::BufferPool* pool, MirrorBatch* batch,
                          std::vector<Payload>* payloads) {
-  while (const uint32_t tag = in->ReadTag()) {
+  std::string rest;  // unknown fields, kept as protobuf keeps them
+  StringOutputStream rest_stream(&rest);
+  CodedOutputStream rest_out(&rest_stream);
+  while (const uint32_t tag = NextTag(in)) {
     if (tag != LenTag(MirrorBatch::kMessagesFieldNumber)) {
-      if (!WireFormatLite::SkipField(in, tag)) return Malformed(*in, "bad field in MirrorBatch");
-      continue;  // an unknown field: ignored
+      if (!CopyField(in, tag, &rest_out)) {
+        return Malformed(*in, "bad field in MirrorBatch");
+      }
+      continue;
     }
     uint32_t len = 0;
-    if (!in->ReadVarint32(&len) || static_cast<int64_t>(len) > in->BytesUntilLimit()) {
+    if (!ReadLength(in, &len) || static_cast<int64_t>(len) > in->BytesUntilLimit()) {
       return Malformed(*in, "MirrorMessage length beyond the end of its batch");
     }
     MirrorMessage* m = batch->add_messages();
@@ -192,6 +254,8 @@ absl::Status DecodeBatch(CodedInputStream* in, io::BufferPool* pool, MirrorBatch
         Within(in, len, "MirrorMessage", [&] { return DecodeMessage(in, pool, m, &payload); }));
   }
   if (!in->ConsumedEntireMessage()) return Malformed(*in, "bad tag in MirrorBatch");
+  rest_out.Trim();
+  if (!rest.empty() && !batch->MergeFromString(rest)) return Malformed(*in, "bad MirrorBatch");
   return absl::OkStatus();
 }
 
@@ -273,15 +337,15 @@ absl::Status DecodeFrame(grpc::ByteBuffer* in, io::BufferPool* pool, Frame* fram
   {
     StringOutputStream rest_stream(&rest);
     CodedOutputStream rest_out(&rest_stream);
-    while (const uint32_t tag = cis.ReadTag()) {
+    while (const uint32_t tag = NextTag(&cis)) {
       if (tag == LenTag(Frame::kBatchFieldNumber)) {
         uint32_t len = 0;
-        if (!cis.ReadVarint32(&len)) return Malformed(cis, "bad MirrorBatch length");
+        if (!ReadLength(&cis, &len)) return Malformed(cis, "bad MirrorBatch length");
         HAFS_RETURN_IF_ERROR(Within(&cis, len, "MirrorBatch", [&] {
           return DecodeBatch(&cis, pool, frame->mutable_batch(), payloads);
         }));
         batch = true;
-      } else if (!WireFormatLite::SkipField(&cis, tag, &rest_out)) {
+      } else if (!CopyField(&cis, tag, &rest_out)) {
         return Malformed(cis, "bad field in Frame");
       }
     }
