@@ -792,8 +792,7 @@ void Replicator::LostConnection(absl::string_view reason) {
   for (uint64_t seq : seqs) MaybeCompleteRequest(seq);
   for (auto& [rid, read] : remote_reads_) {
     --counters_.ap;
-    FailApp(read.app_id, absl::UnavailableError(
-                        "read from the peer failed: connection lost"));
+    FailApp(read.app_id, absl::UnavailableError("read from the peer failed: connection lost"));
   }
   remote_reads_.clear();
   // Secondary side: forget the stream; local writes in flight still finish.
@@ -895,10 +894,9 @@ bool Replicator::HandleInbound(const Inbound& in) {
       // overtake it (nor its flush).
       if (blocked_epoch_ != 0) return false;
       const peer::Data& d = m.data();
-      if (!Aligned(d.offset(), bulk) ||
-          d.offset() + bulk > opt_.size_bytes) {
-        ProtocolError(absl::StrCat("Data seq ", d.seq(), " at ", d.offset(), "+",
-                                   bulk, " is misaligned or out of range"));
+      if (!Aligned(d.offset(), bulk) || d.offset() + bulk > opt_.size_bytes) {
+        ProtocolError(absl::StrCat("Data seq ", d.seq(), " at ", d.offset(), "+", bulk,
+                                   " is misaligned or out of range"));
         return true;
       }
       if (!expected_peer_seq_.has_value() || d.seq() > *expected_peer_seq_) {
@@ -1057,9 +1055,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
       Buffer buf = BulkBuffer(in);
       IoCtx ctx{IoKind::kResyncWrite, 0, d.offset(), bulk, buf};
       ctx.conn_gen = conn_gen_;
-      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), bulk, buf,
-                         false},
-                 std::move(ctx));
+      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), bulk, buf, false}, std::move(ctx));
       return true;
     }
     case peer::MirrorMessage::kResyncInSync: {
@@ -1196,8 +1192,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
         FailApp(app_id, absl::UnavailableError(
                             absl::StrCat("read from the peer failed: ", r.error())));
       } else {
-        ready_.done.push_back(AppDone{app_id, absl::OkStatus(),
-                                      BulkBuffer(in)});
+        ready_.done.push_back(AppDone{app_id, absl::OkStatus(), BulkBuffer(in)});
       }
       return true;
     }

@@ -17,10 +17,10 @@
 namespace hafs::peer {
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 constexpr WireFormatLite::WireType kLen = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
 
@@ -126,8 +126,8 @@ bool CopyField(CodedInputStream* in, uint32_t tag, CodedOutputStream* out) {
 }
 
 absl::Status Malformed(const CodedInputStream& in, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("malformed Frame at byte ",
-                                                 in.CurrentPosition(), ": ", what,
+  return absl::InvalidArgumentError(absl::StrCat("malformed Frame at byte ", in.CurrentPosition(),
+                                                 ": ", what,
                                                  " (not a hafs peer Frame, or truncated)"));
 }
 

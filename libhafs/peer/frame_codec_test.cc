@@ -23,7 +23,8 @@ std::string Flatten(grpc::ByteBuffer* b) {
   std::vector<grpc::Slice> slices;
   EXPECT_TRUE(b->Dump(&slices).ok());
   std::string out;
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return out;
 }
 
@@ -46,7 +47,7 @@ std::string Bytes(Random* rnd, size_t n) {
 }
 
 MirrorMessage RandomMessage(Random* rnd) {
-  static const size_t kSizes[] = {0, 1, 4096, kZeroCopyMinBytes - 1, kZeroCopyMinBytes,
+  static const size_t kSizes[] = {0,     1,      4096, kZeroCopyMinBytes - 1, kZeroCopyMinBytes,
                                   65536, 1 << 20};
   MirrorMessage m;
   const size_t bulk = kSizes[rnd->Uniform(std::size(kSizes))];
@@ -214,9 +215,8 @@ TEST(FrameCodecTest, RefusesAmbiguousAndOversizedEncodings) {
   // allocation.
   std::string lie = "\x22\xff\xff\xff\x03";  // Data.data, length 2^30 - 1 (varint)
   lie += "abc";
-  s = DecodeString(Len(Frame::kBatchFieldNumber,
-                       Len(MirrorBatch::kMessagesFieldNumber,
-                           Len(MirrorMessage::kDataFieldNumber, lie))));
+  s = DecodeString(Len(Frame::kBatchFieldNumber, Len(MirrorBatch::kMessagesFieldNumber,
+                                                     Len(MirrorMessage::kDataFieldNumber, lie))));
   EXPECT_NE(s.message().find("payload length beyond"), std::string::npos) << s;
 
   // Tags and lengths in varints longer than 5 bytes: protobuf refuses them,

@@ -332,8 +332,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
     }
     // The frame is decoded before any lock is taken (the payloads' one copy).
     // read_buf_ and read_bytes_ belong to the one read in flight.
-    const absl::Status decoded = DecodeFrame(&read_bytes_, &payload_pool_, &read_buf_,
-                                             &read_payloads_);
+    const absl::Status decoded =
+        DecodeFrame(&read_bytes_, &payload_pool_, &read_buf_, &read_payloads_);
     std::vector<Received> messages;
     bool authenticated = false;
     std::optional<absl::Status> refused;  // we refused the peer, or it refused us
@@ -348,8 +348,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
         HAFS_LOG(WARNING) << "peer " << peer_address_ << ": " << decoded.message()
                           << "; closing the stream";
         if (phase_ != Phase::kClosing) {
-          close_status_ = absl::InternalError(
-              absl::StrCat("protocol violation by peer: ", decoded.message()));
+          close_status_ =
+              absl::InternalError(absl::StrCat("protocol violation by peer: ", decoded.message()));
         }
         abort = true;
       } else if (phase_ == Phase::kHandshake) {
@@ -618,8 +618,7 @@ using Bytes = grpc::ByteBuffer;
 
 class ClientStream final : public grpc::ClientBidiReactor<Bytes, Bytes>, public StreamIo {
  public:
-  ClientStream(std::shared_ptr<StreamCore> core, grpc::GenericStub* stub)
-      : core_(std::move(core)) {
+  ClientStream(std::shared_ptr<StreamCore> core, grpc::GenericStub* stub) : core_(std::move(core)) {
     core_->SetIo(this);
     stub->PrepareBidiStreamingCall(&context_, ReplicateMethod(), grpc::StubOptions(), this);
     AddHold();
@@ -679,9 +678,8 @@ class ServerStream final : public grpc::ServerBidiReactor<Bytes, Bytes>, public 
   grpc::CallbackServerContext* ctx_;
 };
 
-class ServiceImpl final
-    : public PeerService::WithRawCallbackMethod_Replicate<
-          PeerService::WithCallbackMethod_Heartbeat<PeerService::Service>> {
+class ServiceImpl final : public PeerService::WithRawCallbackMethod_Replicate<
+                              PeerService::WithCallbackMethod_Heartbeat<PeerService::Service>> {
  public:
   explicit ServiceImpl(PeerServer* server) : server_(server) {}
 
@@ -1103,8 +1101,7 @@ GrpcTransport::AuthOutcome GrpcTransport::OnStreamAuthenticated(
   return out;
 }
 
-bool GrpcTransport::OnStreamMessages(internal::StreamCore* core,
-                                     std::vector<Received> messages) {
+bool GrpcTransport::OnStreamMessages(internal::StreamCore* core, std::vector<Received> messages) {
   {
     absl::MutexLock l(&mu_);
     if (current_.get() != core) return false;  // a replaced or closed stream

@@ -56,8 +56,8 @@ std::vector<TransportEvent> SimTransport::TakeEvents() {
 // ---------------------------------------------------------------------------
 // SimNetwork
 
-SimNetwork::SimNetwork(SimClock* clock, uint64_t seed, SimNetworkOptions options,
-                       PeerInfo node0, PeerInfo node1, TransportOptions transport_options)
+SimNetwork::SimNetwork(SimClock* clock, uint64_t seed, SimNetworkOptions options, PeerInfo node0,
+                       PeerInfo node1, TransportOptions transport_options)
     : clock_(clock),
       rng_(seed),
       payload_rng_(seed ^ 0x9e3779b97f4a7c15ULL),

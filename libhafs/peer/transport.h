@@ -66,8 +66,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/time/time.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "libhafs/io/block_device.h"
 #include "libhafs/peer/peer.pb.h"
 
