@@ -156,6 +156,27 @@ bool Replicator::SendsData() const {
   return Replicating() && repl_ != ReplState::kAhead;
 }
 
+bool Replicator::PeerHasDisk() const {
+  return peer_disk_ != DiskState::kDiskless && peer_disk_ != DiskState::kFailed;
+}
+
+void Replicator::PeerDiskLost() {
+  // DRBD's after_state_ch ("lost contact to peer's copy of the data"): the
+  // UpToDate copy here is now the only current one, and the peer's old disk
+  // may come back (a transient error, a restart). A new generation makes the
+  // next handshake see who is ahead (the peer's current UUID is then this
+  // node's bitmap UUID: bitmap-based resync from here), whatever the roles
+  // and the tie-break are by then.
+  if (disk_ != DiskState::kUpToDate || persisted_.gi.bitmap != 0) return;
+  if (role_ != Role::kPrimary && peer_role_ != Role::kPrimary) return;
+  SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
+  new_uuid_on_write_ = false;
+  persist_dirty_ = true;
+  Log(absl::StrCat("the peer's disk is ", DiskStateName(peer_disk_),
+                   ": this node holds the only current copy, new current UUID ",
+                   persisted_.gi.DebugString()));
+}
+
 bool Replicator::HasLocalDisk() const {
   return disk_ != DiskState::kDiskless && disk_ != DiskState::kFailed;
 }
@@ -914,6 +935,9 @@ bool Replicator::HandleInbound(const Inbound& in) {
       }
       InEpoch& ep = in_epochs_[d.epoch()];
       ++ep.received;
+      // The only disk of the pair (DRBD's receive_Data): the peer's own copy
+      // of these blocks is stale when its disk comes back.
+      if (!PeerHasDisk() && HasLocalDisk()) MarkOutOfSync(d.offset(), bulk, /*tell_peer=*/false);
       counters_.nr += bulk / 1024;
       ++counters_.ua;
       if (opt_.protocol == Protocol::kB) SendAck(d.seq(), peer::ACK_RECEIVED);
@@ -1127,8 +1151,13 @@ bool Replicator::HandleInbound(const Inbound& in) {
       OnVerifyReply(m.verify_reply());
       return true;
     case peer::MirrorMessage::kState: {
+      const DiskState old_peer_disk = peer_disk_;
       peer_role_ = static_cast<Role>(m.state().role());
       peer_disk_ = static_cast<DiskState>(m.state().disk_state());
+      if (old_peer_disk >= DiskState::kInconsistent && old_peer_disk != DiskState::kDUnknown &&
+          !PeerHasDisk()) {
+        PeerDiskLost();
+      }
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
         ProtocolError("both nodes are Primary");
       }
@@ -1334,8 +1363,9 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       r->second.local_done = true;
       r->second.local_status = status;
       if (!status.ok()) {
-        // The local copy of these blocks is not what the peer has.
-        MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/false);
+        // The local copy of these blocks is not what the peer has; the peer
+        // marks them too, since this node's bitmap may be on the failed disk.
+        MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/true);
         LocalDiskFailed(status);
       }
       MaybeCompleteRequest(ctx.ref);

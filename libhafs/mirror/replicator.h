@@ -491,6 +491,11 @@ class Replicator {
     peer::Payload payload;  // the bulk bytes, or nullptr (then in the message)
   };
   bool HandleInbound(const Inbound& in);  // false: blocked
+  // The peer's disk state holds data (not Diskless or Failed).
+  bool PeerHasDisk() const;
+  // The peer's disk went away while connected: start a new generation here
+  // if this node now holds the only current copy.
+  void PeerDiskLost();
   // The bulk bytes of `in` in an aligned buffer: the payload, or a copy.
   Buffer BulkBuffer(const Inbound& in);
   // Issues the epoch's barrier flush once its Barrier arrived and all its

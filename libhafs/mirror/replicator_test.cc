@@ -159,6 +159,7 @@ class HandPair {
   std::vector<peer::MirrorMessage> sent[2];
   std::vector<AppDone> done[2];
   std::vector<std::string> log[2];
+  meta::Bitmap& bitmap(int i) { return *bm_[i]; }
 
  private:
   static constexpr uint64_t kSize = 16 << 20;
@@ -252,6 +253,46 @@ TEST(Replicator, APayloadDeliveredApartIsWrittenAsItIs) {
   EXPECT_EQ(p.held[1][0].buf, payload);  // the same buffer: not copied
   EXPECT_EQ(p.held[1][0].length, kBlock);
   EXPECT_EQ(p.CompleteHeldOnSecondary(0), "Ack 1");
+}
+
+// DRBD's receive_Data: with the peer's disk gone, this disk is the only one;
+// what the peer sends is marked out of sync here, for the day its old disk
+// returns (the new generation tells the handshake which side is ahead).
+TEST(Replicator, TheOnlyDiskMarksTheWritesItTakesForADisklessPrimary) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  const std::string gi_before = p.r(1).status().gi.DebugString();
+  peer::MirrorMessage st;
+  st.mutable_state()->set_role(static_cast<uint32_t>(Role::kPrimary));
+  st.mutable_state()->set_disk_state(static_cast<uint32_t>(DiskState::kDiskless));
+  st.mutable_state()->set_repl_state(static_cast<uint32_t>(ReplState::kEstablished));
+  p.r(1).Receive(std::move(st));
+  p.Pump();
+  EXPECT_NE(p.r(1).status().gi.DebugString(), gi_before);
+  EXPECT_THAT(absl::StrJoin(p.log[1], "\n"),
+              HasSubstr("the peer's disk is Diskless: this node holds the only current copy"));
+  p.r(1).Receive(DataMsg(1, 10, 7));
+  p.Pump();
+  EXPECT_TRUE(p.bitmap(1).Test(7));
+  EXPECT_EQ(p.bitmap(1).Count(), 1u);
+}
+
+TEST(Replicator, ALocalWriteErrorTellsThePeerItsCopyIsTheGoodOne) {
+  HandPair p;
+  p.EstablishAndHoldSecondary();
+  p.r(0).Write(1, 5 * kBlock, std::make_shared<io::AlignedBuffer>(kBlock));
+  p.Pump();
+  ASSERT_FALSE(p.held[0].empty());
+  const size_t before = p.sent[0].size();
+  p.r(0).IoDone(p.held[0][0].token, absl::DataLossError("EIO"));
+  p.Pump();
+  bool told = false;
+  for (size_t i = before; i < p.sent[0].size(); ++i) {
+    const peer::MirrorMessage& m = p.sent[0][i];
+    told |= m.has_out_of_sync() && m.out_of_sync().offset() == 5 * kBlock &&
+            m.out_of_sync().length() == kBlock;
+  }
+  EXPECT_TRUE(told) << Names(p.sent[0], before);
 }
 
 TEST(Replicator, AReadReplyOfTheWrongLengthIsAProtocolError) {
@@ -694,6 +735,90 @@ TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   EXPECT_EQ(got, std::string(kBlock, 'v'));
   const std::string& peer = p.node(1).disk()->contents();
   EXPECT_EQ(peer.substr(12 * kBlock, 2 * kBlock), std::string(2 * kBlock, 'w'));
+}
+
+// The Secondary's disk detaches, the Primary writes on, then both go down and
+// come back as Secondaries, the Secondary with its old disk (the error was
+// transient). The write it missed must reach it; its stale copy must never
+// overwrite the Primary's (DRBD: the Primary starts a new generation when
+// it loses its peer's disk, so the handshake knows who is ahead).
+TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
+  for (const bool primary_holds_tiebreak : {true, false}) {
+    SimPair p(SimPairOptions{.seed = 21});
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    const int primary = 0, secondary = 1;
+    if (!primary_holds_tiebreak) {
+      // Make node 1 the Primary instead (node 0 holds the tie-break).
+      ASSERT_OK(p.node(0).replicator()->Demote());
+      p.RunFor(absl::Milliseconds(50));
+      ASSERT_OK(p.node(1).replicator()->Promote(false));
+      p.RunFor(absl::Milliseconds(50));
+    }
+    const int pr = primary_holds_tiebreak ? primary : secondary;
+    const int se = 1 - pr;
+    p.node(se).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    ASSERT_OK(WriteSync(p, pr, 12, 1, 'a'));
+    ASSERT_TRUE(p.RunUntil(
+        [&] { return p.node(se).status().disk == DiskState::kDiskless; }, absl::Seconds(5)))
+        << Trace(p);
+    ASSERT_OK(WriteSync(p, pr, 20, 1, 'w'));  // the peer misses it
+    bool flushed = false;  // durable on the Primary before the power loss
+    p.node(pr).Flush([&](absl::Status s) { flushed = s.ok(); });
+    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));
+    p.node(se).Crash(1);
+    p.node(pr).Crash(2);
+    p.node(se).Restart();
+    p.node(pr).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    for (int n = 0; n < 2; ++n) {
+      EXPECT_EQ(p.node(n).disk()->contents().substr(20 * kBlock, kBlock),
+                std::string(kBlock, 'w'))
+          << "node " << n << ", Primary was node " << pr << "\n"
+          << Trace(p);
+    }
+  }
+}
+
+// The mirror image: the Primary's disk detaches and it writes on through the
+// peer; both go down and come back as Secondaries, the Primary with its old
+// disk. The peer's copy must win.
+TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
+  for (const int pr : {0, 1}) {
+    SimPair p(SimPairOptions{.seed = 22});
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    if (pr == 1) {
+      ASSERT_OK(p.node(0).replicator()->Demote());
+      p.RunFor(absl::Milliseconds(50));
+      ASSERT_OK(p.node(1).replicator()->Promote(false));
+      p.RunFor(absl::Milliseconds(50));
+    }
+    const int se = 1 - pr;
+    p.node(pr).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    ASSERT_OK(WriteSync(p, pr, 12, 1, 'a')) << Trace(p);  // replicated, so it succeeds
+    ASSERT_EQ(p.node(pr).status().disk, DiskState::kDiskless) << Trace(p);
+    ASSERT_OK(WriteSync(p, pr, 20, 1, 'w'));  // only the peer holds it
+    bool flushed = false;
+    p.node(pr).Flush([&](absl::Status s) { flushed = s.ok(); });
+    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));
+    p.node(pr).Crash(1);
+    p.node(se).Crash(2);
+    p.node(pr).Restart();
+    p.node(se).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    for (const char block : {12, 20}) {
+      for (int n = 0; n < 2; ++n) {
+        EXPECT_EQ(p.node(n).disk()->contents().substr(block * kBlock, kBlock),
+                  std::string(kBlock, block == 12 ? 'a' : 'w'))
+            << "block " << int{block} << " on node " << n << ", Primary was node " << pr
+            << "\n"
+            << Trace(p);
+      }
+    }
+  }
 }
 
 TEST(Replicator, LocalWriteErrorWithoutPeerFailsTheWrite) {
