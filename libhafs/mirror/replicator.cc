@@ -160,7 +160,7 @@ bool Replicator::PeerHasDisk() const {
   return peer_disk_ != DiskState::kDiskless && peer_disk_ != DiskState::kFailed;
 }
 
-void Replicator::PeerDiskLost() {
+void Replicator::OnlyCurrentCopyHere(absl::string_view why) {
   // DRBD's after_state_ch ("lost contact to peer's copy of the data"): the
   // UpToDate copy here is now the only current one, and the peer's old disk
   // may come back (a transient error, a restart). A new generation makes the
@@ -172,8 +172,7 @@ void Replicator::PeerDiskLost() {
   SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
   new_uuid_on_write_ = false;
   persist_dirty_ = true;
-  Log(absl::StrCat("the peer's disk is ", DiskStateName(peer_disk_),
-                   ": this node holds the only current copy, new current UUID ",
+  Log(absl::StrCat(why, ": this node holds the only current copy, new current UUID ",
                    persisted_.gi.DebugString()));
 }
 
@@ -388,6 +387,7 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
     Log(absl::StrCat("congestion: ", unacked_bytes_,
                      " bytes not yet acknowledged by the peer (congestion-fill ",
                      opt_.congestion_fill_bytes, "): pull-ahead, replication: Ahead"));
+    OnlyCurrentCopyHere("pull-ahead");  // the peer goes Behind (Outdated)
     SendState();
   }
   if (SendsData()) {
@@ -828,9 +828,12 @@ void Replicator::LostConnection(absl::string_view reason) {
   if (role_ == Role::kPrimary && was_connected &&
       peer_disk_ >= DiskState::kInconsistent) {
     if (marked) {
+      const splitbrain::GenerationIds before = persisted_.gi;
       SetGenerations(splitbrain::LosePeer(persisted_.gi, role_, rng_));
-      Log(absl::StrCat("lost the peer with writes in flight: new current UUID ",
-                       persisted_.gi.DebugString()));
+      if (!(persisted_.gi == before)) {  // unchanged: a generation was already started
+        Log(absl::StrCat("lost the peer with writes in flight: new current UUID ",
+                         persisted_.gi.DebugString()));
+      }
     } else if (persisted_.gi.bitmap == 0) {
       new_uuid_on_write_ = true;
     }
@@ -1154,9 +1157,14 @@ bool Replicator::HandleInbound(const Inbound& in) {
       const DiskState old_peer_disk = peer_disk_;
       peer_role_ = static_cast<Role>(m.state().role());
       peer_disk_ = static_cast<DiskState>(m.state().disk_state());
-      if (old_peer_disk >= DiskState::kInconsistent && old_peer_disk != DiskState::kDUnknown &&
-          !PeerHasDisk()) {
-        PeerDiskLost();
+      // DRBD: "lost contact to peer's copy of the data".
+      const auto holds_data = [](DiskState d) {
+        return d == DiskState::kInconsistent || d == DiskState::kConsistent ||
+               d == DiskState::kUpToDate;
+      };
+      if (holds_data(old_peer_disk) &&
+          (!PeerHasDisk() || peer_disk_ == DiskState::kOutdated)) {
+        OnlyCurrentCopyHere(absl::StrCat("the peer's disk is ", DiskStateName(peer_disk_)));
       }
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
         ProtocolError("both nodes are Primary");

@@ -493,9 +493,10 @@ class Replicator {
   bool HandleInbound(const Inbound& in);  // false: blocked
   // The peer's disk state holds data (not Diskless or Failed).
   bool PeerHasDisk() const;
-  // The peer's disk went away while connected: start a new generation here
-  // if this node now holds the only current copy.
-  void PeerDiskLost();
+  // The peer's copy stopped receiving writes while connected (its disk went
+  // Diskless, Failed or Outdated, or this Primary went Ahead): start a new
+  // generation if this node now holds the only current copy. `why` is logged.
+  void OnlyCurrentCopyHere(absl::string_view why);
   // The bulk bytes of `in` in an aligned buffer: the payload, or a copy.
   Buffer BulkBuffer(const Inbound& in);
   // Issues the epoch's barrier flush once its Barrier arrived and all its

@@ -709,6 +709,52 @@ TEST(Replicator, PullAheadGoesAheadUnderCongestionAndCatchesUp) {
   EXPECT_FALSE(p.violation()) << *p.violation();
 }
 
+// Ahead/Behind: the Primary stops sending data (it only marks blocks out of
+// sync, on both nodes). If the pair stops before the catch-up resync and
+// comes back with both Secondary, the Behind node must not be the source.
+TEST(Replicator, WritesMadeAheadSurviveARestartBeforeTheCatchUp) {
+  for (const int pr : {0, 1}) {
+    SimPairOptions o{.seed = 10};
+    o.protocol = Protocol::kA;
+    o.pull_ahead = true;
+    o.congestion_fill_bytes = 64 * 1024;
+    o.nonvolatile_cache = true;
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    if (pr == 1) {
+      ASSERT_OK(p.node(0).replicator()->Demote());
+      p.RunFor(absl::Milliseconds(50));
+      ASSERT_OK(p.node(1).replicator()->Promote(false));
+      p.RunFor(absl::Milliseconds(50));
+    }
+    // Nothing gets through from here: the unacknowledged bytes pile up until
+    // the Primary goes Ahead, and no catch-up follows; the pair stops so.
+    p.network().SetBlocked(true, true);
+    for (uint64_t b = 100; p.node(pr).status().repl != ReplState::kAhead && b < 200; b += 2) {
+      ASSERT_OK(WriteSync(p, pr, b, 2, 'x')) << Trace(p);  // protocol A: sent, not acked
+    }
+    ASSERT_EQ(p.node(pr).status().repl, ReplState::kAhead) << Trace(p);
+    // Durable when written (nonvolatile cache): an application flush would
+    // wait for the peer's barrier ack, which cannot come.
+    ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // only marked for the peer
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));  // the clean demotion reaches the metadata
+    ASSERT_EQ(p.node(pr).status().repl, ReplState::kAhead) << Trace(p);
+    p.node(0).Crash(1);
+    p.node(1).Crash(2);
+    p.network().SetBlocked(false, false);
+    p.node(0).Restart();
+    p.node(1).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
+    for (int n = 0; n < 2; ++n) {
+      EXPECT_EQ(p.node(n).disk()->contents().substr(4000 * kBlock, kBlock),
+                std::string(kBlock, 'w'))
+          << "node " << n << ", Primary was node " << pr << "\n"
+          << Trace(p);
+    }
+  }
+}
+
 TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   SimPair p(SimPairOptions{.seed = 11});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
