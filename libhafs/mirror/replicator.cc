@@ -818,6 +818,7 @@ void Replicator::LostConnection(absl::string_view reason) {
   remote_reads_.clear();
   // Secondary side: forget the stream; local writes in flight still finish.
   inbound_.clear();
+  finishing_resync_.reset();
   in_epochs_.clear();
   blocked_epoch_ = 0;
   counters_.ua = 0;
@@ -1422,6 +1423,22 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         }
       }
       break;
+    case IoKind::kResyncFlush: {
+      std::optional<peer::ResyncDone> done = std::move(finishing_resync_);
+      finishing_resync_.reset();
+      if (!status.ok()) {
+        LocalDiskFailed(status);
+        if (same_conn) {
+          DropConnection(absl::StrCat("flush at the end of the resync failed: ",
+                                      status.message()));
+        }
+        break;
+      }
+      if (same_conn && done.has_value() && repl_ == ReplState::kSyncTarget) {
+        CompleteResyncAsTarget(*done);
+      }
+      break;
+    }
     case IoKind::kBarrierFlush:
       if (!status.ok()) {
         LocalDiskFailed(status);
@@ -1883,6 +1900,22 @@ void Replicator::FinishResyncAsTarget(const peer::ResyncDone& d) {
                                " blocks still out of sync here"));
     return;
   }
+  if (opt_.disk_flushes && HasLocalDisk()) {
+    // The resync writes may still sit in the disk's volatile cache: flush
+    // before this node calls its data UpToDate (after a power loss it would
+    // otherwise come back UpToDate without them, and could even be chosen as
+    // a sync source). Data keeps flowing meanwhile; the state changes when
+    // the flush completes.
+    finishing_resync_ = d;
+    IoCtx ctx{IoKind::kResyncFlush, 0, 0, 0, nullptr};
+    ctx.conn_gen = conn_gen_;
+    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, std::move(ctx));
+    return;
+  }
+  CompleteResyncAsTarget(d);
+}
+
+void Replicator::CompleteResyncAsTarget(const peer::ResyncDone& d) {
   GenerationIds source;
   source.current = d.current_uuid();
   source.bitmap = d.bitmap_uuid();

@@ -367,6 +367,7 @@ class Replicator {
     kVerifyRead,    // either side: read for a digest
     kPeerRead,      // serve a ReadRequest of a diskless peer
     kCsumRead,      // target: read for the digests of a csum ResyncRequest
+    kResyncFlush,   // target: flush before the resync's end makes it UpToDate
   };
   struct IoCtx {
     IoKind kind;
@@ -522,6 +523,8 @@ class Replicator {
   void PumpResync();
   void MaybeFinishResyncAsSource();
   void FinishResyncAsTarget(const peer::ResyncDone& d);
+  // The rest of FinishResyncAsTarget, once the resynced data is durable.
+  void CompleteResyncAsTarget(const peer::ResyncDone& d);
   void PumpVerify();
   void OnVerifyReply(const peer::VerifyReply& r);
   void CompareVerifySlot(uint64_t offset);
@@ -592,6 +595,8 @@ class Replicator {
 
   // Secondary.
   std::deque<Inbound> inbound_;
+  // SyncTarget: the source's ResyncDone, held while the resync flush runs.
+  std::optional<peer::ResyncDone> finishing_resync_;
   std::vector<peer::MirrorMessage> deferred_;  // SendLazily
   bool local_io_error_called_ = false;        // call_local_io_error: once per attach
   bool processing_inbound_ = false;

@@ -755,6 +755,26 @@ TEST(Replicator, WritesMadeAheadSurviveARestartBeforeTheCatchUp) {
   }
 }
 
+// The SyncTarget flushes its resync writes before it calls itself UpToDate:
+// a power loss right after the resync finished must not take them.
+TEST(Replicator, AFinishedResyncIsDurableOnTheTarget) {
+  for (uint64_t crash_seed = 1; crash_seed <= 8; ++crash_seed) {
+    SimPair p(SimPairOptions{.seed = 30});
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    p.network().SetBlocked(true, true);
+    p.network().BreakConnection();
+    p.RunFor(absl::Milliseconds(20));
+    for (uint64_t b = 40; b < 72; b += 8) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
+    p.network().Heal();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    p.node(1).Crash(crash_seed);  // right after "resync finished"
+    EXPECT_EQ(p.node(1).disk()->contents().substr(40 * kBlock, 32 * kBlock),
+              std::string(32 * kBlock, 'r'))
+        << "crash seed " << crash_seed << "\n"
+        << Trace(p);
+  }
+}
+
 TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   SimPair p(SimPairOptions{.seed = 11});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);

@@ -16,13 +16,17 @@ int main(int argc, char** argv) {
   uint64_t seeds = 100;
   uint64_t first = 0;
   bool trace = false;
+  bool extended = false;
   app.add_option("--seed", seed, "run exactly this seed (0 = use --seeds)");
   app.add_option("--seeds", seeds, "number of seeds to run");
   app.add_option("--first", first, "first seed (0 = random start, printed)");
   app.add_flag("--trace", trace, "print the whole trace of a failing seed");
+  app.add_flag("--extended", extended,
+               "add disk errors, clean switchovers and clean stops, and check that durable "
+               "writes survive");
   CLI11_PARSE(app, argc, argv);
   if (seed != 0) {
-    hafs::mirror::SeedResult r = hafs::mirror::RunSeed(seed, trace);
+    hafs::mirror::SeedResult r = hafs::mirror::RunSeed(seed, trace, extended);
     std::cout << (r.ok ? "ok" : r.failure) << "\n";
     return r.ok ? 0 : 1;
   }
@@ -30,7 +34,7 @@ int main(int argc, char** argv) {
   std::cout << "seeds " << first << " .. " << first + seeds - 1 << "\n";
   uint64_t failed = 0;
   for (uint64_t s = first; s < first + seeds; ++s) {
-    hafs::mirror::SeedResult r = hafs::mirror::RunSeed(s, trace);
+    hafs::mirror::SeedResult r = hafs::mirror::RunSeed(s, trace, extended);
     if (!r.ok) {
       ++failed;
       std::cout << "FAILED seed " << s << "\n" << r.failure << "\n";

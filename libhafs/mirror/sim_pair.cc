@@ -547,6 +547,36 @@ void SimPair::CheckIdentical() {
   }
 }
 
+void SimPair::CheckDurableWrites() {
+  uint64_t last_failover = 0;
+  for (const CrashRec& c : crashes_) {
+    if (c.failover) last_failover = std::max(last_failover, c.at);
+  }
+  const uint64_t num_blocks = options_.size_bytes / kBlock;
+  std::vector<uint64_t> newest(num_blocks, 0);
+  for (const auto& [id, w] : writes_) {
+    // A failover may legitimately drop what the promoted node never had.
+    if (w.durable_at == 0 || w.acked_at < last_failover) continue;
+    for (uint64_t b = w.offset / kBlock; b < (w.offset + w.length) / kBlock; ++b) {
+      newest[b] = std::max(newest[b], id);
+    }
+  }
+  for (int n = 0; n < 2; ++n) {
+    const std::string& img = node(n).disk()->contents();
+    for (uint64_t b = 0; b < num_blocks; ++b) {
+      if (newest[b] == 0) continue;
+      for (uint64_t s = 0; s < kBlock / kSector; ++s) {
+        const uint64_t have = StampOf(img.data() + b * kBlock + s * kSector);
+        if (have == newest[b] || ConcurrentOrLater(have, newest[b])) continue;
+        Violation(absl::StrCat("durable write ", newest[b], " lost: block ", b, " sector ", s,
+                               " on n", n, " has write ", have,
+                               " after convergence (a resync from a stale replica?)"));
+        return;
+      }
+    }
+  }
+}
+
 uint64_t SimPair::StampOf(const char* sector) {
   uint64_t id;
   std::memcpy(&id, sector, 8);
@@ -580,6 +610,7 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
     WriteRec& rec = writes_.at(id);
     rec.acked_at = event_counter_++;
     rec.ok = s.ok();
+    if (rec.ok && options_.nonvolatile_cache) rec.durable_at = rec.acked_at;
     // Protocol C promises survival of a single node failure only when the
     // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
     // cannot take over).
@@ -606,7 +637,20 @@ void SimPair::AppFlush(int n) {
   TraceLine(n, "app flush issued");
   nd.Flush([this, issued, n](absl::Status s) {
     TraceLine(n, absl::StrCat("app flush done: ", s.ok() ? "ok" : s.ToString()));
-    if (s.ok()) flushes_.push_back(FlushRec{issued, event_counter_++});
+    if (!s.ok()) return;
+    flushes_.push_back(FlushRec{issued, event_counter_++});
+    // Durable now: this node's writes acknowledged before the flush was
+    // issued, since its last crash (what the crash lost, the flush cannot save).
+    uint64_t last_crash = 0;
+    for (const CrashRec& c : crashes_) {
+      if (c.node == n) last_crash = std::max(last_crash, c.at);
+    }
+    for (auto& [id, w] : writes_) {
+      if (w.node == n && w.ok && w.acked_at > last_crash && w.acked_at < issued &&
+          w.durable_at == 0) {
+        w.durable_at = flushes_.back().done;
+      }
+    }
   });
 }
 
@@ -743,7 +787,7 @@ void SimPair::CheckCoverageAfterRestart(int restarted) {
 // ---------------------------------------------------------------------------
 // Swarm test.
 
-SeedResult RunSeed(uint64_t seed, bool full_trace) {
+SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
   SeedResult res;
   Random r(seed ^ 0x6a09e667f3bcc908ULL);
   SimPairOptions o;
@@ -822,6 +866,7 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
         ++res.crashes;
         if (fidelity) p.CheckWriteOrderFidelity(secondary);
         p.RunFor(absl::Milliseconds(r.Range(1, 300)));
+        s.disk()->ClearFaults();  // injected disk errors are transient
         s.Restart();
         p.CheckCoverageAfterRestart(secondary);
       }
@@ -838,7 +883,9 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
         p.NoteCrash(pr.id());
         ++res.crashes;
         p.RunFor(absl::Milliseconds(r.Range(1, 50)));
-        if (in_sync) {
+        // (Its disk may have detached meanwhile: then no failover.)
+        const bool failover = in_sync && s.replicator()->disk_state() == DiskState::kUpToDate;
+        if (failover) {
           p.NoteFailover();
           p.CheckFailover(secondary);
           // The peer is gone for good from the secondary's point of view.
@@ -851,9 +898,10 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
           primary = secondary;
         }
         p.RunFor(absl::Milliseconds(r.Range(1, 500)));
+        pr.disk()->ClearFaults();
         pr.Restart();
         p.CheckCoverageAfterRestart(pr.id());
-        if (!in_sync) {
+        if (!failover) {
           // The old primary comes back as Secondary; promote it again once
           // it has reconnected (the only node with the newest data).
           p.RunUntil([&] {
@@ -881,6 +929,64 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
           p.node(primary).replicator()->repl_state() == ReplState::kEstablished) {
         (void)p.node(primary).replicator()->StartVerify();
       }
+    } else if (!extended) {
+      // The remaining actions belong to the extended scenario.
+    } else if (a < 82) {
+      // A disk fails one write (a transient error): that node detaches
+      // until its next restart, which attaches the same disk again.
+      const int n = static_cast<int>(r.Uniform(2));
+      if (p.node(n).up()) {
+        p.node(n).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+        p.TraceLine(n, "*** the disk will fail its next write");
+      }
+    } else if (a < 84) {
+      // Clean switchover of a pair in sync (as a cluster manager moves the
+      // service).
+      SimNode& pr = p.node(primary);
+      SimNode& s = p.node(secondary);
+      const auto in_sync = [](SimNode& n) {
+        return n.up() && n.replicator()->conn_state() == ConnState::kConnected &&
+               n.replicator()->repl_state() == ReplState::kEstablished &&
+               n.replicator()->disk_state() == DiskState::kUpToDate;
+      };
+      if (in_sync(pr) && in_sync(s) && pr.replicator()->Demote().ok()) {
+        p.RunFor(absl::Milliseconds(r.Range(1, 50)));
+        if (s.replicator()->Promote(/*force=*/false).ok()) {
+          primary = secondary;
+        } else if (!pr.replicator()->Promote(/*force=*/false).ok()) {
+          p.Violation("switchover: neither node could be promoted again");
+          break;
+        }
+      }
+    } else if (a < 86) {
+      // Clean stop of both (the Primary demoted first), then both start as
+      // Secondaries; the old Primary is promoted once they are in sync.
+      SimNode& pr = p.node(primary);
+      SimNode& s = p.node(secondary);
+      if (pr.up() && s.up() && pr.replicator()->Demote().ok()) {
+        p.RunFor(absl::Milliseconds(50));  // the demotion reaches the metadata
+        for (int n : {primary, secondary}) {
+          p.node(n).Crash(r.Next64());
+          p.NoteCrash(n);
+        }
+        ++res.crashes;
+        for (int n : {secondary, primary}) {
+          p.node(n).disk()->ClearFaults();
+          p.node(n).Restart();
+          p.CheckCoverageAfterRestart(n);
+        }
+        p.network().Heal();
+        if (!p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) {
+          // Nobody wrote on either side alone: never a split brain.
+          p.Violation("after a clean stop the pair did not converge");
+          break;
+        }
+        p.CheckDurableWrites();
+        if (!pr.replicator()->Promote(/*force=*/false).ok()) {
+          p.Violation("after a clean stop the old Primary could not be promoted");
+          break;
+        }
+      }
     }
     p.RunFor(absl::Microseconds(r.Range(100, 30000)));
   }
@@ -888,7 +994,14 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
   // Liveness: heal everything and wait for convergence.
   p.network().Heal();
   for (int i = 0; i < 2; ++i) {
-    if (!p.node(i).up()) p.node(i).Restart();
+    SimNode& n = p.node(i);
+    n.disk()->ClearFaults();
+    // A detached disk is attached again by restarting its node.
+    if (n.up() && n.replicator()->disk_state() == DiskState::kDiskless) {
+      n.Crash(r.Next64());
+      p.NoteCrash(i);
+    }
+    if (!n.up()) n.Restart();
   }
   if (!p.RunUntil([&] { return p.Converged(); }, absl::Seconds(120))) {
     if (p.violation()) return fail(*p.violation());
@@ -902,6 +1015,7 @@ SeedResult RunSeed(uint64_t seed, bool full_trace) {
     return fail(why);
   }
   p.CheckIdentical();
+  if (!p.violation() && extended) p.CheckDurableWrites();
   if (p.violation()) return fail(*p.violation());
   return res;
 }
