@@ -160,6 +160,17 @@ bool Replicator::PeerHasDisk() const {
   return peer_disk_ != DiskState::kDiskless && peer_disk_ != DiskState::kFailed;
 }
 
+void Replicator::CrashHandled() {
+  crashed_at_attach_ = false;
+  // The peer has this node's last writes now: a Secondary no longer counts
+  // as a crashed Primary at its next attach (a Primary keeps the flag while
+  // Primary; Demote clears it).
+  if (role_ != Role::kPrimary && persisted_.crashed_primary) {
+    persisted_.crashed_primary = false;
+    persist_dirty_ = true;
+  }
+}
+
 void Replicator::OnlyCurrentCopyHere(absl::string_view why) {
   // DRBD's after_state_ch ("lost contact to peer's copy of the data"): the
   // UpToDate copy here is now the only current one, and the peer's old disk
@@ -802,6 +813,14 @@ void Replicator::LostConnection(absl::string_view reason) {
       MarkOutOfSync(r.offset, r.length, false);
       marked = true;
     }
+    if (r.sent && !r.peer_done && !r.local_issued) {
+      // Only the peer was to hold it (the local disk is detached), and it
+      // did not confirm it (DRBD: neither the local nor the network part
+      // succeeded: the request fails).
+      r.local_status = absl::UnavailableError(
+          "the connection to the peer was lost before it confirmed this write, and the local "
+          "disk is detached: no disk is known to hold it");
+    }
     r.barrier_acked = true;
     r.peer_done = true;
     seqs.push_back(seq);
@@ -826,16 +845,17 @@ void Replicator::LostConnection(absl::string_view reason) {
   resync_inflight_bytes_ = 0;
   resync_requested_.clear();
   verify_pending_.clear();
-  if (role_ == Role::kPrimary && was_connected &&
-      peer_disk_ >= DiskState::kInconsistent) {
-    if (marked) {
-      const splitbrain::GenerationIds before = persisted_.gi;
-      SetGenerations(splitbrain::LosePeer(persisted_.gi, role_, rng_));
-      if (!(persisted_.gi == before)) {  // unchanged: a generation was already started
-        Log(absl::StrCat("lost the peer with writes in flight: new current UUID ",
-                         persisted_.gi.DebugString()));
-      }
-    } else if (persisted_.gi.bitmap == 0) {
+  // Only a node with its own UpToDate data starts a generation (a Diskless
+  // node's identifiers describe a disk it does not have).
+  if (was_connected && peer_disk_ >= DiskState::kInconsistent &&
+      disk_ == DiskState::kUpToDate) {
+    if (marked && persisted_.gi.bitmap == 0) {
+      // Writes the peer may miss: this node is ahead, whatever its role now
+      // (a Primary demoted with writes unacknowledged is still ahead).
+      SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
+      Log(absl::StrCat("lost the peer with writes in flight: new current UUID ",
+                       persisted_.gi.DebugString()));
+    } else if (!marked && role_ == Role::kPrimary && persisted_.gi.bitmap == 0) {
       new_uuid_on_write_ = true;
     }
   }
@@ -1695,7 +1715,7 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
         BeginSync(source, /*full=*/false);
       } else {
         repl_ = ReplState::kEstablished;
-        crashed_at_attach_ = false;
+        CrashHandled();
         Log("connection: Connected, replication: Established");
       }
       break;
@@ -1884,7 +1904,7 @@ void Replicator::MaybeFinishResyncAsSource() {
   SetGenerations(splitbrain::FinishResyncAsSource(persisted_.gi));
   repl_ = ReplState::kEstablished;
   peer_disk_ = DiskState::kUpToDate;
-  crashed_at_attach_ = false;
+  CrashHandled();
   persisted_.peer_outdated = false;
   persist_dirty_ = true;
   Log("resync finished (SyncSource): replication: Established");

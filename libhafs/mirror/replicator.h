@@ -498,6 +498,9 @@ class Replicator {
   // Diskless, Failed or Outdated, or this Primary went Ahead): start a new
   // generation if this node now holds the only current copy. `why` is logged.
   void OnlyCurrentCopyHere(absl::string_view why);
+  // The peer has this node's data after a crash (resync finished as source,
+  // or no resync was needed): forget the crash, in memory and on disk.
+  void CrashHandled();
   // The bulk bytes of `in` in an aligned buffer: the payload, or a copy.
   Buffer BulkBuffer(const Inbound& in);
   // Issues the epoch's barrier flush once its Barrier arrived and all its

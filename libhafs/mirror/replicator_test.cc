@@ -775,6 +775,75 @@ TEST(Replicator, AFinishedResyncIsDurableOnTheTarget) {
   }
 }
 
+// A Diskless Primary's write is held by the peer alone: if the connection
+// drops before the peer confirmed it, the write fails (no disk is known to
+// hold it), and the Diskless node starts no generation of its own.
+TEST(Replicator, ADisklessPrimarysUnconfirmedWriteFailsWhenThePeerIsLost) {
+  SimPair p(SimPairOptions{.seed = 23});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  const GenerationIds gi_before = p.node(0).status().gi;
+  p.network().SetBlocked(true, true);
+  absl::Status write = absl::UnknownError("pending");
+  p.node(0).Write(20 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
+  p.RunFor(absl::Milliseconds(20));
+  p.network().BreakConnection();
+  ASSERT_TRUE(p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable)) << Trace(p);
+  EXPECT_THAT(std::string(write.message()), HasSubstr("no disk is known to hold it"));
+  EXPECT_EQ(p.node(0).status().gi.DebugString(), gi_before.DebugString());
+}
+
+// A Primary demoted while writes were still unacknowledged (protocol A), then
+// cut off: it holds writes its peer may miss, so it starts a new generation
+// although it is Secondary now; the next handshake makes it the source.
+TEST(Replicator, ADemotedPrimaryWithUnacknowledgedWritesStaysTheSource) {
+  for (const int pr : {0, 1}) {
+    SimPairOptions o{.seed = 24};
+    o.protocol = Protocol::kA;
+    o.nonvolatile_cache = true;
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    if (pr == 1) {
+      ASSERT_OK(p.node(0).replicator()->Demote());
+      p.RunFor(absl::Milliseconds(50));
+      ASSERT_OK(p.node(1).replicator()->Promote(false));
+      p.RunFor(absl::Milliseconds(50));
+    }
+    p.network().SetBlocked(true, true);
+    ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // protocol A: sent, not acknowledged
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.network().BreakConnection();
+    p.network().Heal();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    for (int n = 0; n < 2; ++n) {
+      EXPECT_EQ(p.node(n).disk()->contents().substr(4000 * kBlock, kBlock),
+                std::string(kBlock, 'w'))
+          << "node " << n << ", Primary was node " << pr << "\n"
+          << Trace(p);
+    }
+  }
+}
+
+// A crashed Primary that resyncs its last writes to the peer as a Secondary
+// is no longer a "crashed primary" at its next attach.
+TEST(Replicator, TheCrashedPrimaryFlagClearsOnceThePeerHasItsWrites) {
+  SimPairOptions o{.seed = 25};
+  o.protocol = Protocol::kA;  // the crashed Primary is the source (rule 40)
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 5, 1, 'c'));
+  p.node(0).Crash(3);
+  p.node(0).Restart();
+  ASSERT_TRUE(p.node(0).replicator()->persisted().crashed_primary);
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  EXPECT_FALSE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
+}
+
 TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   SimPair p(SimPairOptions{.seed = 11});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
