@@ -459,6 +459,13 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
     if (!s.ok() && opt_.detach_on_io_error && r.sent && r.peer_ok) {
       s = absl::OkStatus();  // the peer has it; the local disk detached
     }
+    if (s.ok() && !r.local_issued && r.peer_failed) {
+      // Only the peer was to hold it (the local disk is detached), and it
+      // could not (DRBD: neither the local nor the network part succeeded).
+      s = absl::UnavailableError(
+          "no disk is known to hold this write: the local disk is detached and the peer "
+          "could not write it, or the connection was lost before it confirmed it");
+    }
     ready_.done.push_back(AppDone{r.app_id, std::move(s), nullptr,
                                   r.sent && r.peer_ok});
     // A completed write may be depended on: later writes go to a new epoch.
@@ -813,14 +820,7 @@ void Replicator::LostConnection(absl::string_view reason) {
       MarkOutOfSync(r.offset, r.length, false);
       marked = true;
     }
-    if (r.sent && !r.peer_done && !r.local_issued) {
-      // Only the peer was to hold it (the local disk is detached), and it
-      // did not confirm it (DRBD: neither the local nor the network part
-      // succeeded: the request fails).
-      r.local_status = absl::UnavailableError(
-          "the connection to the peer was lost before it confirmed this write, and the local "
-          "disk is detached: no disk is known to hold it");
-    }
+    if (r.sent && !r.peer_done) r.peer_failed = true;
     r.barrier_acked = true;
     r.peer_done = true;
     seqs.push_back(seq);
@@ -1041,6 +1041,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
       }
       Request& r = it->second;
       if (a.kind() == peer::ACK_FAILED) {
+        r.peer_failed = true;
         MarkOutOfSync(r.offset, r.length, /*tell_peer=*/true);
       } else if (a.kind() == peer::ACK_WRITTEN) {
         r.peer_ok = true;

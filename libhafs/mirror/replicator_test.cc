@@ -794,8 +794,24 @@ TEST(Replicator, ADisklessPrimarysUnconfirmedWriteFailsWhenThePeerIsLost) {
                          absl::Seconds(5)))
       << Trace(p);
   EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable)) << Trace(p);
-  EXPECT_THAT(std::string(write.message()), HasSubstr("no disk is known to hold it"));
+  EXPECT_THAT(std::string(write.message()), HasSubstr("no disk is known to hold this write"));
   EXPECT_EQ(p.node(0).status().gi.DebugString(), gi_before.DebugString());
+}
+
+// Both disks detached: the peer answers the Diskless Primary's write with
+// ACK_FAILED; the write fails instead of completing with its data nowhere.
+TEST(Replicator, AWriteNeitherDiskHoldsFails) {
+  SimPair p(SimPairOptions{.seed = 26});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 12, 1, 'a');  // both disks fail it
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(WriteSync(p, 0, 20, 1, 'w'), StatusIs(absl::StatusCode::kUnavailable))
+      << Trace(p);
 }
 
 // A Primary demoted while writes were still unacknowledged (protocol A), then
