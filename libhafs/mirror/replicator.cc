@@ -552,6 +552,15 @@ void Replicator::Flush(uint64_t id) {
                     "flush refused: this node is Secondary"));
     return;
   }
+  if (!HasLocalDisk() && !Replicating()) {
+    // Nothing can make the writes durable (DRBD: no data accessible). An OK
+    // here would tell the application its data is safe when it may be in a
+    // detached disk's volatile cache.
+    FailApp(id, absl::UnavailableError(
+                    "flush failed: the local disk is detached and the peer is not connected "
+                    "(no disk can make the writes durable)"));
+    return;
+  }
   ++counters_.ap;
   // Durable on both nodes: close the epoch so the peer flushes it, and wait
   // for every epoch up to it to be acked, plus a local flush.

@@ -800,6 +800,27 @@ TEST(Replicator, ADisklessPrimarysUnconfirmedWriteFailsWhenThePeerIsLost) {
 
 // Both disks detached: the peer answers the Diskless Primary's write with
 // ACK_FAILED; the write fails instead of completing with its data nowhere.
+// A flush with the local disk detached and no peer: nothing can make the
+// writes durable, so it fails (a write acknowledged before the detach may
+// still be in the failed disk's volatile cache).
+TEST(Replicator, AFlushWithNoDiskToFlushFails) {
+  SimPair p(SimPairOptions{.seed = 27});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // local only, not yet flushed
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 30, 1, 'x');  // the disk fails: detach
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  absl::Status flush = absl::UnknownError("pending");
+  p.node(0).Flush([&](absl::Status s) { flush = s; });
+  ASSERT_TRUE(p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; },
+                         absl::Seconds(5)));
+  EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(flush.message()), HasSubstr("no disk can make the writes durable"));
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
