@@ -610,7 +610,10 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
     WriteRec& rec = writes_.at(id);
     rec.acked_at = event_counter_++;
     rec.ok = s.ok();
-    if (rec.ok && options_.nonvolatile_cache) rec.durable_at = rec.acked_at;
+    // Durable on its node's own disk (a Diskless node's write is only where
+    // the peer put it; the protocol decides what it promises then).
+    const bool attached = node(n).up() && node(n).replicator()->disk_state() != DiskState::kDiskless;
+    if (rec.ok && options_.nonvolatile_cache && attached) rec.durable_at = rec.acked_at;
     // Protocol C promises survival of a single node failure only when the
     // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
     // cannot take over).
@@ -639,6 +642,7 @@ void SimPair::AppFlush(int n) {
     TraceLine(n, absl::StrCat("app flush done: ", s.ok() ? "ok" : s.ToString()));
     if (!s.ok()) return;
     flushes_.push_back(FlushRec{issued, event_counter_++});
+    if (!node(n).up() || node(n).replicator()->disk_state() == DiskState::kDiskless) return;
     // Durable now: this node's writes acknowledged before the flush was
     // issued, since its last crash (what the crash lost, the flush cannot save).
     uint64_t last_crash = 0;
