@@ -312,11 +312,16 @@ void Replicator::Write(uint64_t id, uint64_t offset, Buffer data, bool fua) {
 void Replicator::StartWrite(uint64_t id, uint64_t offset, Buffer data,
                             bool fua) {
   const uint64_t length = data->size();
-  if (!HasLocalDisk() && !Replicating()) {
+  if (disk_ != DiskState::kUpToDate &&
+      !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
+    // No UpToDate copy is reachable (DRBD's on-no-data-accessible io-error):
+    // e.g. a Primary still SyncTarget whose source went away. Accepting the
+    // write would put it on data the next resync overwrites.
     --counters_.ap;
-    FailApp(id, absl::UnavailableError(
-                    "no data: the local disk is detached and the peer is not "
-                    "connected"));
+    FailApp(id, absl::UnavailableError(absl::StrCat(
+                    "no UpToDate data: the local disk is ", DiskStateName(disk_), " and the peer ",
+                    Replicating() ? absl::StrCat("is ", DiskStateName(peer_disk_))
+                                  : std::string("is not connected"))));
     return;
   }
   if (new_uuid_on_write_ && !Replicating()) {
@@ -1647,6 +1652,34 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
     return;
   }
   peer_handshake_ = h;
+  const DiskState handshake_peer_disk = static_cast<DiskState>(h.disk_state());
+  if (!HasLocalDisk() || handshake_peer_disk == DiskState::kDiskless ||
+      handshake_peer_disk == DiskState::kFailed) {
+    // A Diskless side has no data to compare (its identifiers describe a
+    // disk it does not have): the pair connects without a resync, as DRBD's
+    // diskless client does, and the side with a disk serves both. (Deciding
+    // by the identifiers would make a detached node a SyncTarget of a disk
+    // that failed.)
+    peer_role_ = static_cast<Role>(h.role());
+    peer_disk_ = handshake_peer_disk;
+    if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
+      ProtocolError("both nodes are Primary");
+      return;
+    }
+    last_handshake_ = HasLocalDisk()
+                          ? "no resync: the peer is Diskless; this node's disk serves both"
+                          : "no resync: this node is Diskless; the peer's disk serves both";
+    Log(absl::StrCat("handshake: ", last_handshake_));
+    discard_my_data_ = false;
+    conn_ = ConnState::kConnected;
+    expected_peer_seq_.reset();
+    repl_ = ReplState::kEstablished;
+    Log("connection: Connected, replication: Established");
+    if (HasLocalDisk()) OnlyCurrentCopyHere("the peer is Diskless");
+    SendState();
+    ReplayDeferredWrites();
+    return;
+  }
   splitbrain::NodeState self;
   self.gi = persisted_.gi;
   self.role = role_;

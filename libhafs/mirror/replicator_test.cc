@@ -821,6 +821,29 @@ TEST(Replicator, AFlushWithNoDiskToFlushFails) {
   EXPECT_THAT(std::string(flush.message()), HasSubstr("no disk can make the writes durable"));
 }
 
+// A Diskless node that reconnects stays Diskless: no resync decision is
+// made from the identifiers of the disk it lost (it used to become the
+// SyncTarget of that failed disk, Inconsistent, and take writes on it).
+TEST(Replicator, ADisklessNodeReconnectsWithoutAResync) {
+  SimPair p(SimPairOptions{.seed = 28});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  p.network().BreakConnection();
+  ASSERT_TRUE(p.RunUntil(
+      [&] { return p.node(0).status().conn != ConnState::kConnected; }, absl::Seconds(10)));
+  ASSERT_TRUE(p.RunUntil(
+      [&] { return p.node(0).status().conn == ConnState::kConnected; }, absl::Seconds(10)))
+      << Trace(p);
+  p.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  EXPECT_EQ(p.node(0).status().repl, ReplState::kEstablished) << Trace(p);
+  EXPECT_THAT(p.node(0).status().last_handshake, HasSubstr("this node is Diskless"));
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // through the peer
+  EXPECT_EQ(p.node(1).disk()->contents().substr(20 * kBlock, kBlock), std::string(kBlock, 'w'));
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
