@@ -89,6 +89,7 @@ Replicator::Replicator(const ReplicatorOptions& options,
       << "bitmap too small for " << num_blocks_ << " blocks";
   HAFS_CHECK(opt_.node_id != opt_.peer_node_id);
   counters_.oos = bitmap_->Count() * (kBlock / 1024);
+  exposed_uuid_ = persisted_.gi.current;
   // A node that was Primary when it went down is Secondary after attach; the
   // flag stays until the next handshake has settled the data.
 }
@@ -1595,6 +1596,7 @@ void Replicator::LocalDiskFailed(const absl::Status& s) {
   }
   if (!opt_.detach_on_io_error) return;
   disk_ = DiskState::kDiskless;
+  exposed_uuid_ = persisted_.gi.current;  // the generation the application saw
   detach_reason_ = std::string(s.message());
   Log("disk: Diskless (on-io-error detach)");
   SendState();
@@ -1607,7 +1609,9 @@ void Replicator::SendHandshake() {
   peer::MirrorMessage m;
   peer::VolumeHandshake* h = m.mutable_handshake();
   h->set_size_bytes(opt_.size_bytes);
-  h->set_current_uuid(persisted_.gi.current);
+  // A Diskless node has no data of its own: it names the generation it
+  // exposes (see OnHandshake).
+  h->set_current_uuid(HasLocalDisk() ? persisted_.gi.current : exposed_uuid_);
   h->set_bitmap_uuid(persisted_.gi.bitmap);
   for (uint64_t u : persisted_.gi.history) h->add_history_uuids(u);
   uint64_t flags = 0;
@@ -1666,10 +1670,51 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
       ProtocolError("both nodes are Primary");
       return;
     }
+    // A Diskless Primary exposes the data of its last generation: it may
+    // only use a disk that holds that generation (DRBD: "Can only connect to
+    // data with current UUID=..."), or the application would see its
+    // recent writes vanish.
+    // The disk qualifies if its data is that generation or descends from
+    // it (the peer starts a new generation when its Primary goes Diskless).
+    const auto descends_from = [](uint64_t exposed, uint64_t current, uint64_t bitmap,
+                                  absl::Span<const uint64_t> history) {
+      const auto same = [](uint64_t a, uint64_t b) { return (a | 1) == (b | 1); };
+      if (exposed == 0 || same(exposed, current) || same(exposed, bitmap)) return true;
+      for (uint64_t u : history) {
+        if (u != 0 && same(exposed, u)) return true;
+      }
+      return false;
+    };
+    const bool diskless_primary_here = !HasLocalDisk() && role_ == Role::kPrimary;
+    const bool diskless_primary_there = HasLocalDisk() && peer_role_ == Role::kPrimary;
+    const bool qualifies =
+        diskless_primary_here
+            ? descends_from(exposed_uuid_, h.current_uuid(), h.bitmap_uuid(),
+                            absl::MakeConstSpan(h.history_uuids().data(), h.history_uuids_size()))
+            : !diskless_primary_there ||
+                  descends_from(h.current_uuid(), persisted_.gi.current, persisted_.gi.bitmap,
+                                absl::MakeConstSpan(persisted_.gi.history));
+    if (!qualifies) {
+      last_handshake_ = absl::StrCat(
+          diskless_primary_here ? "this node is a Diskless Primary" : "the peer is a Diskless Primary",
+          ": it can only use data of its own generation (",
+          absl::Hex(diskless_primary_here ? exposed_uuid_ : h.current_uuid()),
+          ") or newer, and the disk ", diskless_primary_here ? "there" : "here", " holds ",
+          absl::Hex(diskless_primary_here ? h.current_uuid() : persisted_.gi.current),
+          " (hint: attach the Primary's disk again, or demote it and promote a node whose "
+          "data is current)");
+      Log(absl::StrCat("handshake refused: ", last_handshake_));
+      conn_ = ConnState::kStandAlone;
+      linger_reason_ = "handshake: a Diskless Primary cannot use this data";
+      linger_until_ = now_ + std::max(opt_.ping_timeout, absl::Milliseconds(100));
+      ReplayDeferredWrites();
+      return;
+    }
     last_handshake_ = HasLocalDisk()
                           ? "no resync: the peer is Diskless; this node's disk serves both"
                           : "no resync: this node is Diskless; the peer's disk serves both";
     Log(absl::StrCat("handshake: ", last_handshake_));
+    if (!HasLocalDisk()) exposed_uuid_ = h.current_uuid();  // the data it uses now
     discard_my_data_ = false;
     conn_ = ConnState::kConnected;
     expected_peer_seq_.reset();

@@ -599,6 +599,10 @@ class Replicator {
 
   // Secondary.
   std::deque<Inbound> inbound_;
+  // The generation of the data the application sees: this disk's current
+  // UUID, or on a Diskless node the one it last used (its own at detach, then
+  // the peer's it connects to). A Diskless Primary uses only that data.
+  uint64_t exposed_uuid_ = 0;
   // SyncTarget: the source's ResyncDone, held while the resync flush runs.
   std::optional<peer::ResyncDone> finishing_resync_;
   std::vector<peer::MirrorMessage> deferred_;  // SendLazily

@@ -844,6 +844,30 @@ TEST(Replicator, ADisklessNodeReconnectsWithoutAResync) {
   EXPECT_EQ(p.node(1).disk()->contents().substr(20 * kBlock, kBlock), std::string(kBlock, 'w'));
 }
 
+// A Diskless Primary only uses a disk that holds the generation it exposed
+// (or a newer one): the peer's older data would make its recent writes
+// vanish under the application (DRBD: "Can only connect to data with current
+// UUID").
+TEST(Replicator, ADisklessPrimaryRefusesOlderData) {
+  SimPair p(SimPairOptions{.seed = 29});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_OK(WriteSync(p, 0, 40, 1, 'n'));  // a new generation, node 0 alone
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 41, 1, 'x');
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn == ConnState::kStandAlone; },
+                         absl::Seconds(10)))
+      << Trace(p);
+  EXPECT_THAT(p.node(0).status().last_handshake,
+              HasSubstr("this node is a Diskless Primary: it can only use data of its own "
+                        "generation"));
+  EXPECT_THAT(WriteSync(p, 0, 42, 1, 'y'), StatusIs(absl::StatusCode::kUnavailable));
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
