@@ -668,9 +668,18 @@ absl::Status Replicator::Demote() {
   }
   role_ = Role::kSecondary;
   new_uuid_on_write_ = false;
-  persisted_.crashed_primary = false;
   SetGenerations(splitbrain::Demote(persisted_.gi));
   persist_dirty_ = true;
+  if (HasLocalDisk() && opt_.disk_flushes && persisted_.crashed_primary) {
+    // A clean demotion tells the next handshake that this node lost nothing
+    // in a crash: its writes must be durable first (the application may not
+    // have flushed; its last writes may sit in the disk's volatile cache).
+    // Until the flush completes the node still counts as a crashed Primary.
+    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false},
+             IoCtx{IoKind::kDemoteFlush, 0});
+  } else {
+    persisted_.crashed_primary = false;
+  }
   Log("role: Secondary");
   SendState();
   return absl::OkStatus();
@@ -1457,6 +1466,14 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         } else {
           MaybeFinishEpoch(ctx.epoch);  // durable now if it was the last
         }
+      }
+      break;
+    case IoKind::kDemoteFlush:
+      if (!status.ok()) {
+        LocalDiskFailed(status);
+      } else if (role_ == Role::kSecondary && persisted_.crashed_primary) {
+        persisted_.crashed_primary = false;  // the clean demotion, now durable
+        persist_dirty_ = true;
       }
       break;
     case IoKind::kResyncFlush: {

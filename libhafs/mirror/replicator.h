@@ -368,6 +368,7 @@ class Replicator {
     kPeerRead,      // serve a ReadRequest of a diskless peer
     kCsumRead,      // target: read for the digests of a csum ResyncRequest
     kResyncFlush,   // target: flush before the resync's end makes it UpToDate
+    kDemoteFlush,   // the last Primary's writes durable before the clean-demotion mark
   };
   struct IoCtx {
     IoKind kind;

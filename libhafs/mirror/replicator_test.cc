@@ -868,6 +868,43 @@ TEST(Replicator, ADisklessPrimaryRefusesOlderData) {
   EXPECT_THAT(WriteSync(p, 0, 42, 1, 'y'), StatusIs(absl::StatusCode::kUnavailable));
 }
 
+// A Primary demoted without an application flush: its last writes must be
+// durable before the demotion is marked clean, or a power loss of both could
+// let its stale copy win the tie-break over the peer that flushed them.
+TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
+  for (const int first : {0, 1}) {
+    SimPair p(SimPairOptions{.seed = 31});
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    if (first == 1) {
+      ASSERT_OK(p.node(0).replicator()->Demote());
+      p.RunFor(absl::Milliseconds(50));
+      ASSERT_OK(p.node(1).replicator()->Promote(false));
+      p.RunFor(absl::Milliseconds(50));
+    }
+    const int second = 1 - first;
+    ASSERT_OK(WriteSync(p, first, 2165, 4, 'w'));  // replicated, not flushed here
+    ASSERT_OK(p.node(first).replicator()->Demote());  // switchover
+    p.RunFor(absl::Milliseconds(50));
+    ASSERT_OK(p.node(second).replicator()->Promote(false));
+    bool flushed = false;  // the new Primary's flush: durable there
+    p.node(second).Flush([&](absl::Status s) { flushed = s.ok(); });
+    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
+    ASSERT_OK(p.node(second).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));
+    p.node(0).Crash(7);
+    p.node(1).Crash(8);
+    p.node(0).Restart();
+    p.node(1).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    for (int n = 0; n < 2; ++n) {
+      EXPECT_EQ(p.node(n).disk()->contents().substr(2165 * kBlock, 4 * kBlock),
+                std::string(4 * kBlock, 'w'))
+          << "node " << n << ", first Primary node " << first << "\n"
+          << Trace(p);
+    }
+  }
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
