@@ -1006,6 +1006,11 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       p.NoteCrash(i);
     }
     if (!n.up()) n.Restart();
+    // An operator reconnects a node a refusal left StandAlone (a split brain
+    // stays one: the handshake refuses again).
+    if (extended && n.replicator()->conn_state() == ConnState::kStandAlone) {
+      n.replicator()->Connect();
+    }
   }
   if (!p.RunUntil([&] { return p.Converged(); }, absl::Seconds(120))) {
     if (p.violation()) return fail(*p.violation());
