@@ -965,6 +965,38 @@ TEST(Replicator, TheCrashedPrimaryFlagClearsOnceThePeerHasItsWrites) {
   EXPECT_FALSE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
 }
 
+// A failover to the Secondary while the Primary was Ahead (it learns a
+// message later that it is Behind): both then hold writes the other lacks.
+// The handshake must report a split brain, never overwrite the Ahead writes.
+TEST(Replicator, AFailoverWhileAheadIsASplitBrainNotASilentLoss) {
+  SimPairOptions o{.seed = 10};
+  o.protocol = Protocol::kA;
+  o.pull_ahead = true;
+  o.congestion_fill_bytes = 64 * 1024;
+  o.nonvolatile_cache = true;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  for (uint64_t b = 100; p.node(0).status().repl != ReplState::kAhead && b < 200; b += 2) {
+    ASSERT_OK(WriteSync(p, 0, b, 2, 'x')) << Trace(p);
+  }
+  ASSERT_EQ(p.node(0).status().repl, ReplState::kAhead) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 4000, 1, 'w'));  // the peer never sees it
+  p.node(0).Crash(3);
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil(
+      [&] { return p.node(1).status().conn != ConnState::kConnected; }, absl::Seconds(10)))
+      << Trace(p);
+  ASSERT_OK(p.node(1).replicator()->Promote(false));  // failover
+  ASSERT_OK(WriteSync(p, 1, 3000, 1, 'n'));
+  p.node(0).Restart();
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn == ConnState::kStandAlone; },
+                         absl::Seconds(20)))
+      << Trace(p);
+  EXPECT_THAT(p.node(0).status().last_handshake, HasSubstr("split brain"));
+  EXPECT_EQ(p.node(0).disk()->contents().substr(4000 * kBlock, kBlock), std::string(kBlock, 'w'));
+}
+
 TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   SimPair p(SimPairOptions{.seed = 11});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
