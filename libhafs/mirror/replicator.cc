@@ -313,8 +313,7 @@ void Replicator::Write(uint64_t id, uint64_t offset, Buffer data, bool fua) {
 void Replicator::StartWrite(uint64_t id, uint64_t offset, Buffer data,
                             bool fua) {
   const uint64_t length = data->size();
-  if (disk_ != DiskState::kUpToDate &&
-      !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
+  if (disk_ != DiskState::kUpToDate && !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
     // No UpToDate copy is reachable (DRBD's on-no-data-accessible io-error):
     // e.g. a Primary still SyncTarget whose source went away. Accepting the
     // write would put it on data the next resync overwrites.
@@ -675,8 +674,7 @@ absl::Status Replicator::Demote() {
     // in a crash: its writes must be durable first (the application may not
     // have flushed; its last writes may sit in the disk's volatile cache).
     // Until the flush completes the node still counts as a crashed Primary.
-    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false},
-             IoCtx{IoKind::kDemoteFlush, 0});
+    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, IoCtx{IoKind::kDemoteFlush, 0});
   } else {
     persisted_.crashed_primary = false;
   }
@@ -871,8 +869,7 @@ void Replicator::LostConnection(absl::string_view reason) {
   verify_pending_.clear();
   // Only a node with its own UpToDate data starts a generation (a Diskless
   // node's identifiers describe a disk it does not have).
-  if (was_connected && peer_disk_ >= DiskState::kInconsistent &&
-      disk_ == DiskState::kUpToDate) {
+  if (was_connected && peer_disk_ >= DiskState::kInconsistent && disk_ == DiskState::kUpToDate) {
     if (marked && persisted_.gi.bitmap == 0) {
       // Writes the peer may miss: this node is ahead, whatever its role now
       // (a Primary demoted with writes unacknowledged is still ahead).
@@ -1208,8 +1205,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
         return d == DiskState::kInconsistent || d == DiskState::kConsistent ||
                d == DiskState::kUpToDate;
       };
-      if (holds_data(old_peer_disk) &&
-          (!PeerHasDisk() || peer_disk_ == DiskState::kOutdated)) {
+      if (holds_data(old_peer_disk) && (!PeerHasDisk() || peer_disk_ == DiskState::kOutdated)) {
         OnlyCurrentCopyHere(absl::StrCat("the peer's disk is ", DiskStateName(peer_disk_)));
       }
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
@@ -1482,8 +1478,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       if (!status.ok()) {
         LocalDiskFailed(status);
         if (same_conn) {
-          DropConnection(absl::StrCat("flush at the end of the resync failed: ",
-                                      status.message()));
+          DropConnection(absl::StrCat("flush at the end of the resync failed: ", status.message()));
         }
         break;
       }
@@ -1713,7 +1708,8 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
                                 absl::MakeConstSpan(persisted_.gi.history));
     if (!qualifies) {
       last_handshake_ = absl::StrCat(
-          diskless_primary_here ? "this node is a Diskless Primary" : "the peer is a Diskless Primary",
+          diskless_primary_here ? "this node is a Diskless Primary"
+                                : "the peer is a Diskless Primary",
           ": it can only use data of its own generation (",
           absl::Hex(diskless_primary_here ? exposed_uuid_ : h.current_uuid()),
           ") or newer, and the disk ", diskless_primary_here ? "there" : "here", " holds ",

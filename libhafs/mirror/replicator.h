@@ -393,7 +393,7 @@ class Replicator {
     bool sent = false;           // a Data message went out for it
     bool peer_done = false;      // the protocol's completion point reached
     bool peer_ok = false;        // the peer wrote it (ACK_WRITTEN / barrier ack)
-    bool peer_failed = false;  // the peer could not write it, or was lost before confirming
+    bool peer_failed = false;    // the peer could not write it, or was lost before confirming
     bool barrier_acked = false;  // durable on the peer, or no barrier expected
     bool completed = false;      // AppDone emitted
     bool local_issued = false;   // AL admission requested (released via al_release)

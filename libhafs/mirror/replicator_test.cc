@@ -790,8 +790,8 @@ TEST(Replicator, ADisklessPrimarysUnconfirmedWriteFailsWhenThePeerIsLost) {
   p.node(0).Write(20 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
   p.RunFor(absl::Milliseconds(20));
   p.network().BreakConnection();
-  ASSERT_TRUE(p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; },
-                         absl::Seconds(5)))
+  ASSERT_TRUE(
+      p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
       << Trace(p);
   EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable)) << Trace(p);
   EXPECT_THAT(std::string(write.message()), HasSubstr("no disk is known to hold this write"));
@@ -815,8 +815,8 @@ TEST(Replicator, AFlushWithNoDiskToFlushFails) {
   ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
   absl::Status flush = absl::UnknownError("pending");
   p.node(0).Flush([&](absl::Status s) { flush = s; });
-  ASSERT_TRUE(p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; },
-                         absl::Seconds(5)));
+  ASSERT_TRUE(
+      p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)));
   EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(flush.message()), HasSubstr("no disk can make the writes durable"));
 }
@@ -831,10 +831,10 @@ TEST(Replicator, ADisklessNodeReconnectsWithoutAResync) {
   ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
   ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
   p.network().BreakConnection();
-  ASSERT_TRUE(p.RunUntil(
-      [&] { return p.node(0).status().conn != ConnState::kConnected; }, absl::Seconds(10)));
-  ASSERT_TRUE(p.RunUntil(
-      [&] { return p.node(0).status().conn == ConnState::kConnected; }, absl::Seconds(10)))
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn != ConnState::kConnected; },
+                         absl::Seconds(10)));
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn == ConnState::kConnected; },
+                         absl::Seconds(10)))
       << Trace(p);
   p.RunFor(absl::Milliseconds(50));
   EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
@@ -882,7 +882,7 @@ TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
       p.RunFor(absl::Milliseconds(50));
     }
     const int second = 1 - first;
-    ASSERT_OK(WriteSync(p, first, 2165, 4, 'w'));  // replicated, not flushed here
+    ASSERT_OK(WriteSync(p, first, 2165, 4, 'w'));     // replicated, not flushed here
     ASSERT_OK(p.node(first).replicator()->Demote());  // switchover
     p.RunFor(absl::Milliseconds(50));
     ASSERT_OK(p.node(second).replicator()->Promote(false));
@@ -912,11 +912,10 @@ TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   (void)WriteSync(p, 0, 12, 1, 'a');  // both disks fail it
   ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
-  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; },
-                         absl::Seconds(5)))
+  ASSERT_TRUE(
+      p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; }, absl::Seconds(5)))
       << Trace(p);
-  EXPECT_THAT(WriteSync(p, 0, 20, 1, 'w'), StatusIs(absl::StatusCode::kUnavailable))
-      << Trace(p);
+  EXPECT_THAT(WriteSync(p, 0, 20, 1, 'w'), StatusIs(absl::StatusCode::kUnavailable)) << Trace(p);
 }
 
 // A Primary demoted while writes were still unacknowledged (protocol A), then
@@ -984,8 +983,8 @@ TEST(Replicator, AFailoverWhileAheadIsASplitBrainNotASilentLoss) {
   ASSERT_OK(WriteSync(p, 0, 4000, 1, 'w'));  // the peer never sees it
   p.node(0).Crash(3);
   p.network().Heal();
-  ASSERT_TRUE(p.RunUntil(
-      [&] { return p.node(1).status().conn != ConnState::kConnected; }, absl::Seconds(10)))
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().conn != ConnState::kConnected; },
+                         absl::Seconds(10)))
       << Trace(p);
   ASSERT_OK(p.node(1).replicator()->Promote(false));  // failover
   ASSERT_OK(WriteSync(p, 1, 3000, 1, 'n'));
@@ -1046,11 +1045,11 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
     const int se = 1 - pr;
     p.node(se).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     ASSERT_OK(WriteSync(p, pr, 12, 1, 'a'));
-    ASSERT_TRUE(p.RunUntil(
-        [&] { return p.node(se).status().disk == DiskState::kDiskless; }, absl::Seconds(5)))
+    ASSERT_TRUE(p.RunUntil([&] { return p.node(se).status().disk == DiskState::kDiskless; },
+                           absl::Seconds(5)))
         << Trace(p);
     ASSERT_OK(WriteSync(p, pr, 20, 1, 'w'));  // the peer misses it
-    bool flushed = false;  // durable on the Primary before the power loss
+    bool flushed = false;                     // durable on the Primary before the power loss
     p.node(pr).Flush([&](absl::Status s) { flushed = s.ok(); });
     ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
     ASSERT_OK(p.node(pr).replicator()->Demote());
@@ -1061,8 +1060,7 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
     p.node(pr).Restart();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
     for (int n = 0; n < 2; ++n) {
-      EXPECT_EQ(p.node(n).disk()->contents().substr(20 * kBlock, kBlock),
-                std::string(kBlock, 'w'))
+      EXPECT_EQ(p.node(n).disk()->contents().substr(20 * kBlock, kBlock), std::string(kBlock, 'w'))
           << "node " << n << ", Primary was node " << pr << "\n"
           << Trace(p);
     }
@@ -1101,8 +1099,7 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
       for (int n = 0; n < 2; ++n) {
         EXPECT_EQ(p.node(n).disk()->contents().substr(block * kBlock, kBlock),
                   std::string(kBlock, block == 12 ? 'a' : 'w'))
-            << "block " << int{block} << " on node " << n << ", Primary was node " << pr
-            << "\n"
+            << "block " << int{block} << " on node " << n << ", Primary was node " << pr << "\n"
             << Trace(p);
       }
     }

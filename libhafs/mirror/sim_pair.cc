@@ -612,7 +612,8 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
     rec.ok = s.ok();
     // Durable on its node's own disk (a Diskless node's write is only where
     // the peer put it; the protocol decides what it promises then).
-    const bool attached = node(n).up() && node(n).replicator()->disk_state() != DiskState::kDiskless;
+    const bool attached =
+        node(n).up() && node(n).replicator()->disk_state() != DiskState::kDiskless;
     if (rec.ok && options_.nonvolatile_cache && attached) rec.durable_at = rec.acked_at;
     // Protocol C promises survival of a single node failure only when the
     // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
@@ -884,11 +885,10 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
         // here it learns a message later): no failover to it then. If one
         // happens in that window anyway, the handshake reports a split brain
         // (both wrote), never a silent loss: replicator_test pins that.
-        const bool in_sync =
-            s.replicator()->repl_state() == ReplState::kEstablished &&
-            s.replicator()->disk_state() == DiskState::kUpToDate &&
-            s.replicator()->conn_state() == ConnState::kConnected &&
-            pr.replicator()->repl_state() != ReplState::kAhead;
+        const bool in_sync = s.replicator()->repl_state() == ReplState::kEstablished &&
+                             s.replicator()->disk_state() == DiskState::kUpToDate &&
+                             s.replicator()->conn_state() == ConnState::kConnected &&
+                             pr.replicator()->repl_state() != ReplState::kAhead;
         pr.Crash(r.Next64());
         p.NoteCrash(pr.id());
         ++res.crashes;
