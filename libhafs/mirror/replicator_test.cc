@@ -47,6 +47,25 @@ absl::Status WriteSync(SimPair& p, int n, uint64_t block, uint64_t blocks, char 
   return result;
 }
 
+// Node `n` becomes the Primary (node 0 is after Bootstrap).
+void MoveThePrimaryTo(SimPair& p, int n) {
+  if (n == 0) return;
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));
+  ASSERT_OK(p.node(1).replicator()->Promote(false));
+  p.RunFor(absl::Milliseconds(50));
+}
+
+// Both replicas hold `blocks` blocks of `c` at `block`.
+void ExpectOnBoth(SimPair& p, uint64_t block, uint64_t blocks, char c, absl::string_view what) {
+  for (int n = 0; n < 2; ++n) {
+    EXPECT_EQ(p.node(n).disk()->contents().substr(block * kBlock, blocks * kBlock),
+              std::string(blocks * kBlock, c))
+        << "node " << n << ", " << what << "\n"
+        << Trace(p);
+  }
+}
+
 TEST(Status, PeerRoleIsUnknownUnlessConnected) {
   Status s;
   s.peer_role = Role::kPrimary;  // the last role the peer reported
@@ -721,12 +740,7 @@ TEST(Replicator, WritesMadeAheadSurviveARestartBeforeTheCatchUp) {
     o.nonvolatile_cache = true;
     SimPair p(o);
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    if (pr == 1) {
-      ASSERT_OK(p.node(0).replicator()->Demote());
-      p.RunFor(absl::Milliseconds(50));
-      ASSERT_OK(p.node(1).replicator()->Promote(false));
-      p.RunFor(absl::Milliseconds(50));
-    }
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
     // Nothing gets through from here: the unacknowledged bytes pile up until
     // the Primary goes Ahead, and no catch-up follows; the pair stops so.
     p.network().SetBlocked(true, true);
@@ -746,12 +760,7 @@ TEST(Replicator, WritesMadeAheadSurviveARestartBeforeTheCatchUp) {
     p.node(0).Restart();
     p.node(1).Restart();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
-    for (int n = 0; n < 2; ++n) {
-      EXPECT_EQ(p.node(n).disk()->contents().substr(4000 * kBlock, kBlock),
-                std::string(kBlock, 'w'))
-          << "node " << n << ", Primary was node " << pr << "\n"
-          << Trace(p);
-    }
+    ExpectOnBoth(p, 4000, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
 }
 
@@ -875,12 +884,7 @@ TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
   for (const int first : {0, 1}) {
     SimPair p(SimPairOptions{.seed = 31});
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    if (first == 1) {
-      ASSERT_OK(p.node(0).replicator()->Demote());
-      p.RunFor(absl::Milliseconds(50));
-      ASSERT_OK(p.node(1).replicator()->Promote(false));
-      p.RunFor(absl::Milliseconds(50));
-    }
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, first));
     const int second = 1 - first;
     ASSERT_OK(WriteSync(p, first, 2165, 4, 'w'));     // replicated, not flushed here
     ASSERT_OK(p.node(first).replicator()->Demote());  // switchover
@@ -896,12 +900,7 @@ TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
     p.node(0).Restart();
     p.node(1).Restart();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
-    for (int n = 0; n < 2; ++n) {
-      EXPECT_EQ(p.node(n).disk()->contents().substr(2165 * kBlock, 4 * kBlock),
-                std::string(4 * kBlock, 'w'))
-          << "node " << n << ", first Primary node " << first << "\n"
-          << Trace(p);
-    }
+    ExpectOnBoth(p, 2165, 4, 'w', absl::StrCat("first Primary node ", first));
   }
 }
 
@@ -928,24 +927,14 @@ TEST(Replicator, ADemotedPrimaryWithUnacknowledgedWritesStaysTheSource) {
     o.nonvolatile_cache = true;
     SimPair p(o);
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    if (pr == 1) {
-      ASSERT_OK(p.node(0).replicator()->Demote());
-      p.RunFor(absl::Milliseconds(50));
-      ASSERT_OK(p.node(1).replicator()->Promote(false));
-      p.RunFor(absl::Milliseconds(50));
-    }
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
     p.network().SetBlocked(true, true);
     ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // protocol A: sent, not acknowledged
     ASSERT_OK(p.node(pr).replicator()->Demote());
     p.network().BreakConnection();
     p.network().Heal();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
-    for (int n = 0; n < 2; ++n) {
-      EXPECT_EQ(p.node(n).disk()->contents().substr(4000 * kBlock, kBlock),
-                std::string(kBlock, 'w'))
-          << "node " << n << ", Primary was node " << pr << "\n"
-          << Trace(p);
-    }
+    ExpectOnBoth(p, 4000, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
 }
 
@@ -1034,13 +1023,8 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
     SimPair p(SimPairOptions{.seed = 21});
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
     const int primary = 0, secondary = 1;
-    if (!primary_holds_tiebreak) {
-      // Make node 1 the Primary instead (node 0 holds the tie-break).
-      ASSERT_OK(p.node(0).replicator()->Demote());
-      p.RunFor(absl::Milliseconds(50));
-      ASSERT_OK(p.node(1).replicator()->Promote(false));
-      p.RunFor(absl::Milliseconds(50));
-    }
+    // Node 0 holds the tie-break.
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, primary_holds_tiebreak ? 0 : 1));
     const int pr = primary_holds_tiebreak ? primary : secondary;
     const int se = 1 - pr;
     p.node(se).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
@@ -1059,11 +1043,7 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
     p.node(se).Restart();
     p.node(pr).Restart();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
-    for (int n = 0; n < 2; ++n) {
-      EXPECT_EQ(p.node(n).disk()->contents().substr(20 * kBlock, kBlock), std::string(kBlock, 'w'))
-          << "node " << n << ", Primary was node " << pr << "\n"
-          << Trace(p);
-    }
+    ExpectOnBoth(p, 20, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
 }
 
@@ -1074,12 +1054,7 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
   for (const int pr : {0, 1}) {
     SimPair p(SimPairOptions{.seed = 22});
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    if (pr == 1) {
-      ASSERT_OK(p.node(0).replicator()->Demote());
-      p.RunFor(absl::Milliseconds(50));
-      ASSERT_OK(p.node(1).replicator()->Promote(false));
-      p.RunFor(absl::Milliseconds(50));
-    }
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
     const int se = 1 - pr;
     p.node(pr).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     ASSERT_OK(WriteSync(p, pr, 12, 1, 'a')) << Trace(p);  // replicated, so it succeeds
@@ -1095,14 +1070,8 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
     p.node(pr).Restart();
     p.node(se).Restart();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
-    for (const char block : {12, 20}) {
-      for (int n = 0; n < 2; ++n) {
-        EXPECT_EQ(p.node(n).disk()->contents().substr(block * kBlock, kBlock),
-                  std::string(kBlock, block == 12 ? 'a' : 'w'))
-            << "block " << int{block} << " on node " << n << ", Primary was node " << pr << "\n"
-            << Trace(p);
-      }
-    }
+    ExpectOnBoth(p, 12, 1, 'a', absl::StrCat("Primary was node ", pr));
+    ExpectOnBoth(p, 20, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
 }
 
