@@ -66,6 +66,50 @@ void ExpectOnBoth(SimPair& p, uint64_t block, uint64_t blocks, char c, absl::str
   }
 }
 
+// Runs an application flush on node `n` to its end.
+absl::Status FlushSync(SimPair& p, int n) {
+  absl::Status result = absl::UnknownError("not completed");
+  bool done = false;
+  p.node(n).Flush([&](absl::Status s) {
+    result = s;
+    done = true;
+  });
+  p.RunUntil([&] { return done; }, absl::Seconds(5));
+  return result;
+}
+
+// A clean stop of the pair: the Primary `primary` demotes, both lose power,
+// both start again as Secondaries and resync.
+void StopBothAndRestart(SimPair& p, int primary) {
+  ASSERT_OK(p.node(primary).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));  // the clean demotion reaches the metadata
+  p.node(0).Crash(1);
+  p.node(1).Crash(2);
+  p.node(0).Restart();
+  p.node(1).Restart();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+}
+
+// Protocol A with pull-ahead at 64 KiB, writes durable when complete.
+SimPairOptions AheadOptions() {
+  SimPairOptions o{.seed = 10};
+  o.protocol = Protocol::kA;
+  o.pull_ahead = true;
+  o.congestion_fill_bytes = 64 * 1024;
+  o.nonvolatile_cache = true;
+  return o;
+}
+
+// Blocks the network and writes on Primary `n` until it goes Ahead (the
+// unacknowledged bytes pile up); the network stays blocked.
+void GoAhead(SimPair& p, int n) {
+  p.network().SetBlocked(true, true);
+  for (uint64_t b = 100; p.node(n).status().repl != ReplState::kAhead && b < 200; b += 2) {
+    ASSERT_OK(WriteSync(p, n, b, 2, 'x')) << Trace(p);  // protocol A: sent, not acked
+  }
+  ASSERT_EQ(p.node(n).status().repl, ReplState::kAhead) << Trace(p);
+}
+
 TEST(Status, PeerRoleIsUnknownUnlessConnected) {
   Status s;
   s.peer_role = Role::kPrimary;  // the last role the peer reported
@@ -733,21 +777,10 @@ TEST(Replicator, PullAheadGoesAheadUnderCongestionAndCatchesUp) {
 // comes back with both Secondary, the Behind node must not be the source.
 TEST(Replicator, WritesMadeAheadSurviveARestartBeforeTheCatchUp) {
   for (const int pr : {0, 1}) {
-    SimPairOptions o{.seed = 10};
-    o.protocol = Protocol::kA;
-    o.pull_ahead = true;
-    o.congestion_fill_bytes = 64 * 1024;
-    o.nonvolatile_cache = true;
-    SimPair p(o);
+    SimPair p(AheadOptions());
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
     ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
-    // Nothing gets through from here: the unacknowledged bytes pile up until
-    // the Primary goes Ahead, and no catch-up follows; the pair stops so.
-    p.network().SetBlocked(true, true);
-    for (uint64_t b = 100; p.node(pr).status().repl != ReplState::kAhead && b < 200; b += 2) {
-      ASSERT_OK(WriteSync(p, pr, b, 2, 'x')) << Trace(p);  // protocol A: sent, not acked
-    }
-    ASSERT_EQ(p.node(pr).status().repl, ReplState::kAhead) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(GoAhead(p, pr));  // and no catch-up follows
     // Durable when written (nonvolatile cache): an application flush would
     // wait for the peer's barrier ack, which cannot come.
     ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // only marked for the peer
@@ -890,16 +923,8 @@ TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
     ASSERT_OK(p.node(first).replicator()->Demote());  // switchover
     p.RunFor(absl::Milliseconds(50));
     ASSERT_OK(p.node(second).replicator()->Promote(false));
-    bool flushed = false;  // the new Primary's flush: durable there
-    p.node(second).Flush([&](absl::Status s) { flushed = s.ok(); });
-    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
-    ASSERT_OK(p.node(second).replicator()->Demote());
-    p.RunFor(absl::Milliseconds(50));
-    p.node(0).Crash(7);
-    p.node(1).Crash(8);
-    p.node(0).Restart();
-    p.node(1).Restart();
-    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ASSERT_OK(FlushSync(p, second)) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, second));
     ExpectOnBoth(p, 2165, 4, 'w', absl::StrCat("first Primary node ", first));
   }
 }
@@ -957,18 +982,9 @@ TEST(Replicator, TheCrashedPrimaryFlagClearsOnceThePeerHasItsWrites) {
 // message later that it is Behind): both then hold writes the other lacks.
 // The handshake must report a split brain, never overwrite the Ahead writes.
 TEST(Replicator, AFailoverWhileAheadIsASplitBrainNotASilentLoss) {
-  SimPairOptions o{.seed = 10};
-  o.protocol = Protocol::kA;
-  o.pull_ahead = true;
-  o.congestion_fill_bytes = 64 * 1024;
-  o.nonvolatile_cache = true;
-  SimPair p(o);
+  SimPair p(AheadOptions());
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.network().SetBlocked(true, true);
-  for (uint64_t b = 100; p.node(0).status().repl != ReplState::kAhead && b < 200; b += 2) {
-    ASSERT_OK(WriteSync(p, 0, b, 2, 'x')) << Trace(p);
-  }
-  ASSERT_EQ(p.node(0).status().repl, ReplState::kAhead) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(GoAhead(p, 0));
   ASSERT_OK(WriteSync(p, 0, 4000, 1, 'w'));  // the peer never sees it
   p.node(0).Crash(3);
   p.network().Heal();
@@ -1033,16 +1049,8 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
                            absl::Seconds(5)))
         << Trace(p);
     ASSERT_OK(WriteSync(p, pr, 20, 1, 'w'));  // the peer misses it
-    bool flushed = false;                     // durable on the Primary before the power loss
-    p.node(pr).Flush([&](absl::Status s) { flushed = s.ok(); });
-    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
-    ASSERT_OK(p.node(pr).replicator()->Demote());
-    p.RunFor(absl::Milliseconds(50));
-    p.node(se).Crash(1);
-    p.node(pr).Crash(2);
-    p.node(se).Restart();
-    p.node(pr).Restart();
-    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ASSERT_OK(FlushSync(p, pr)) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, pr));
     ExpectOnBoth(p, 20, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
 }
@@ -1060,16 +1068,8 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
     ASSERT_OK(WriteSync(p, pr, 12, 1, 'a')) << Trace(p);  // replicated, so it succeeds
     ASSERT_EQ(p.node(pr).status().disk, DiskState::kDiskless) << Trace(p);
     ASSERT_OK(WriteSync(p, pr, 20, 1, 'w'));  // only the peer holds it
-    bool flushed = false;
-    p.node(pr).Flush([&](absl::Status s) { flushed = s.ok(); });
-    ASSERT_TRUE(p.RunUntil([&] { return flushed; }, absl::Seconds(5))) << Trace(p);
-    ASSERT_OK(p.node(pr).replicator()->Demote());
-    p.RunFor(absl::Milliseconds(50));
-    p.node(pr).Crash(1);
-    p.node(se).Crash(2);
-    p.node(pr).Restart();
-    p.node(se).Restart();
-    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ASSERT_OK(FlushSync(p, pr)) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, pr));
     ExpectOnBoth(p, 12, 1, 'a', absl::StrCat("Primary was node ", pr));
     ExpectOnBoth(p, 20, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
