@@ -1063,7 +1063,6 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
     SimPair p(SimPairOptions{.seed = 22});
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
     ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
-    const int se = 1 - pr;
     p.node(pr).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     ASSERT_OK(WriteSync(p, pr, 12, 1, 'a')) << Trace(p);  // replicated, so it succeeds
     ASSERT_EQ(p.node(pr).status().disk, DiskState::kDiskless) << Trace(p);
