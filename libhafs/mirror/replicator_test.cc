@@ -1038,11 +1038,9 @@ TEST(Replicator, AWriteThePeerMissedWhileDisklessSurvivesItsOldDiskReturning) {
   for (const bool primary_holds_tiebreak : {true, false}) {
     SimPair p(SimPairOptions{.seed = 21});
     ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    const int primary = 0, secondary = 1;
-    // Node 0 holds the tie-break.
-    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, primary_holds_tiebreak ? 0 : 1));
-    const int pr = primary_holds_tiebreak ? primary : secondary;
+    const int pr = primary_holds_tiebreak ? 0 : 1;  // node 0 holds the tie-break
     const int se = 1 - pr;
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
     p.node(se).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     ASSERT_OK(WriteSync(p, pr, 12, 1, 'a'));
     ASSERT_TRUE(p.RunUntil([&] { return p.node(se).status().disk == DiskState::kDiskless; },
