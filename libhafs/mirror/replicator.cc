@@ -1728,6 +1728,23 @@ void Replicator::OnHandshake(const peer::VolumeHandshake& h) {
                           : "no resync: this node is Diskless; the peer's disk serves both";
     Log(absl::StrCat("handshake: ", last_handshake_));
     if (!HasLocalDisk()) exposed_uuid_ = h.current_uuid();  // the data it uses now
+    const auto same = [](uint64_t a, uint64_t b) { return (a | 1) == (b | 1); };
+    if (HasLocalDisk() && disk_ == DiskState::kUpToDate &&
+        !same(h.current_uuid(), persisted_.gi.current) &&
+        descends_from(persisted_.gi.current, h.current_uuid(), h.bitmap_uuid(),
+                      absl::MakeConstSpan(h.history_uuids().data(), h.history_uuids_size()))) {
+      // The Diskless peer last used data newer than this disk (written while
+      // this node's copy was away): this disk is Outdated until that data
+      // returns, so it is no failover candidate (DRBD would outdate it by
+      // fencing).
+      disk_ = DiskState::kOutdated;
+      persisted_.was_up_to_date = false;
+      persist_dirty_ = true;
+      Log(absl::StrCat("disk: Outdated: the Diskless peer last used generation ",
+                       absl::Hex(h.current_uuid()), ", newer than this disk's ",
+                       absl::Hex(persisted_.gi.current),
+                       " (hint: attach the peer's disk again; it holds the newest data)"));
+    }
     discard_my_data_ = false;
     conn_ = ConnState::kConnected;
     expected_peer_seq_.reset();

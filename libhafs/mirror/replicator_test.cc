@@ -929,6 +929,33 @@ TEST(Replicator, ACleanDemotionMakesTheLastWritesDurableFirst) {
   }
 }
 
+// Node 0's disk fails; it writes on through node 1, whose disk then fails too.
+// Node 0 restarts with its old disk and meets Diskless node 1, which last used
+// newer data: node 0's disk is Outdated (no failover candidate), not a stale
+// UpToDate to be promoted alone.
+TEST(Replicator, AnOldDiskMeetingADisklessPeerWithNewerDataIsOutdated) {
+  SimPair p(SimPairOptions{.seed = 32});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // on node 1 only
+  p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 21, 1, 'x');  // node 1's disk fails it
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.node(0).Crash(4);
+  p.node(0).Restart();  // the old disk, UpToDate by its own metadata
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn == ConnState::kConnected; },
+                         absl::Seconds(10)))
+      << Trace(p);
+  p.RunFor(absl::Milliseconds(20));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kOutdated) << Trace(p);
+  EXPECT_FALSE(p.node(0).replicator()->Promote(false).ok());
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);

@@ -889,6 +889,9 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
                              s.replicator()->disk_state() == DiskState::kUpToDate &&
                              s.replicator()->conn_state() == ConnState::kConnected &&
                              pr.replicator()->repl_state() != ReplState::kAhead;
+        // A Primary whose disk had detached wrote through its peer only: its
+        // own disk is stale when it comes back.
+        const bool pr_was_diskless = pr.replicator()->disk_state() == DiskState::kDiskless;
         pr.Crash(r.Next64());
         p.NoteCrash(pr.id());
         ++res.crashes;
@@ -918,10 +921,23 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
             return pr.replicator()->conn_state() == ConnState::kConnected &&
                    pr.replicator()->repl_state() == ReplState::kEstablished;
           }, absl::Seconds(20));
-          absl::Status st = pr.replicator()->Promote(false);
+          // Not alone on a stale disk (a cluster manager with fencing would
+          // not either): that would be a split brain of the harness's making.
+          absl::Status st =
+              pr_was_diskless && pr.replicator()->conn_state() != ConnState::kConnected
+                  ? absl::FailedPreconditionError("stale disk, peer not connected")
+                  : pr.replicator()->Promote(false);
           if (!st.ok()) {
-            // Could not get back in sync within the budget: heal first.
+            // Could not get back in sync within the budget: heal first. If
+            // the newest data is on the peer's detached disk (this one came
+            // back Outdated), the operator attaches that disk again.
             p.network().Heal();
+            if (s.up() && s.replicator()->disk_state() == DiskState::kDiskless) {
+              s.Crash(r.Next64());
+              p.NoteCrash(s.id());
+              s.disk()->ClearFaults();
+              s.Restart();
+            }
             p.RunUntil([&] { return pr.replicator()->disk_state() == DiskState::kUpToDate &&
                                     pr.replicator()->repl_state() == ReplState::kEstablished; },
                        absl::Seconds(60));
