@@ -1,6 +1,7 @@
-// The fixed CI set of simulator seeds (1..500) in 20 chunks that Bazel's test
-// sharding spreads over the cores. Any other seeds:
-//   bazel run //libhafs/mirror:mirror_sim -- --seeds=N
+// The fixed CI set of simulator seeds (1..500, and 1..200 of the extended
+// scenario) in chunks that Bazel's test sharding spreads over the cores. Any
+// other seeds:
+//   bazel run //libhafs/mirror:mirror_sim -- --seeds=N [--extended]
 #include <cstdio>
 #include <string>
 
@@ -41,6 +42,27 @@ TEST_P(MirrorSim, FixedSeedsHoldEveryInvariant) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, MirrorSim, ::testing::Range(0, kChunks));
+
+// The extended scenario (disk errors, switchovers, clean stops of both, and
+// the durable-writes check; RunSeed's comment) over seeds 1..200.
+constexpr int kExtendedChunks = 8;
+
+class MirrorSimExtended : public ::testing::TestWithParam<int> {};
+
+TEST_P(MirrorSimExtended, FixedSeedsHoldEveryInvariant) {
+  const uint64_t first = kFirstSeed + GetParam() * kSeedsPerChunk;
+  uint64_t crashes = 0;
+  for (uint64_t seed = first; seed < first + kSeedsPerChunk; ++seed) {
+    SeedResult r = RunSeed(seed, /*full_trace=*/false, /*extended=*/true);
+    ASSERT_TRUE(r.ok) << r.failure
+                      << "\nreplay: bazel run //libhafs/mirror:mirror_sim -- --extended --seed="
+                      << seed << " --trace";
+    crashes += r.crashes;
+  }
+  EXPECT_GT(crashes, kSeedsPerChunk) << "too few crashes simulated";
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, MirrorSimExtended, ::testing::Range(0, kExtendedChunks));
 
 }  // namespace
 }  // namespace hafs::mirror

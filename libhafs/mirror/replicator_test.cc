@@ -956,6 +956,31 @@ TEST(Replicator, AnOldDiskMeetingADisklessPeerWithNewerDataIsOutdated) {
   EXPECT_FALSE(p.node(0).replicator()->Promote(false).ok());
 }
 
+// The SyncSource's disk fails mid-resync: the resync stops and the target
+// stays Inconsistent (it used to finish, UpToDate, with blocks it never got).
+TEST(Replicator, AResyncStopsWhenTheSourcesDiskDetaches) {
+  SimPairOptions o{.seed = 33};
+  o.resync.plan_ahead = absl::ZeroDuration();
+  o.resync.rate_bytes_per_s = 1 << 20;  // slow: the fault lands mid-resync
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil(
+      [&] { return p.node(0).status().repl == ReplState::kSyncSource; }, absl::Seconds(10)))
+      << Trace(p);
+  // An application write fails on the source's disk: it detaches.
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 4000, 1, 'x');
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  p.RunFor(absl::Seconds(2));
+  EXPECT_EQ(p.node(1).status().disk, DiskState::kInconsistent) << Trace(p);
+  EXPECT_NE(p.node(1).status().repl, ReplState::kSyncTarget) << Trace(p);
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
