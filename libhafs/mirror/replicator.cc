@@ -182,7 +182,6 @@ void Replicator::OnlyCurrentCopyHere(absl::string_view why) {
   if (disk_ != DiskState::kUpToDate || persisted_.gi.bitmap != 0) return;
   if (role_ != Role::kPrimary && peer_role_ != Role::kPrimary) return;
   SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
-  new_uuid_on_write_ = false;
   persist_dirty_ = true;
   Log(absl::StrCat(why, ": this node holds the only current copy, new current UUID ",
                    persisted_.gi.DebugString()));
@@ -324,14 +323,6 @@ void Replicator::StartWrite(uint64_t id, uint64_t offset, Buffer data,
                                   : std::string("is not connected"))));
     return;
   }
-  if (new_uuid_on_write_ && !Replicating()) {
-    // DRBD 9: a Primary without its peer starts a new generation at its first
-    // write, so promoting without writing causes no split brain.
-    new_uuid_on_write_ = false;
-    SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
-    Log(absl::StrCat("new current UUID at first write without peer: ",
-                     persisted_.gi.DebugString()));
-  }
   Request r;
   r.app_id = id;
   r.offset = offset;
@@ -423,6 +414,16 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
     ++epoch_writes_;
     if (opt_.protocol == Protocol::kA) r.peer_done = true;
   } else {
+    if (!Replicating() && disk_ == DiskState::kUpToDate && persisted_.gi.bitmap == 0) {
+      // DRBD 9: a Primary without its peer starts a new generation at its
+      // first write (so promoting without writing causes no split brain).
+      // Here, where the write is known to miss the peer: a write admitted
+      // while connected may get here after the connection dropped. (Ahead:
+      // the generation started when the Primary went Ahead.)
+      SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
+      Log(absl::StrCat("new current UUID at first write without peer: ",
+                       persisted_.gi.DebugString()));
+    }
     r.peer_done = true;
     r.barrier_acked = true;  // no barrier will come
     // Ahead: the peer learns which blocks it misses (P_OUT_OF_SYNC).
@@ -642,7 +643,6 @@ absl::Status Replicator::Promote(bool force) {
     // first write (DRBD 9).
     SetGenerations(splitbrain::Promote(persisted_.gi, /*peer_connected=*/true,
                                        /*force=*/false, rng_));
-    new_uuid_on_write_ = persisted_.gi.bitmap == 0;
   }
   persist_dirty_ = true;
   Log("role: Primary");
@@ -666,7 +666,6 @@ absl::Status Replicator::Demote() {
                       "users of the volume first)"));
   }
   role_ = Role::kSecondary;
-  new_uuid_on_write_ = false;
   SetGenerations(splitbrain::Demote(persisted_.gi));
   persist_dirty_ = true;
   if (HasLocalDisk() && opt_.disk_flushes && persisted_.crashed_primary) {
@@ -876,9 +875,8 @@ void Replicator::LostConnection(absl::string_view reason) {
       SetGenerations(splitbrain::NewCurrentUuid(persisted_.gi, role_, rng_));
       Log(absl::StrCat("lost the peer with writes in flight: new current UUID ",
                        persisted_.gi.DebugString()));
-    } else if (!marked && role_ == Role::kPrimary && persisted_.gi.bitmap == 0) {
-      new_uuid_on_write_ = true;
     }
+    // Otherwise a Primary starts one at its first write without the peer.
   }
   repl_ = ReplState::kOff;
   peer_disk_ = DiskState::kDUnknown;

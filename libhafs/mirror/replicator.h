@@ -555,7 +555,6 @@ class Replicator {
   DiskState peer_disk_ = DiskState::kDUnknown;
   bool discard_my_data_ = false;
   bool tentative_ = false;
-  bool new_uuid_on_write_ = false;  // Primary without peer: new UUID at first write
   Random rng_;                      // fresh UUIDs (seeded: replays exactly)
   bool crashed_at_attach_;          // crashed-primary flag sent in handshakes
   absl::Time now_ = absl::InfinitePast();

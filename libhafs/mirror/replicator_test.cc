@@ -981,6 +981,23 @@ TEST(Replicator, AResyncStopsWhenTheSourcesDiskDetaches) {
   EXPECT_NE(p.node(1).status().repl, ReplState::kSyncTarget) << Trace(p);
 }
 
+// A write admitted while connected (waiting for its activity-log extent)
+// that goes out after the connection dropped misses the peer: it starts the
+// new generation itself (it used to be only marked, with equal generations).
+TEST(Replicator, AWriteThatMissesThePeerAfterTheDropStartsAGeneration) {
+  SimPair p(SimPairOptions{.seed = 34});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_EQ(p.node(0).status().gi.bitmap, 0u);
+  absl::Status w = absl::UnknownError("pending");
+  p.node(0).Write(3000 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { w = s; });
+  p.network().BreakConnection();  // before its cold extent is admitted
+  ASSERT_TRUE(p.RunUntil([&] { return w.code() != absl::StatusCode::kUnknown; },
+                         absl::Seconds(5)));
+  ASSERT_OK(w);
+  EXPECT_FALSE(p.node(0).last_done_replicated()) << Trace(p);
+  EXPECT_NE(p.node(0).status().gi.bitmap, 0u) << Trace(p);
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
