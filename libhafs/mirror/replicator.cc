@@ -1610,11 +1610,12 @@ void Replicator::LocalDiskFailed(const absl::Status& s) {
   detach_reason_ = std::string(s.message());
   Log("disk: Diskless (on-io-error detach)");
   SendState();
-  if (repl_ == ReplState::kSyncSource) {
-    // A source without a disk has nothing to send: the resync stops here
-    // (the target stays Inconsistent) and the next connection is a diskless
-    // one, without a resync decision.
-    DropConnection(absl::StrCat("the SyncSource's disk detached: ", s.message()));
+  if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget) {
+    // A resync needs both disks: a source without one has nothing to send,
+    // a target nowhere to write (and must never end up "UpToDate"). The
+    // resync stops here (the target stays Inconsistent) and the next
+    // connection is a diskless one, without a resync decision.
+    DropConnection(absl::StrCat("the ", ReplStateName(repl_), "'s disk detached: ", s.message()));
   }
 }
 

@@ -998,6 +998,32 @@ TEST(Replicator, AWriteThatMissesThePeerAfterTheDropStartsAGeneration) {
   EXPECT_NE(p.node(0).status().gi.bitmap, 0u) << Trace(p);
 }
 
+// The SyncTarget's disk fails mid-resync (an application write the peer
+// sends fails on it): the resync stops; the Diskless node is never called
+// UpToDate.
+TEST(Replicator, AResyncStopsWhenTheTargetsDiskDetaches) {
+  SimPairOptions o{.seed = 35};
+  o.resync.plan_ahead = absl::ZeroDuration();
+  o.resync.rate_bytes_per_s = 1 << 20;  // slow: the fault lands mid-resync
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil(
+      [&] { return p.node(1).status().repl == ReplState::kSyncTarget; }, absl::Seconds(10)))
+      << Trace(p);
+  p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 4000, 1, 'x');
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; },
+                         absl::Seconds(10)))
+      << Trace(p);
+  p.RunFor(absl::Seconds(5));
+  EXPECT_EQ(p.node(1).status().disk, DiskState::kDiskless) << Trace(p);
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
