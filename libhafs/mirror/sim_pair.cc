@@ -1019,9 +1019,10 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
   if (p.violation()) return fail(*p.violation());
   // Liveness: heal everything and wait for convergence.
   p.network().Heal();
+  for (int i = 0; i < 2; ++i) p.node(i).disk()->ClearFaults();
+  p.RunFor(absl::Milliseconds(100));  // I/O already hit by a fault completes
   for (int i = 0; i < 2; ++i) {
     SimNode& n = p.node(i);
-    n.disk()->ClearFaults();
     // A detached disk is attached again by restarting its node.
     if (n.up() && n.replicator()->disk_state() == DiskState::kDiskless) {
       n.Crash(r.Next64());
