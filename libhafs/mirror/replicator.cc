@@ -1610,11 +1610,13 @@ void Replicator::LocalDiskFailed(const absl::Status& s) {
   detach_reason_ = std::string(s.message());
   Log("disk: Diskless (on-io-error detach)");
   SendState();
-  if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget) {
-    // A resync needs both disks: a source without one has nothing to send,
-    // a target nowhere to write (and must never end up "UpToDate"). The
-    // resync stops here (the target stays Inconsistent) and the next
-    // connection is a diskless one, without a resync decision.
+  if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget ||
+      repl_ == ReplState::kAhead) {
+    // A resync needs both disks: a source without one has nothing to send
+    // (nor has an Ahead Primary for its catch-up), a target nowhere to write
+    // (and must never end up "UpToDate"). The resync stops here (the target
+    // stays Inconsistent or Outdated) and the next connection is a diskless
+    // one, without a resync decision.
     DropConnection(absl::StrCat("the ", ReplStateName(repl_), "'s disk detached: ", s.message()));
   }
 }

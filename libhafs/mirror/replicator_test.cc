@@ -1024,6 +1024,25 @@ TEST(Replicator, AResyncStopsWhenTheTargetsDiskDetaches) {
   EXPECT_EQ(p.node(1).status().disk, DiskState::kDiskless) << Trace(p);
 }
 
+// An Ahead Primary whose disk detaches has nothing to catch its Behind peer
+// up with: no "resync" from a Diskless source makes the peer UpToDate.
+TEST(Replicator, AnAheadPrimaryThatLosesItsDiskDoesNotCatchUpThePeer) {
+  SimPair p(AheadOptions());
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(GoAhead(p, 0));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 3000, 1, 'x');
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  const size_t detached_at = p.trace().size();
+  p.network().Heal();
+  p.RunFor(absl::Seconds(5));
+  for (size_t i = detached_at; i < p.trace().size(); ++i) {
+    EXPECT_EQ(p.trace()[i].find("resync finished"), std::string::npos) << Trace(p);
+  }
+  // The Diskless Primary cannot use the peer's older data.
+  EXPECT_THAT(p.node(0).status().last_handshake, HasSubstr("this node is a Diskless Primary"));
+}
+
 TEST(Replicator, AWriteNeitherDiskHoldsFails) {
   SimPair p(SimPairOptions{.seed = 26});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
