@@ -110,6 +110,32 @@ void GoAhead(SimPair& p, int n) {
   ASSERT_EQ(p.node(n).status().repl, ReplState::kAhead) << Trace(p);
 }
 
+// A resync at 1 MiB/s: slow enough for a fault to land in the middle.
+SimPairOptions SlowResyncOptions(uint64_t seed) {
+  SimPairOptions o{.seed = seed};
+  o.resync.plan_ahead = absl::ZeroDuration();
+  o.resync.rate_bytes_per_s = 1 << 20;
+  return o;
+}
+
+// Bootstraps, writes 1 MiB on node 0 while apart, and reconnects: node 0 is
+// SyncSource, node 1 SyncTarget when this returns.
+void StartAResyncFromNode0(SimPair& p) {
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil(
+      [&] {
+        return p.node(0).status().repl == ReplState::kSyncSource &&
+               p.node(1).status().repl == ReplState::kSyncTarget;
+      },
+      absl::Seconds(10)))
+      << Trace(p);
+}
+
 TEST(Status, PeerRoleIsUnknownUnlessConnected) {
   Status s;
   s.peer_role = Role::kPrimary;  // the last role the peer reported
@@ -959,19 +985,8 @@ TEST(Replicator, AnOldDiskMeetingADisklessPeerWithNewerDataIsOutdated) {
 // The SyncSource's disk fails mid-resync: the resync stops and the target
 // stays Inconsistent (it used to finish, UpToDate, with blocks it never got).
 TEST(Replicator, AResyncStopsWhenTheSourcesDiskDetaches) {
-  SimPairOptions o{.seed = 33};
-  o.resync.plan_ahead = absl::ZeroDuration();
-  o.resync.rate_bytes_per_s = 1 << 20;  // slow: the fault lands mid-resync
-  SimPair p(o);
-  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.network().SetBlocked(true, true);
-  p.network().BreakConnection();
-  p.RunFor(absl::Milliseconds(20));
-  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
-  p.network().Heal();
-  ASSERT_TRUE(p.RunUntil(
-      [&] { return p.node(0).status().repl == ReplState::kSyncSource; }, absl::Seconds(10)))
-      << Trace(p);
+  SimPair p(SlowResyncOptions(33));
+  ASSERT_NO_FATAL_FAILURE(StartAResyncFromNode0(p));
   // An application write fails on the source's disk: it detaches.
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   (void)WriteSync(p, 0, 4000, 1, 'x');
@@ -1002,19 +1017,8 @@ TEST(Replicator, AWriteThatMissesThePeerAfterTheDropStartsAGeneration) {
 // sends fails on it): the resync stops; the Diskless node is never called
 // UpToDate.
 TEST(Replicator, AResyncStopsWhenTheTargetsDiskDetaches) {
-  SimPairOptions o{.seed = 35};
-  o.resync.plan_ahead = absl::ZeroDuration();
-  o.resync.rate_bytes_per_s = 1 << 20;  // slow: the fault lands mid-resync
-  SimPair p(o);
-  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.network().SetBlocked(true, true);
-  p.network().BreakConnection();
-  p.RunFor(absl::Milliseconds(20));
-  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
-  p.network().Heal();
-  ASSERT_TRUE(p.RunUntil(
-      [&] { return p.node(1).status().repl == ReplState::kSyncTarget; }, absl::Seconds(10)))
-      << Trace(p);
+  SimPair p(SlowResyncOptions(35));
+  ASSERT_NO_FATAL_FAILURE(StartAResyncFromNode0(p));
   p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   (void)WriteSync(p, 0, 4000, 1, 'x');
   ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; },
