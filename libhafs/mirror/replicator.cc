@@ -161,6 +161,18 @@ bool Replicator::PeerHasDisk() const {
   return peer_disk_ != DiskState::kDiskless && peer_disk_ != DiskState::kFailed;
 }
 
+void Replicator::MaybeMarkCleanDemotion() {
+  if (!clean_demotion_pending_ || role_ != Role::kSecondary || demote_flush_pending_) return;
+  for (const auto& [seq, r] : tl_) {
+    if (r.sent && !r.barrier_acked) return;  // the peer may not have it yet
+  }
+  clean_demotion_pending_ = false;
+  if (persisted_.crashed_primary) {
+    persisted_.crashed_primary = false;
+    persist_dirty_ = true;
+  }
+}
+
 void Replicator::CrashHandled() {
   crashed_at_attach_ = false;
   // The peer has this node's last writes now: a Secondary no longer counts
@@ -480,6 +492,7 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
   if (r.completed && r.barrier_acked) {
     if (r.local_issued) ready_.al_release.emplace_back(r.offset, r.length);
     tl_.erase(it);
+    MaybeMarkCleanDemotion();
   }
 }
 
@@ -668,15 +681,17 @@ absl::Status Replicator::Demote() {
   role_ = Role::kSecondary;
   SetGenerations(splitbrain::Demote(persisted_.gi));
   persist_dirty_ = true;
+  // A clean demotion tells the next handshake that this node lost nothing in
+  // a crash and that the peer has its writes. Until both hold, the node still
+  // counts as a crashed Primary: its writes must be durable here (the
+  // application may not have flushed: they may sit in the disk's volatile
+  // cache) and confirmed by the peer (protocol A/B: sent is not written).
+  clean_demotion_pending_ = true;
   if (HasLocalDisk() && opt_.disk_flushes && persisted_.crashed_primary) {
-    // A clean demotion tells the next handshake that this node lost nothing
-    // in a crash: its writes must be durable first (the application may not
-    // have flushed; its last writes may sit in the disk's volatile cache).
-    // Until the flush completes the node still counts as a crashed Primary.
+    demote_flush_pending_ = true;
     IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, IoCtx{IoKind::kDemoteFlush, 0});
-  } else {
-    persisted_.crashed_primary = false;
   }
+  MaybeMarkCleanDemotion();
   Log("role: Secondary");
   SendState();
   return absl::OkStatus();
@@ -1463,11 +1478,11 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       break;
     case IoKind::kDemoteFlush:
+      demote_flush_pending_ = false;
       if (!status.ok()) {
         LocalDiskFailed(status);
-      } else if (role_ == Role::kSecondary && persisted_.crashed_primary) {
-        persisted_.crashed_primary = false;  // the clean demotion, now durable
-        persist_dirty_ = true;
+      } else {
+        MaybeMarkCleanDemotion();
       }
       break;
     case IoKind::kResyncFlush: {

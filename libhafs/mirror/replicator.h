@@ -500,6 +500,11 @@ class Replicator {
   // Diskless, Failed or Outdated, or this Primary went Ahead): start a new
   // generation if this node now holds the only current copy. `why` is logged.
   void OnlyCurrentCopyHere(absl::string_view why);
+  // Clears the crashed-Primary flag of a demoted node once its writes are
+  // durable here and confirmed by the peer (see Demote).
+  void MaybeMarkCleanDemotion();
+  bool clean_demotion_pending_ = false;
+  bool demote_flush_pending_ = false;
   // The peer has this node's data after a crash (resync finished as source,
   // or no resync was needed): forget the crash, in memory and on disk.
   void CrashHandled();

@@ -1081,6 +1081,32 @@ TEST(Replicator, ADemotedPrimaryWithUnacknowledgedWritesStaysTheSource) {
   }
 }
 
+// The same, but both nodes lose power right after the demotion: the node
+// still counts as a crashed Primary (its writes were not confirmed by the
+// peer), so rule 40 makes it the source.
+TEST(Replicator, ADemotionWithUnconfirmedWritesIsNotCleanUntilThePeerHasThem) {
+  for (const int pr : {0, 1}) {
+    SimPairOptions o{.seed = 24};
+    o.protocol = Protocol::kA;
+    o.nonvolatile_cache = true;
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
+    p.network().SetBlocked(true, true);
+    ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // protocol A: sent, not acknowledged
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));
+    EXPECT_TRUE(p.node(pr).replicator()->persisted().crashed_primary);
+    p.node(0).Crash(1);
+    p.node(1).Crash(2);
+    p.network().Heal();
+    p.node(0).Restart();
+    p.node(1).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ExpectOnBoth(p, 4000, 1, 'w', absl::StrCat("Primary was node ", pr));
+  }
+}
+
 // A crashed Primary that resyncs its last writes to the peer as a Secondary
 // is no longer a "crashed primary" at its next attach.
 TEST(Replicator, TheCrashedPrimaryFlagClearsOnceThePeerHasItsWrites) {
