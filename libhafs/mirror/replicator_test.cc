@@ -90,14 +90,30 @@ void StopBothAndRestart(SimPair& p, int primary) {
   ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
 }
 
-// Protocol A with pull-ahead at 64 KiB, writes durable when complete.
-SimPairOptions AheadOptions() {
-  SimPairOptions o{.seed = 10};
+// Protocol A, writes durable when complete.
+SimPairOptions ProtocolAOptions(uint64_t seed) {
+  SimPairOptions o{.seed = seed};
   o.protocol = Protocol::kA;
-  o.pull_ahead = true;
-  o.congestion_fill_bytes = 64 * 1024;
   o.nonvolatile_cache = true;
   return o;
+}
+
+// The same with pull-ahead at 64 KiB.
+SimPairOptions AheadOptions() {
+  SimPairOptions o = ProtocolAOptions(10);
+  o.pull_ahead = true;
+  o.congestion_fill_bytes = 64 * 1024;
+  return o;
+}
+
+// Bootstraps; node `pr` becomes Primary, is cut off from its peer, writes
+// block 4000 ('w': sent, never acknowledged) and demotes.
+void DemoteWithAnUnacknowledgedWrite(SimPair& p, int pr) {
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
+  p.network().SetBlocked(true, true);
+  ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));
+  ASSERT_OK(p.node(pr).replicator()->Demote());
 }
 
 // Blocks the network and writes on Primary `n` until it goes Ahead (the
@@ -1065,15 +1081,8 @@ TEST(Replicator, AWriteNeitherDiskHoldsFails) {
 // although it is Secondary now; the next handshake makes it the source.
 TEST(Replicator, ADemotedPrimaryWithUnacknowledgedWritesStaysTheSource) {
   for (const int pr : {0, 1}) {
-    SimPairOptions o{.seed = 24};
-    o.protocol = Protocol::kA;
-    o.nonvolatile_cache = true;
-    SimPair p(o);
-    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
-    p.network().SetBlocked(true, true);
-    ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // protocol A: sent, not acknowledged
-    ASSERT_OK(p.node(pr).replicator()->Demote());
+    SimPair p(ProtocolAOptions(24));
+    ASSERT_NO_FATAL_FAILURE(DemoteWithAnUnacknowledgedWrite(p, pr));
     p.network().BreakConnection();
     p.network().Heal();
     ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
@@ -1086,15 +1095,8 @@ TEST(Replicator, ADemotedPrimaryWithUnacknowledgedWritesStaysTheSource) {
 // peer), so rule 40 makes it the source.
 TEST(Replicator, ADemotionWithUnconfirmedWritesIsNotCleanUntilThePeerHasThem) {
   for (const int pr : {0, 1}) {
-    SimPairOptions o{.seed = 24};
-    o.protocol = Protocol::kA;
-    o.nonvolatile_cache = true;
-    SimPair p(o);
-    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
-    p.network().SetBlocked(true, true);
-    ASSERT_OK(WriteSync(p, pr, 4000, 1, 'w'));  // protocol A: sent, not acknowledged
-    ASSERT_OK(p.node(pr).replicator()->Demote());
+    SimPair p(ProtocolAOptions(24));
+    ASSERT_NO_FATAL_FAILURE(DemoteWithAnUnacknowledgedWrite(p, pr));
     p.RunFor(absl::Milliseconds(50));
     EXPECT_TRUE(p.node(pr).replicator()->persisted().crashed_primary);
     p.node(0).Crash(1);
