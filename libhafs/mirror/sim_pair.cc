@@ -552,27 +552,16 @@ void SimPair::CheckDurableWrites() {
   for (const CrashRec& c : crashes_) {
     if (c.failover) last_failover = std::max(last_failover, c.at);
   }
-  const uint64_t num_blocks = options_.size_bytes / kBlock;
-  std::vector<uint64_t> newest(num_blocks, 0);
-  for (const auto& [id, w] : writes_) {
-    // A failover may legitimately drop what the promoted node never had.
-    if (w.durable_at == 0 || w.acked_at < last_failover) continue;
-    for (uint64_t b = w.offset / kBlock; b < (w.offset + w.length) / kBlock; ++b) {
-      newest[b] = std::max(newest[b], id);
-    }
-  }
   for (int n = 0; n < 2; ++n) {
-    const std::string& img = node(n).disk()->contents();
-    for (uint64_t b = 0; b < num_blocks; ++b) {
-      if (newest[b] == 0) continue;
-      for (uint64_t s = 0; s < kBlock / kSector; ++s) {
-        const uint64_t have = StampOf(img.data() + b * kBlock + s * kSector);
-        if (have == newest[b] || ConcurrentOrLater(have, newest[b])) continue;
-        Violation(absl::StrCat("durable write ", newest[b], " lost: block ", b, " sector ", s,
-                               " on n", n, " has write ", have,
-                               " after convergence (a resync from a stale replica?)"));
-        return;
-      }
+    // A failover may legitimately drop what the promoted node never had.
+    const std::optional<LostWrite> l = FindLostWrite(n, [&](const WriteRec& w) {
+      return w.durable_at != 0 && w.acked_at >= last_failover;
+    });
+    if (l.has_value()) {
+      Violation(absl::StrCat("durable write ", l->write, " lost: block ", l->block, " sector ",
+                             l->sector, " on n", n, " has write ", l->have,
+                             " after convergence (a resync from a stale replica?)"));
+      return;
     }
   }
 }
@@ -706,29 +695,38 @@ bool SimPair::ConcurrentOrLater(uint64_t have, uint64_t id) const {
   return h->second.acked_at == 0 || h->second.acked_at > writes_.at(id).issued_at;
 }
 
-void SimPair::CheckFailover(int promoted) {
-  // Every block's newest protected confirmed write (protocol C, acked while
-  // connected) must be on the promoted node, or a write concurrent with it or
-  // issued after it.
+std::optional<SimPair::LostWrite> SimPair::FindLostWrite(
+    int n, const std::function<bool(const WriteRec&)>& counts) const {
+  // Every block's newest counted write must be on node `n`, or a write
+  // concurrent with it or issued after it.
   const uint64_t num_blocks = options_.size_bytes / kBlock;
   std::vector<uint64_t> newest(num_blocks, 0);
   for (const auto& [id, w] : writes_) {
-    if (!w.confirmed || !Protected(w)) continue;
+    if (!counts(w)) continue;
     for (uint64_t b = w.offset / kBlock; b < (w.offset + w.length) / kBlock; ++b) {
       newest[b] = std::max(newest[b], id);
     }
   }
-  const std::string& img = node(promoted).disk()->contents();
+  const std::string& img = nodes_[n]->disk()->contents();
   for (uint64_t b = 0; b < num_blocks; ++b) {
     if (newest[b] == 0) continue;
     for (uint64_t s = 0; s < kBlock / kSector; ++s) {
       const uint64_t have = StampOf(img.data() + b * kBlock + s * kSector);
       if (have == newest[b] || ConcurrentOrLater(have, newest[b])) continue;
-      Violation(absl::StrCat("failover lost an acknowledged protocol-C write: block ", b,
-                             " sector ", s, " on n", promoted, " has write ", have, ", write ",
-                             newest[b], " was acknowledged"));
-      return;
+      return LostWrite{newest[b], b, s, have};
     }
+  }
+  return std::nullopt;
+}
+
+void SimPair::CheckFailover(int promoted) {
+  // Protected confirmed writes (protocol C, acked while connected).
+  const std::optional<LostWrite> l =
+      FindLostWrite(promoted, [&](const WriteRec& w) { return w.confirmed && Protected(w); });
+  if (l.has_value()) {
+    Violation(absl::StrCat("failover lost an acknowledged protocol-C write: block ", l->block,
+                           " sector ", l->sector, " on n", promoted, " has write ", l->have,
+                           ", write ", l->write, " was acknowledged"));
   }
 }
 

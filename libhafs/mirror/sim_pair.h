@@ -217,6 +217,13 @@ class SimPair {
   };
   // Issues an application flush on `node` (if Primary); records completion.
   void AppFlush(int node);
+  // The first sector of node `n` that holds neither the newest write `counts`
+  // selects among those covering it nor a write concurrent with it or later.
+  struct LostWrite {
+    uint64_t write, block, sector, have;
+  };
+  std::optional<LostWrite> FindLostWrite(int n,
+                                         const std::function<bool(const WriteRec&)>& counts) const;
   // Whether write `have` (a sector's stamp) may legitimately stand where write
   // `id` was acknowledged: it is `id`'s concurrent or a later write.
   bool ConcurrentOrLater(uint64_t have, uint64_t id) const;
