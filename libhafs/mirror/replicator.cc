@@ -73,6 +73,18 @@ absl::string_view ReplStateName(ReplState r) {
   return "?";
 }
 
+absl::string_view OnIoErrorName(OnIoError e) {
+  switch (e) {
+    case OnIoError::kDetach:
+      return "detach";
+    case OnIoError::kPassOn:
+      return "pass_on";
+    case OnIoError::kCallLocalIoError:
+      return "call-local-io-error";
+  }
+  return "?";
+}
+
 Replicator::Replicator(const ReplicatorOptions& options,
                        const PersistedState& persisted, DiskState disk,
                        meta::Bitmap* bitmap, uint64_t uuid_seed)
@@ -359,15 +371,10 @@ void Replicator::AlFailed(uint64_t token, absl::Status status) {
   HAFS_CHECK(it != al_waiting_.end()) << "AlFailed for unknown token " << token;
   Request r = std::move(it->second);
   al_waiting_.erase(it);
-  // The metadata device failed: detach (DRBD treats meta-data I/O errors like
-  // data I/O errors); the write then goes to the peer alone, or fails.
-  LocalDiskFailed(absl::DataLossError(
-      absl::StrCat("activity-log transaction failed: ", status.message())));
-  if (!opt_.detach_on_io_error) {
-    --counters_.ap;
-    FailApp(r.app_id, std::move(status));
-    return;
-  }
+  // The metadata device failed: detach (whatever the on-io-error policy, as
+  // DRBD does); the write then goes to the peer alone, or fails.
+  MetadataFailed(
+      absl::DataLossError(absl::StrCat("activity-log transaction failed: ", status.message())));
   SendAndIssue(std::move(r));
 }
 
@@ -474,15 +481,26 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
     r.completed = true;
     --counters_.ap;
     absl::Status s = r.local_status;
-    if (!s.ok() && opt_.detach_on_io_error && r.sent && r.peer_ok) {
-      s = absl::OkStatus();  // the peer has it; the local disk detached
+    if (!s.ok() && r.sent && r.peer_ok && r.peer_up_to_date) {
+      // The peer has it (DRBD: either part succeeded); this node's copy is
+      // marked out of sync, and its disk detached or is Inconsistent. (Not
+      // from a peer that was not UpToDate, e.g. a SyncTarget: the next
+      // resync from here would overwrite its copy with this node's stale
+      // one.)
+      s = absl::OkStatus();
     }
-    if (s.ok() && !r.local_issued && r.peer_failed) {
-      // Only the peer was to hold it (the local disk is detached), and it
-      // could not (DRBD: neither the local nor the network part succeeded).
-      s = absl::UnavailableError(
-          "no disk is known to hold this write: the local disk is detached and the peer "
-          "could not write it, or the connection was lost before it confirmed it");
+    const bool peer_may_have_it = r.sent && !r.peer_failed;
+    const bool local_counts = r.local_issued && disk_ == DiskState::kUpToDate;
+    if (s.ok() && !peer_may_have_it && !local_counts) {
+      // Only the peer was to hold it, and it could not (DRBD: neither the
+      // local nor the network part succeeded). A local copy on a disk that is
+      // not UpToDate (on-io-error pass_on made it Inconsistent) does not
+      // count: the next resync towards it overwrites every marked block.
+      s = absl::UnavailableError(absl::StrCat(
+          "no UpToDate disk is known to hold this write: the local disk is ", DiskStateName(disk_),
+          " and the peer ",
+          r.sent ? "could not write it, or the connection was lost before it confirmed it"
+                 : "did not receive it"));
     }
     ready_.done.push_back(AppDone{r.app_id, std::move(s), nullptr,
                                   r.sent && r.peer_ok});
@@ -538,7 +556,7 @@ void Replicator::Read(uint64_t id, uint64_t offset, uint64_t length) {
     return;
   }
   ++counters_.ap;
-  if (disk_ == DiskState::kUpToDate) {
+  if (CanReadLocally(offset, length)) {
     auto buf = pool_.Get(length);
     IssueNow(LocalIo{0, io::IoOp::kRead, offset, length, buf, false},
              IoCtx{IoKind::kAppRead, id, offset, length, buf});
@@ -571,13 +589,15 @@ void Replicator::Flush(uint64_t id) {
                     "flush refused: this node is Secondary"));
     return;
   }
-  if (!HasLocalDisk() && !Replicating()) {
+  if (disk_ != DiskState::kUpToDate && !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
     // Nothing can make the writes durable (DRBD: no data accessible). An OK
     // here would tell the application its data is safe when it may be in a
-    // detached disk's volatile cache.
-    FailApp(id, absl::UnavailableError(
-                    "flush failed: the local disk is detached and the peer is not connected "
-                    "(no disk can make the writes durable)"));
+    // detached disk's volatile cache, or on a disk the next resync overwrites.
+    FailApp(id, absl::UnavailableError(absl::StrCat(
+                    "flush failed: the local disk is ", DiskStateName(disk_), " and the peer ",
+                    Replicating() ? absl::StrCat("is ", DiskStateName(peer_disk_))
+                                  : std::string("is not connected"),
+                    " (no UpToDate disk can make the writes durable)")));
     return;
   }
   ++counters_.ap;
@@ -598,12 +618,22 @@ void Replicator::Flush(uint64_t id) {
 }
 
 void Replicator::MaybeCompleteFlushes() {
+  // (Not while LostConnection runs: the epochs it forgot were not acked.)
+  const bool replicating = Replicating() && transport_up_;
   const uint64_t oldest_unacked =
-      (Replicating() && !epoch_barriers_.empty()) ? epoch_barriers_.begin()->first
-                                                  : UINT64_MAX;
+      !epoch_barriers_.empty() ? epoch_barriers_.begin()->first : UINT64_MAX;
   for (auto it = flushes_.begin(); it != flushes_.end();) {
     AppFlush& f = it->second;
-    if (f.local_done && f.epoch < oldest_unacked) {
+    if (replicating && f.epoch < oldest_unacked) f.peer_done = true;
+    if (f.local_done && (f.peer_done || !replicating)) {
+      if (f.status.ok() && !f.peer_done && disk_ != DiskState::kUpToDate) {
+        // The peer was lost before it confirmed, and the local flush alone
+        // makes nothing durable that the next resync keeps.
+        f.status = absl::UnavailableError(absl::StrCat(
+            "flush failed: the connection was lost before the peer confirmed it, and the "
+            "local disk is ",
+            DiskStateName(disk_), " (no UpToDate disk made the writes durable)"));
+      }
       --counters_.ap;
       ready_.done.push_back(AppDone{f.id, f.status, nullptr});
       it = flushes_.erase(it);
@@ -781,7 +811,9 @@ absl::Status Replicator::StartResync(bool full) {
         "; only an UpToDate node can be the sync source (hint: run it on the "
         "peer)"));
   }
-  if (peer_role_ == Role::kPrimary) {
+  if (peer_role_ == Role::kPrimary && peer_disk_ != DiskState::kInconsistent) {
+    // (A Primary whose disk went Inconsistent, on-io-error pass_on, becomes
+    // a SyncTarget, as in DRBD.)
     return absl::FailedPreconditionError(
         "the peer is Primary: its data is the reference (hint: run the resync "
         "on the Primary)");
@@ -879,6 +911,9 @@ void Replicator::LostConnection(absl::string_view reason) {
   counters_.ua = 0;
   // Resync and verify stop; the bitmap keeps what is left.
   resync_inflight_bytes_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> gates;  // released below
+  for (uint64_t off : resync_gated_) gates.emplace_back(off, resync_requested_.at(off));
+  resync_gated_.clear();
   resync_requested_.clear();
   verify_pending_.clear();
   // Only a node with its own UpToDate data starts a generation (a Diskless
@@ -899,6 +934,8 @@ void Replicator::LostConnection(absl::string_view reason) {
   ping_outstanding_.reset();
   if (conn_ != ConnState::kStandAlone) conn_ = ConnState::kConnecting;
   MaybeCompleteFlushes();
+  // The application's writes that waited for these requests go on.
+  for (const auto& [off, len] : gates) ReleaseGate(off, len);
   ReplayDeferredWrites();
 }
 
@@ -1056,6 +1093,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
             // Protocol A: the barrier ack is the first word from the peer.
             r.peer_done = true;
             r.peer_ok = true;
+            r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
           }
           r.barrier_acked = true;
           if (r.sent) unacked_bytes_ -= r.length;
@@ -1079,6 +1117,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
         MarkOutOfSync(r.offset, r.length, /*tell_peer=*/true);
       } else if (a.kind() == peer::ACK_WRITTEN) {
         r.peer_ok = true;
+        r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
       }
       const bool completes =
           a.kind() == peer::ACK_FAILED ||
@@ -1138,7 +1177,13 @@ bool Replicator::HandleInbound(const Inbound& in) {
       Buffer buf = BulkBuffer(in);
       IoCtx ctx{IoKind::kResyncWrite, 0, d.offset(), bulk, buf};
       ctx.conn_gen = conn_gen_;
-      IssueGated(LocalIo{0, io::IoOp::kWrite, d.offset(), bulk, buf, false}, std::move(ctx));
+      LocalIo io{0, io::IoOp::kWrite, d.offset(), bulk, buf, false};
+      if (resync_gated_.erase(d.offset()) > 0) {
+        ctx.gated = true;  // the request's gate, released once written
+        IssueNow(std::move(io), std::move(ctx));
+      } else {
+        IssueGated(std::move(io), std::move(ctx));
+      }
       return true;
     }
     case peer::MirrorMessage::kResyncInSync: {
@@ -1158,6 +1203,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
       a.mutable_resync_ack()->set_offset(q.offset());
       a.mutable_resync_ack()->set_length(q.length());
       Send(std::move(a));
+      if (resync_gated_.erase(q.offset()) > 0) ReleaseGate(q.offset(), q.length());
       PumpResync();
       return true;
     }
@@ -1168,6 +1214,13 @@ bool Replicator::HandleInbound(const Inbound& in) {
       }
       if (repl_ != ReplState::kEstablished && repl_ != ReplState::kBehind) {
         ProtocolError(absl::StrCat("BeginResync while ", ReplStateName(repl_)));
+        return true;
+      }
+      if (role_ == Role::kPrimary && disk_ > DiskState::kInconsistent) {
+        // The peer's StartResync refuses this; a Primary's good data is never
+        // overwritten by a resync it did not ask for.
+        ProtocolError(
+            absl::StrCat("BeginResync towards a Primary whose disk is ", DiskStateName(disk_)));
         return true;
       }
       Log("the peer starts a resync towards this node");
@@ -1429,7 +1482,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // The local copy of these blocks is not what the peer has; the peer
         // marks them too, since this node's bitmap may be on the failed disk.
         MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/true);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kWrite);
       }
       MaybeCompleteRequest(ctx.ref);
       break;
@@ -1439,13 +1492,11 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         --counters_.ap;
         ready_.done.push_back(AppDone{ctx.ref, status, ctx.buf});
       } else {
-        LocalDiskFailed(status);
-        if (opt_.detach_on_io_error) {
-          ReadFromPeer(ctx.ref, ctx.offset, ctx.length);
-        } else {
-          --counters_.ap;
-          FailApp(ctx.ref, status);
-        }
+        // Retried on the peer (DRBD does for every policy); without an
+        // UpToDate peer the read fails.
+        MarkFailedRead(ctx.offset, ctx.length);
+        LocalDiskFailed(status, IoError::kRead);
+        ReadFromPeer(ctx.ref, ctx.offset, ctx.length);
       }
       break;
     case IoKind::kAppFlush: {
@@ -1453,15 +1504,20 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       if (f != flushes_.end()) {
         f->second.local_done = true;
         if (!status.ok()) {
-          LocalDiskFailed(status);
-          if (!opt_.detach_on_io_error || !Replicating()) f->second.status = status;
+          LocalDiskFailed(status, IoError::kWrite);
+          if (!Replicating()) f->second.status = status;  // else the peer's flush counts
         }
       }
       MaybeCompleteFlushes();
       break;
     }
     case IoKind::kPeerWrite:
-      if (!status.ok()) LocalDiskFailed(status);
+      if (!status.ok()) {
+        // Marked here too (the Primary marks it at ACK_FAILED): this copy of
+        // the blocks is not the Primary's.
+        MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/false);
+        LocalDiskFailed(status, IoError::kWrite);
+      }
       if (!same_conn) break;
       --counters_.ua;
       if (opt_.protocol == Protocol::kC || !status.ok()) {
@@ -1480,7 +1536,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     case IoKind::kDemoteFlush:
       demote_flush_pending_ = false;
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kWrite);
       } else {
         MaybeMarkCleanDemotion();
       }
@@ -1489,7 +1545,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       std::optional<peer::ResyncDone> done = std::move(finishing_resync_);
       finishing_resync_.reset();
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kWrite);
         if (same_conn) {
           DropConnection(absl::StrCat("flush at the end of the resync failed: ", status.message()));
         }
@@ -1502,7 +1558,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kBarrierFlush:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kWrite);
         if (same_conn) {
           DropConnection(absl::StrCat("flush for epoch ", ctx.ref,
                                       " failed: ", status.message()));
@@ -1524,7 +1580,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kResyncRead:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kRead);
         if (same_conn) DropConnection("resync read failed on the SyncSource");
         break;
       }
@@ -1544,7 +1600,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kCsumRead: {
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kRead);
         if (same_conn) DropConnection("checksum read failed on the SyncTarget");
         break;
       }
@@ -1558,7 +1614,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kResyncWrite:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, IoError::kWrite);
         if (same_conn) DropConnection("resync write failed on the SyncTarget");
         break;
       }
@@ -1576,7 +1632,8 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kVerifyRead: {
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        MarkFailedRead(ctx.offset, ctx.length);
+        LocalDiskFailed(status, IoError::kRead);
         if (same_conn) DropConnection("verify read failed");
         break;
       }
@@ -1603,7 +1660,8 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       if (status.ok()) {
         m.mutable_read_reply()->set_data(ctx.buf->data(), ctx.length);
       } else {
-        LocalDiskFailed(status);
+        MarkFailedRead(ctx.offset, ctx.length);
+        LocalDiskFailed(status, IoError::kRead);
         m.mutable_read_reply()->set_error(std::string(status.message()));
       }
       Send(std::move(m));
@@ -1612,18 +1670,60 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
   }
 }
 
-void Replicator::LocalDiskFailed(const absl::Status& s) {
-  if (!HasLocalDisk()) return;
-  Log(absl::StrCat("local I/O error: ", s.message()));
-  if (opt_.call_local_io_error && !local_io_error_called_) {
-    local_io_error_called_ = true;
-    ready_.handlers.push_back("local-io-error");
+void Replicator::MetadataFailed(const absl::Status& status) {
+  LocalDiskFailed(status, IoError::kMetadata);
+}
+
+void Replicator::MarkFailedRead(uint64_t offset, uint64_t length) {
+  if (opt_.on_io_error == OnIoError::kPassOn && HasLocalDisk()) {
+    MarkOutOfSync(offset, length, /*tell_peer=*/true);
   }
-  if (!opt_.detach_on_io_error) return;
+}
+
+bool Replicator::CanReadLocally(uint64_t offset, uint64_t length) const {
+  if (disk_ == DiskState::kUpToDate) return true;
+  if (disk_ != DiskState::kInconsistent) return false;
+  const uint64_t first = offset / kBlock;
+  return bitmap_->CountRange(first, first + (length + kBlock - 1) / kBlock) == 0;
+}
+
+void Replicator::LocalDiskFailed(const absl::Status& s, IoError kind) {
+  if (!HasLocalDisk()) return;
+  const bool metadata = kind == IoError::kMetadata;
+  Log(absl::StrCat(metadata ? "metadata" : "local", " I/O error: ", s.message()));
+  if (opt_.on_io_error == OnIoError::kCallLocalIoError) {
+    ready_.handlers.push_back("local-io-error");  // once per attach: it detaches below
+  }
+  if (opt_.on_io_error == OnIoError::kPassOn && !metadata) {
+    // The failed blocks are marked (by the caller). A read changed nothing
+    // on the disk (hafs leaves its state alone where DRBD would make it
+    // Inconsistent: the block is still resynced, and a double fault in two
+    // blocks would otherwise leave no disk to resync from). A failed write
+    // whose data the UpToDate peer holds puts this disk behind it until a
+    // resync repaired the blocks: it must neither be promoted nor be a sync
+    // source, also after a restart (DRBD: disk Inconsistent, MDF_CONSISTENT
+    // cleared). Without such a peer this disk is still the best copy there
+    // is (the write failed for the application, which may leave old data):
+    // hafs keeps its state, where DRBD's Inconsistent would have the next
+    // handshake resync the peer's older data over all of it.
+    if (kind == IoError::kWrite && disk_ > DiskState::kInconsistent && Replicating() &&
+        peer_disk_ == DiskState::kUpToDate) {
+      disk_ = DiskState::kInconsistent;
+      persisted_.consistent = false;
+      persist_dirty_ = true;
+      Log("disk: Inconsistent (on-io-error pass_on: the failed blocks are marked out of sync; "
+          "`hafsctl resync` on the peer, or a reconnect, repairs them)");
+      SendState();
+    }
+    return;
+  }
   disk_ = DiskState::kDiskless;
   exposed_uuid_ = persisted_.gi.current;  // the generation the application saw
   detach_reason_ = std::string(s.message());
-  Log("disk: Diskless (on-io-error detach)");
+  Log(absl::StrCat("disk: Diskless (",
+                   metadata ? std::string("metadata I/O error")
+                            : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
+                   ")"));
   SendState();
   if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget ||
       repl_ == ReplState::kAhead) {
@@ -1884,6 +1984,7 @@ void Replicator::BeginSync(bool source, bool full) {
   resync_started_ = now_;
   peer_bitmap_done_ = false;
   resync_cursor_ = 0;
+  HAFS_CHECK(resync_gated_.empty()) << "gated resync requests outlived their connection";
   resync_requested_.clear();
   resync_inflight_bytes_ = 0;
   resync_same_bytes_ = 0;
@@ -2016,20 +2117,46 @@ void Replicator::PumpResync() {
     resync_requested_.emplace(offset, bytes);
     resync_inflight_bytes_ += bytes;
     resync_cursor_ = run.start + blocks;
-    if (opt_.csum_resync && HasLocalDisk()) {
-      // Read our copy first; the request carries its digests.
-      auto buf = pool_.Get(bytes);
-      IoCtx ctx{IoKind::kCsumRead, 0, offset, bytes, buf};
-      ctx.conn_gen = conn_gen_;
-      IssueGated(LocalIo{0, io::IoOp::kRead, offset, bytes, buf, false},
-                 std::move(ctx));
+    if (role_ != Role::kPrimary) {
+      RequestResync(offset, bytes, /*gate_held=*/false);
       continue;
     }
-    peer::MirrorMessage m;
-    m.mutable_resync_request()->set_offset(offset);
-    m.mutable_resync_request()->set_length(bytes);
-    Send(std::move(m));
+    // A Primary SyncTarget (its disk went Inconsistent) also takes the
+    // application's writes. One of these blocks written here after the
+    // request left would reach the source after the source read them for
+    // the request: the older resync data would then land over it. So the
+    // request holds the gate of its range until its data is written; the
+    // application's write (and its Data) waits (DRBD: resync extents exclude
+    // activity-log extents).
+    Gate(offset, bytes, [this, gen = conn_gen_, offset, bytes] {
+      if (gen != conn_gen_) {  // the connection dropped meanwhile
+        ReleaseGate(offset, bytes);
+        return;
+      }
+      resync_gated_.insert(offset);
+      RequestResync(offset, bytes, /*gate_held=*/true);
+    });
   }
+}
+
+void Replicator::RequestResync(uint64_t offset, uint64_t bytes, bool gate_held) {
+  if (opt_.csum_resync && HasLocalDisk()) {
+    // Read our copy first; the request carries its digests.
+    auto buf = pool_.Get(bytes);
+    IoCtx ctx{IoKind::kCsumRead, 0, offset, bytes, buf};
+    ctx.conn_gen = conn_gen_;
+    LocalIo io{0, io::IoOp::kRead, offset, bytes, buf, false};
+    if (gate_held) {
+      IssueNow(std::move(io), std::move(ctx));
+    } else {
+      IssueGated(std::move(io), std::move(ctx));
+    }
+    return;
+  }
+  peer::MirrorMessage m;
+  m.mutable_resync_request()->set_offset(offset);
+  m.mutable_resync_request()->set_length(bytes);
+  Send(std::move(m));
 }
 
 void Replicator::MaybeFinishResyncAsSource() {

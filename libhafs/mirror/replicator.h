@@ -121,6 +121,22 @@ struct PersistedState {
   friend bool operator==(const PersistedState&, const PersistedState&) = default;
 };
 
+// DRBD's on-io-error policies.
+enum class OnIoError {
+  // The disk goes Diskless; I/O is served by the peer.
+  kDetach,
+  // The disk goes Inconsistent (persisted: it cannot be promoted nor be a
+  // sync source until a resync repaired it), the failed blocks are marked
+  // out of sync, and the I/O is retried on the peer: a read is served by the
+  // peer, a write completes with the peer's copy. Without an UpToDate peer
+  // the error reaches the application. In-sync blocks are still read locally.
+  kPassOn,
+  // As kDetach, and the first error per attach asks for the "local-io-error"
+  // handler (Ready::handlers).
+  kCallLocalIoError,
+};
+absl::string_view OnIoErrorName(OnIoError e);
+
 struct ReplicatorOptions {
   uint32_t node_id = 0;
   uint32_t peer_node_id = 1;
@@ -150,17 +166,14 @@ struct ReplicatorOptions {
   uint64_t verify_request_bytes = 256 * 1024;
   // DRBD without verify-alg: StartVerify is refused.
   bool verify_enabled = true;
-  // on-io-error call-local-io-error: the first local I/O error (per attach)
-  // asks for the "local-io-error" handler (Ready::handlers); the disk stays
-  // attached unless detach_on_io_error is set too.
-  bool call_local_io_error = false;
   // DRBD's ping-int, ping-timeout, timeout and ko-count.
   absl::Duration ping_int = absl::Seconds(10);
   absl::Duration ping_timeout = absl::Milliseconds(500);
   absl::Duration timeout = absl::Seconds(6);
   int ko_count = 7;
-  // on-io-error detach (true) or pass the error to the application (false).
-  bool detach_on_io_error = true;
+  // DRBD's on-io-error, for a failed read or write of the local data (see
+  // OnIoError). Metadata I/O errors always detach, as in DRBD.
+  OnIoError on_io_error = OnIoError::kDetach;
   // DRBD's disk-flushes. true: the Secondary flushes each epoch before its
   // BarrierAck (write ordering "flush"). false, for a backing device with a
   // battery-backed (non-volatile) write cache: write ordering "drain" — an
@@ -336,9 +349,13 @@ class Replicator {
   // The AL extents of an al_begin request are hot and referenced.
   void AlAdmitted(uint64_t token);
   // The AL transaction for an al_begin request could not be written: the
-  // local disk detaches (on-io-error detach) and the write goes to the peer
-  // alone, or fails.
+  // local disk detaches (as for any metadata error) and the write goes to the
+  // peer alone, or fails.
   void AlFailed(uint64_t token, absl::Status status);
+  // The metadata device failed (superblock, bitmap or activity-log I/O): the
+  // local disk detaches whatever the on-io-error policy (DRBD does the same:
+  // without its metadata the disk's state cannot be recorded).
+  void MetadataFailed(const absl::Status& status);
   // Time. The first Tick should come before any other input; timers started
   // by inputs that arrive before it (handshake, ping) start at that Tick.
   void Tick(absl::Time now);
@@ -393,6 +410,7 @@ class Replicator {
     bool sent = false;           // a Data message went out for it
     bool peer_done = false;      // the protocol's completion point reached
     bool peer_ok = false;        // the peer wrote it (ACK_WRITTEN / barrier ack)
+    bool peer_up_to_date = false;  // and its disk was UpToDate then
     bool peer_failed = false;    // the peer could not write it, or was lost before confirming
     bool barrier_acked = false;  // durable on the peer, or no barrier expected
     bool completed = false;      // AppDone emitted
@@ -440,6 +458,7 @@ class Replicator {
     uint64_t id = 0;
     uint64_t epoch = 0;  // every epoch <= this must be barrier-acked
     bool local_done = false;
+    bool peer_done = false;  // those epochs were barrier-acked
     absl::Status status;
   };
   // offset -> (length, local digest, peer digest); compared when both are in.
@@ -531,6 +550,9 @@ class Replicator {
   void ResyncFromHere(bool full);
   bool SendsData() const;  // replicating and not Ahead
   void PumpResync();
+  // Sends a resync request (or, with csum resync, first reads the local copy
+  // for its digests). `gate_held`: the request holds the gate of its range.
+  void RequestResync(uint64_t offset, uint64_t bytes, bool gate_held);
   void MaybeFinishResyncAsSource();
   void FinishResyncAsTarget(const peer::ResyncDone& d);
   // The rest of FinishResyncAsTarget, once the resynced data is durable.
@@ -542,7 +564,16 @@ class Replicator {
   void LostConnection(absl::string_view reason);
   void DropConnection(std::string reason);
   void ProtocolError(absl::string_view what);
-  void LocalDiskFailed(const absl::Status& s);
+  // A local I/O error: of a read, of a write (or flush), or of the metadata
+  // device (always detaches).
+  enum class IoError { kRead, kWrite, kMetadata };
+  void LocalDiskFailed(const absl::Status& s, IoError kind);
+  // on-io-error pass_on: the range whose local read failed is marked out of
+  // sync here and at the peer (no-op once detached).
+  void MarkFailedRead(uint64_t offset, uint64_t length);
+  // An Inconsistent disk still serves reads of blocks not marked out of sync
+  // (DRBD's drbd_may_do_local_read).
+  bool CanReadLocally(uint64_t offset, uint64_t length) const;
 
   // ---- constant after construction ----
   ReplicatorOptions opt_;  // changes only through Adjust*
@@ -611,7 +642,6 @@ class Replicator {
   // SyncTarget: the source's ResyncDone, held while the resync flush runs.
   std::optional<peer::ResyncDone> finishing_resync_;
   std::vector<peer::MirrorMessage> deferred_;  // SendLazily
-  bool local_io_error_called_ = false;        // call_local_io_error: once per attach
   bool processing_inbound_ = false;
   std::map<uint64_t, InEpoch> in_epochs_;
   // 0: not blocked; else the epoch whose Barrier arrived while one of its
@@ -624,6 +654,9 @@ class Replicator {
   uint64_t resync_cursor_ = 0;
   uint64_t resync_inflight_bytes_ = 0;
   std::map<uint64_t, uint64_t> resync_requested_;  // offset -> bytes
+  // A Primary SyncTarget's requests that hold the gate over their range until
+  // their data is written (or found in sync): see PumpResync.
+  std::set<uint64_t> resync_gated_;
   ResyncController controller_;
   uint64_t resync_budget_ = 0;  // bytes the controller allows this step
   absl::Time last_controller_step_ = absl::InfinitePast();

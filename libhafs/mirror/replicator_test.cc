@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 namespace hafs::mirror {
 namespace {
 
+using ::hafs::testing::IsOkAndHolds;
 using ::hafs::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -44,6 +46,18 @@ absl::Status WriteSync(SimPair& p, int n, uint64_t block, uint64_t blocks, char 
   });
   p.RunUntil([&] { return done; }, absl::Seconds(30));
   if (replicated) *replicated = p.node(n).last_done_replicated();
+  return result;
+}
+
+// Reads `blocks` blocks at `block` on node n and runs until done.
+absl::StatusOr<std::string> ReadSync(SimPair& p, int n, uint64_t block, uint64_t blocks) {
+  absl::StatusOr<std::string> result = absl::UnknownError("not completed");
+  bool done = false;
+  p.node(n).Read(block * kBlock, blocks * kBlock, [&](absl::Status s, std::string data) {
+    result = s.ok() ? absl::StatusOr<std::string>(std::move(data)) : s;
+    done = true;
+  });
+  p.RunUntil([&] { return done; }, absl::Seconds(30));
   return result;
 }
 
@@ -576,16 +590,16 @@ TEST(Replicator, VerifyIsRefusedWithoutAVerifyAlgorithm) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("verify_alg")));
 }
 
-TEST(Replicator, CallLocalIoErrorAsksForTheHandlerOnce) {
-  Lone lone([](ReplicatorOptions& o) {
-    o.detach_on_io_error = false;
-    o.call_local_io_error = true;
-  });
+// on-io-error call-local-io-error runs the handler and detaches, as in DRBD
+// (it used to leave the failing disk attached).
+TEST(Replicator, CallLocalIoErrorRunsTheHandlerAndDetaches) {
+  Lone lone([](ReplicatorOptions& o) { o.on_io_error = OnIoError::kCallLocalIoError; });
   Replicator& r = lone.r();
   r.Disconnect();
   ASSERT_OK(r.Promote(/*force=*/false));
   std::vector<std::string> handlers;
-  auto write_failing = [&](uint64_t id) {
+  std::vector<AppDone> done;
+  auto write = [&](uint64_t id, absl::Status io_status) {
     r.Write(id, id * kBlock, std::make_shared<io::AlignedBuffer>(Pattern(1, 'e')));
     std::vector<uint64_t> tokens;
     while (r.HasReady()) {
@@ -593,17 +607,24 @@ TEST(Replicator, CallLocalIoErrorAsksForTheHandlerOnce) {
       for (const AlBegin& b : rd.al_begin) r.AlAdmitted(b.token);
       for (const LocalIo& io : rd.ios) tokens.push_back(io.token);
       for (std::string& h : rd.handlers) handlers.push_back(h);
+      for (AppDone& d : rd.done) done.push_back(std::move(d));
     }
-    ASSERT_EQ(tokens.size(), 1u);
-    r.IoDone(tokens[0], absl::DataLossError("EIO"));
+    for (uint64_t t : tokens) r.IoDone(t, io_status);
     while (r.HasReady()) {
-      for (std::string& h : r.TakeReady().handlers) handlers.push_back(h);
+      Ready rd = r.TakeReady();
+      for (std::string& h : rd.handlers) handlers.push_back(h);
+      for (AppDone& d : rd.done) done.push_back(std::move(d));
     }
+    return tokens.size();
   };
-  write_failing(1);
-  write_failing(2);
+  EXPECT_EQ(write(1, absl::DataLossError("EIO")), 1u);
+  EXPECT_EQ(r.disk_state(), DiskState::kDiskless);
+  // Detached and no peer: the next write reaches no disk and fails.
+  EXPECT_EQ(write(2, absl::OkStatus()), 0u);
   EXPECT_THAT(handlers, ::testing::ElementsAre("local-io-error"));
-  EXPECT_EQ(r.disk_state(), DiskState::kUpToDate);  // not detached (pass-on)
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_THAT(done[0].status, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(done[1].status, StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST(Replicator, HandshakeTimerStartsAtTheFirstTickWhenTheConnectionCameFirst) {
@@ -878,7 +899,8 @@ TEST(Replicator, ADisklessPrimarysUnconfirmedWriteFailsWhenThePeerIsLost) {
       p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
       << Trace(p);
   EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable)) << Trace(p);
-  EXPECT_THAT(std::string(write.message()), HasSubstr("no disk is known to hold this write"));
+  EXPECT_THAT(std::string(write.message()),
+              HasSubstr("no UpToDate disk is known to hold this write"));
   EXPECT_EQ(p.node(0).status().gi.DebugString(), gi_before.DebugString());
 }
 
@@ -902,7 +924,8 @@ TEST(Replicator, AFlushWithNoDiskToFlushFails) {
   ASSERT_TRUE(
       p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)));
   EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_THAT(std::string(flush.message()), HasSubstr("no disk can make the writes durable"));
+  EXPECT_THAT(std::string(flush.message()),
+              HasSubstr("no UpToDate disk can make the writes durable"));
 }
 
 // A Diskless node that reconnects stays Diskless: no resync decision is
@@ -1160,17 +1183,7 @@ TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   EXPECT_EQ(p.node(1).status().peer_disk, DiskState::kDiskless) << Trace(p);
   // Further writes go to the peer only; reads are served by the peer.
   ASSERT_OK(WriteSync(p, 0, 20, 1, 'v'));
-  absl::Status read_status = absl::UnknownError("pending");
-  std::string got;
-  bool done = false;
-  p.node(0).Read(20 * kBlock, kBlock, [&](absl::Status s, std::string data) {
-    read_status = s;
-    got = std::move(data);
-    done = true;
-  });
-  ASSERT_TRUE(p.RunUntil([&] { return done; }, absl::Seconds(5)));
-  ASSERT_OK(read_status);
-  EXPECT_EQ(got, std::string(kBlock, 'v'));
+  EXPECT_THAT(ReadSync(p, 0, 20, 1), IsOkAndHolds(std::string(kBlock, 'v')));
   const std::string& peer = p.node(1).disk()->contents();
   EXPECT_EQ(peer.substr(12 * kBlock, 2 * kBlock), std::string(2 * kBlock, 'w'));
 }
@@ -1228,6 +1241,230 @@ TEST(Replicator, LocalWriteErrorWithoutPeerFailsTheWrite) {
   EXPECT_THAT(WriteSync(p, 0, 3, 1, 'x'), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
   EXPECT_THAT(WriteSync(p, 0, 4, 1, 'x'), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// on-io-error pass_on, a Secondary's write fails: its disk goes Inconsistent
+// (persisted), so it is never promoted nor a sync source with a block it
+// missed (it used to stay UpToDate: a failover to it lost that write). A
+// resync from the Primary repairs it; so does a restart and reconnect.
+TEST(Replicator, PassOnMakesASecondaryWithAFailedWriteInconsistentUntilResynced) {
+  for (const bool restart : {false, true}) {
+    SimPair p(SimPairOptions{.seed = 41, .on_io_error = OnIoError::kPassOn});
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));  // the Primary has it
+    p.RunFor(absl::Milliseconds(20));
+    ASSERT_EQ(p.node(1).status().disk, DiskState::kInconsistent) << Trace(p);
+    EXPECT_EQ(p.node(0).status().peer_disk, DiskState::kInconsistent);
+    EXPECT_EQ(p.node(0).status().counters.oos, 4u);             // KiB
+    EXPECT_EQ(p.node(1).status().conn, ConnState::kConnected);  // still attached and connected
+    ASSERT_OK(WriteSync(p, 0, 13, 1, 'b'));                     // replicated as before
+    if (restart) {
+      p.node(1).Crash(7);
+      p.RunFor(absl::Milliseconds(20));
+      p.node(1).Restart();
+      EXPECT_EQ(p.node(1).status().disk, DiskState::kInconsistent) << Trace(p);
+      EXPECT_THAT(p.node(1).replicator()->Promote(/*force=*/false),
+                  StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Inconsistent")));
+    } else {
+      EXPECT_THAT(p.node(1).replicator()->StartResync(/*full=*/false),
+                  StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Inconsistent")));
+      ASSERT_OK(p.node(0).replicator()->StartResync(/*full=*/false));
+    }
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ExpectOnBoth(p, 12, 1, 'a', absl::StrCat("restart ", restart));
+    ExpectOnBoth(p, 13, 1, 'b', absl::StrCat("restart ", restart));
+    p.CheckIdentical();
+    EXPECT_FALSE(p.violation().has_value()) << *p.violation();
+  }
+}
+
+// on-io-error pass_on, the Primary's write fails: the write completes with the
+// peer's copy, reads of that block are served by the peer, reads of other
+// blocks stay local, and a resync from the peer (the Primary as SyncTarget)
+// repairs it while the application keeps writing.
+TEST(Replicator, PassOnPrimaryServesAFailedBlockFromThePeerUntilResynced) {
+  SimPair p(SimPairOptions{.seed = 42, .on_io_error = OnIoError::kPassOn});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 30, 1, 'c'));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 2, 'a'));  // the peer has it
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  EXPECT_NE(p.node(0).disk()->contents().substr(12 * kBlock, kBlock), std::string(kBlock, 'a'));
+  EXPECT_THAT(ReadSync(p, 0, 12, 2), IsOkAndHolds(std::string(2 * kBlock, 'a')));
+  // Block 30 is in sync: read locally, also with the peer unable to answer.
+  p.network().SetBlocked(true, true);
+  EXPECT_THAT(ReadSync(p, 0, 30, 1), IsOkAndHolds(std::string(kBlock, 'c')));
+  p.network().SetBlocked(false, false);
+  // The Primary's disk cannot be the source; its peer's can.
+  EXPECT_THAT(p.node(0).replicator()->StartResync(/*full=*/false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Inconsistent")));
+  ASSERT_OK(p.node(1).replicator()->StartResync(/*full=*/false));
+  ASSERT_OK(WriteSync(p, 0, 13, 1, 'n'));  // during the resync
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate);
+  ExpectOnBoth(p, 12, 1, 'a', "resynced");
+  ExpectOnBoth(p, 13, 1, 'n', "written during the resync");
+  p.CheckIdentical();
+  EXPECT_FALSE(p.violation().has_value()) << *p.violation();
+}
+
+// on-io-error pass_on, a read fails: it is served by the peer, and the block
+// is marked out of sync on both nodes. The disk keeps its state (a read
+// changed nothing on it; hafs deviates from DRBD here, docs/replication.md).
+TEST(Replicator, PassOnRetriesAFailedReadOnThePeer) {
+  SimPair p(SimPairOptions{.seed = 43, .on_io_error = OnIoError::kPassOn});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 5, 1, 'r'));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kRead, 1, EIO));
+  EXPECT_THAT(ReadSync(p, 0, 5, 1), IsOkAndHolds(std::string(kBlock, 'r')));
+  p.RunFor(absl::Milliseconds(20));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate) << Trace(p);
+  EXPECT_EQ(p.node(0).status().counters.oos, 4u);
+  EXPECT_EQ(p.node(1).status().counters.oos, 4u);
+}
+
+// on-io-error pass_on, a Primary whose disk went Inconsistent loses its peer:
+// no UpToDate data is reachable, so writes fail (DRBD: on-no-data-accessible
+// io-error); in-sync blocks can still be read, the failed one cannot.
+TEST(Replicator, PassOnPrimaryWithoutItsPeerRefusesWrites) {
+  SimPair p(SimPairOptions{.seed = 44, .on_io_error = OnIoError::kPassOn});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 30, 1, 'c'));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn != ConnState::kConnected; },
+                         absl::Seconds(10)));
+  EXPECT_THAT(WriteSync(p, 0, 40, 1, 'x'),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no UpToDate data")));
+  EXPECT_THAT(ReadSync(p, 0, 30, 1), IsOkAndHolds(std::string(kBlock, 'c')));
+  EXPECT_THAT(ReadSync(p, 0, 12, 1), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// on-io-error pass_on, a Primary whose disk went Inconsistent has a write in
+// flight when the peer is lost: the local copy does not count (the resync
+// that repairs this disk overwrites every marked block with the peer's), so
+// the write fails instead of being acknowledged and lost; so does a flush
+// (seed 141 of the extended scenario: acknowledged, flushed, then lost).
+TEST(Replicator, PassOnPrimarysWriteThePeerNeverConfirmedFails) {
+  SimPair p(SimPairOptions{.seed = 45, .on_io_error = OnIoError::kPassOn});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  absl::Status write = absl::UnknownError("pending");
+  p.node(0).Write(20 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
+  p.RunFor(absl::Milliseconds(20));
+  p.network().BreakConnection();
+  ASSERT_TRUE(
+      p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("no UpToDate disk is known to hold this write")));
+  EXPECT_THAT(FlushSync(p, 0), StatusIs(absl::StatusCode::kUnavailable,
+                                        HasSubstr("no UpToDate disk can make the writes durable")));
+}
+
+// The same for a flush: under protocol A a write completes once sent; a flush
+// after it waits for the peer's barrier ack. If the peer is lost first, the
+// Inconsistent disk's local flush does not make the write durable.
+TEST(Replicator, PassOnPrimarysFlushThePeerNeverConfirmedFails) {
+  SimPairOptions o = ProtocolAOptions(46);
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  // (Fails: under protocol A the peer's copy is not confirmed when the local
+  // part fails.)
+  (void)WriteSync(p, 0, 12, 1, 'a');
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // sent: complete under protocol A
+  absl::Status flush = absl::UnknownError("pending");
+  p.node(0).Flush([&](absl::Status s) { flush = s; });
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(flush.code(), absl::StatusCode::kUnknown) << "waits for the peer";
+  p.network().BreakConnection();
+  ASSERT_TRUE(
+      p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("the connection was lost before the peer confirmed it")));
+}
+
+// A SyncSource's local write fails while the SyncTarget writes it. The
+// target's copy does not count for the application (it used to: the write
+// completed OK): the resync from here would then overwrite it with this
+// node's stale copy. The write fails; the replicas still converge.
+TEST(Replicator, AWriteOnlyTheSyncTargetHoldsFails) {
+  for (const OnIoError policy : {OnIoError::kPassOn, OnIoError::kDetach}) {
+    SimPairOptions o{.seed = 47, .on_io_error = policy};
+    o.resync = {.plan_ahead = absl::ZeroDuration(), .rate_bytes_per_s = 1u << 20};
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    p.network().SetBlocked(true, true);
+    p.network().BreakConnection();
+    p.RunFor(absl::Milliseconds(20));
+    ASSERT_OK(WriteSync(p, 0, 0, 512, 'o'));  // 2 MiB to resync at 1 MiB/s
+    p.network().Heal();
+    ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().repl == ReplState::kSyncSource; },
+                           absl::Seconds(10)))
+        << Trace(p);
+    p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    const absl::Status write = WriteSync(p, 0, 700, 1, 'n');
+    EXPECT_FALSE(write.ok()) << Trace(p);
+    if (policy == OnIoError::kDetach) {
+      // The Diskless Primary's data is on the detached disk: attach it again.
+      p.node(0).Crash(3);
+      p.node(0).Restart();
+      ASSERT_OK(p.node(0).replicator()->Promote(/*force=*/false));
+    }
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
+    if (write.ok()) ExpectOnBoth(p, 700, 1, 'n', "acknowledged");
+    p.CheckIdentical();
+    EXPECT_FALSE(p.violation().has_value()) << *p.violation();
+  }
+}
+
+// A Primary SyncTarget takes the application's writes: a write of blocks whose
+// resync request is already out must not be overwritten by the (older) resync
+// data answering it. Many writes race a slow resync over the same blocks.
+TEST(Replicator, APrimarySyncTargetsWritesSurviveTheResyncOfTheirBlocks) {
+  for (uint64_t seed = 50; seed < 70; ++seed) {
+    SimPairOptions o{.seed = seed, .on_io_error = OnIoError::kPassOn};
+    o.resync = {.plan_ahead = absl::ZeroDuration(), .rate_bytes_per_s = 2u << 20};
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    ASSERT_OK(WriteSync(p, 0, 0, 64, 'a'));  // 64 blocks marked on node 0
+    ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+    ASSERT_OK(p.node(1).replicator()->StartResync(/*full=*/false));
+    std::map<uint64_t, char> last;
+    for (int i = 0; i < 200; ++i) {
+      const uint64_t block = p.rng().Uniform(64);
+      const char c = static_cast<char>('b' + i % 20);
+      p.node(0).Write(block * kBlock, Pattern(1, c), false, [](absl::Status) {});
+      last[block] = c;
+      p.RunFor(absl::Microseconds(p.rng().Range(50, 400)));
+    }
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
+    for (int n = 0; n < 2; ++n) {
+      std::vector<uint64_t> lost;  // blocks without their last write
+      for (const auto& [block, c] : last) {
+        if (p.node(n).disk()->contents().substr(block * kBlock, kBlock) != std::string(kBlock, c)) {
+          lost.push_back(block);
+        }
+      }
+      EXPECT_THAT(lost, ::testing::IsEmpty()) << "seed " << seed << ", node " << n;
+    }
+    p.CheckIdentical();
+    ASSERT_FALSE(p.violation().has_value()) << *p.violation();
+  }
 }
 
 TEST(Replicator, SwarmSeedsHoldTheInvariants) {

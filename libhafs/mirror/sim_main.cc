@@ -33,13 +33,23 @@ int main(int argc, char** argv) {
   if (first == 0) first = std::random_device{}() | 1;
   std::cout << "seeds " << first << " .. " << first + seeds - 1 << "\n";
   uint64_t failed = 0;
+  hafs::mirror::SeedResult total;
   for (uint64_t s = first; s < first + seeds; ++s) {
     hafs::mirror::SeedResult r = hafs::mirror::RunSeed(s, trace, extended);
     if (!r.ok) {
       ++failed;
       std::cout << "FAILED seed " << s << "\n" << r.failure << "\n";
     }
+    total.writes += r.writes;
+    total.crashes += r.crashes;
+    total.failovers += r.failovers;
+    total.reads_checked += r.reads_checked;
+    total.pass_on_inconsistent += r.pass_on_inconsistent;
   }
+  std::cout << "coverage: " << total.writes << " writes, " << total.crashes << " crashes, "
+            << total.failovers << " failovers, " << total.reads_checked
+            << " sectors read and checked, " << total.pass_on_inconsistent
+            << " disks Inconsistent by on-io-error pass_on\n";
   std::cout << (seeds - failed) << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;
 }

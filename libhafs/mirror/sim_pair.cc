@@ -79,6 +79,7 @@ void SimNode::Boot(const PersistedState& state, DiskState disk, uint64_t seed) {
   r.pull_ahead = o.pull_ahead;
   r.congestion_fill_bytes = o.congestion_fill_bytes;
   r.disk_flushes = !o.nonvolatile_cache;
+  r.on_io_error = o.on_io_error;
   r.ping_int = absl::Seconds(1);
   r.ping_timeout = absl::Milliseconds(500);
   r.timeout = absl::Seconds(6);
@@ -227,6 +228,14 @@ void SimNode::ProcessReady(Ready rd) {
     pair_->TraceLine(id_, line);
     if (line.find("replication: Established") != std::string::npos) {
       pair_->era_start_[id_] = pair_->event_counter_++;
+    }
+    if (line == "role: Primary") pair_->primary_since_[id_] = pair_->event_counter_++;
+    if (line.find("on-io-error pass_on") != std::string::npos) {
+      ++pair_->pass_on_inconsistent_;
+      // No second disk fails while this one awaits its repair: two disks
+      // each missing a different acknowledged block cannot be resynced
+      // either way (DRBD cannot either; an operator would merge by hand).
+      pair_->node(1 - id_).disk()->ClearFaults();
     }
   }
   for (const std::string& h : rd.handlers) {
@@ -623,6 +632,59 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
   });
 }
 
+void SimPair::RandomRead(int n, uint64_t max_blocks) {
+  SimNode& nd = node(n);
+  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
+  const uint64_t num_blocks = options_.size_bytes / kBlock;
+  const uint64_t blocks = rng_.Range(1, max_blocks);
+  const uint64_t first = rng_.Uniform(num_blocks - blocks + 1);
+  const uint64_t issued = event_counter_++;
+  const uint64_t since = primary_since_[n];
+  TraceLine(n, absl::StrCat("app read: blocks ", first, "+", blocks));
+  nd.Read(first * kBlock, blocks * kBlock,
+          [this, n, first, blocks, issued, since](absl::Status s, std::string data) {
+            const uint64_t done = event_counter_++;
+            TraceLine(n, absl::StrCat("app read of blocks ", first, "+", blocks,
+                                      " done: ", s.ok() ? "ok" : s.ToString()));
+            if (s.ok()) CheckRead(n, first, data, issued, done, since);
+          });
+}
+
+void SimPair::CheckRead(int n, uint64_t first_block, const std::string& data, uint64_t issued,
+                        uint64_t done, uint64_t primary_since) {
+  if (options_.protocol != Protocol::kC) return;  // A and B promise less
+  for (uint64_t i = 0; i < data.size() / kSector; ++i) {
+    const uint64_t off = first_block * kBlock + i * kSector;
+    const WriteRec* newest = nullptr;
+    bool in_flight = false;
+    for (const auto& [id, w] : writes_) {
+      if (off < w.offset || off >= w.offset + w.length) continue;
+      if (w.issued_at < done && (w.acked_at == 0 || w.acked_at > issued)) {
+        in_flight = true;
+        break;
+      }
+      if (w.node == n && w.ok && w.acked_at < issued && w.issued_at > primary_since &&
+          (newest == nullptr || w.issued_at > newest->issued_at)) {
+        newest = &w;
+      }
+    }
+    if (in_flight || newest == nullptr) continue;
+    // (A crash of this node ended its time as Primary.)
+    const bool peer_crash_since =
+        std::any_of(crashes_.begin(), crashes_.end(),
+                    [&](const CrashRec& c) { return c.node != n && c.at > newest->issued_at; });
+    if (peer_crash_since) continue;
+    const uint64_t have = StampOf(data.data() + i * kSector);
+    ++sectors_read_checked_;
+    if (have != newest->id && !ConcurrentOrLater(have, newest->id)) {
+      Violation(absl::StrCat("read on n", n, " of block ", off / kBlock, " (sector ",
+                             i % (kBlock / kSector), ") returned write ", have, ", not write ",
+                             newest->id, " acknowledged before the read"));
+      return;
+    }
+  }
+}
+
 void SimPair::AppFlush(int n) {
   SimNode& nd = node(n);
   if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
@@ -831,6 +893,11 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
   }
   // From its own stream, so that the draws above stay what they were per seed.
   o.nonvolatile_cache = Random(seed ^ 0xbb67ae8584caa73bULL).OneIn(5);
+  // The extended scenario's disk errors: one seed in three with on-io-error
+  // pass_on (the disk stays attached, Inconsistent) instead of detach.
+  if (extended && Random(seed ^ 0x3c6ef372fe94f82bULL).OneIn(3)) {
+    o.on_io_error = OnIoError::kPassOn;
+  }
   SimPair p(o);
   auto fail = [&](absl::string_view why) {
     res.ok = false;
@@ -841,6 +908,20 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
     return res;
   };
   if (!p.Bootstrap()) return fail(*p.violation());
+  // What an operator does for a disk that on-io-error pass_on left
+  // Inconsistent while connected (DRBD starts no resync by itself then):
+  // `hafsctl resync` on the node with the good data.
+  const auto repair_inconsistent = [&p] {
+    for (int i = 0; i < 2; ++i) {
+      SimNode& n = p.node(i);
+      SimNode& peer = p.node(1 - i);
+      if (n.up() && peer.up() && n.replicator()->disk_state() == DiskState::kInconsistent &&
+          n.replicator()->repl_state() == ReplState::kEstablished &&
+          peer.replicator()->disk_state() == DiskState::kUpToDate) {
+        (void)peer.replicator()->StartResync(/*full=*/false);
+      }
+    }
+  };
   int primary = 0;
   const int steps = 150 + static_cast<int>(r.Uniform(150));
   for (int step = 0; step < steps && !p.violation(); ++step) {
@@ -960,8 +1041,10 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       // until its next restart, which attaches the same disk again.
       const int n = static_cast<int>(r.Uniform(2));
       if (p.node(n).up()) {
-        p.node(n).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-        p.TraceLine(n, "*** the disk will fail its next write");
+        const bool read = r.OneIn(4);
+        p.node(n).disk()->AddFault(
+            io::SimFault::FailNext(read ? io::IoOp::kRead : io::IoOp::kWrite, 1, EIO));
+        p.TraceLine(n, absl::StrCat("*** the disk will fail its next ", read ? "read" : "write"));
       }
     } else if (a < 84) {
       // Clean switchover of a pair in sync (as a cluster manager moves the
@@ -1011,6 +1094,10 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
           break;
         }
       }
+    } else if (a < 87) {
+      repair_inconsistent();
+    } else if (a < 95) {
+      p.RandomRead(primary, 8);  // CheckRead
     }
     p.RunFor(absl::Microseconds(r.Range(100, 30000)));
   }
@@ -1033,7 +1120,11 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       n.replicator()->Connect();
     }
   }
-  if (!p.RunUntil([&] { return p.Converged(); }, absl::Seconds(120))) {
+  const auto converged = [&] {
+    repair_inconsistent();
+    return p.Converged();
+  };
+  if (!p.RunUntil(converged, absl::Seconds(120))) {
     if (p.violation()) return fail(*p.violation());
     std::string why = "the healed pair did not converge:";
     for (int i = 0; i < 2; ++i) {
@@ -1047,6 +1138,8 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
   p.CheckIdentical();
   if (!p.violation() && extended) p.CheckDurableWrites();
   if (p.violation()) return fail(*p.violation());
+  res.reads_checked = p.sectors_read_checked();
+  res.pass_on_inconsistent = p.pass_on_inconsistent();
   return res;
 }
 

@@ -65,6 +65,7 @@ struct SimPairOptions {
   // Battery-backed disks (SimDeviceOptions::nonvolatile_cache) and, as DRBD
   // advises for them, disk-flushes off (ReplicatorOptions::disk_flushes).
   bool nonvolatile_cache = false;
+  OnIoError on_io_error = OnIoError::kDetach;
   // Keep a trace of every log line (printed by tests on failure).
   bool trace = true;
 };
@@ -235,7 +236,23 @@ class SimPair {
   bool Protected(const WriteRec& w) const;
   // Issues a random stamped write on `node` (must be Primary).
   void RandomWrite(int node, uint64_t max_blocks);
+  // Issues a random read on `node` (if Primary) and checks what it returns
+  // (CheckRead).
+  void RandomRead(int node, uint64_t max_blocks);
+  // Protocol C, read your writes: a successful read on a node that stayed
+  // Primary returns, in each sector, its newest write acknowledged before the
+  // read was issued (or one concurrent with it or later), unless a crash of
+  // the peer since that write may have taken it (an unflushed copy; a crash
+  // of this node ends its time as Primary), or a write of
+  // the sector was in flight during the read. Whether the data came from the
+  // local disk (UpToDate, or an Inconsistent disk's in-sync blocks) or from
+  // the peer does not matter.
+  void CheckRead(int node, uint64_t first_block, const std::string& data, uint64_t issued,
+                 uint64_t done, uint64_t primary_since);
   size_t writes_in_flight() const { return writes_in_flight_; }
+  // Coverage: sectors CheckRead compared; disks pass_on made Inconsistent.
+  uint64_t sectors_read_checked() const { return sectors_read_checked_; }
+  uint64_t pass_on_inconsistent() const { return pass_on_inconsistent_; }
   // The write id stamped in a sector image (0 = never written).
   static uint64_t StampOf(const char* sector);
 
@@ -253,6 +270,10 @@ class SimPair {
   uint64_t event_counter_ = 1;
   size_t writes_in_flight_ = 0;
   uint64_t era_start_[2] = {0, 0};
+  uint64_t primary_since_[2] = {0, 0};  // event counter at the last promotion
+  // Coverage of the checks (SeedResult).
+  uint64_t sectors_read_checked_ = 0;
+  uint64_t pass_on_inconsistent_ = 0;
   struct FlushRec {
     uint64_t issued, done;
   };
@@ -274,13 +295,16 @@ struct SeedResult {
   uint64_t writes = 0;
   uint64_t crashes = 0;
   uint64_t failovers = 0;
-  uint64_t resyncs = 0;
+  uint64_t reads_checked = 0;         // sectors CheckRead compared
+  uint64_t pass_on_inconsistent = 0;  // disks on-io-error pass_on made Inconsistent
 };
-// `extended` adds disk errors (a node detaches until its next restart, which
-// attaches the same disk again), clean switchovers and clean stops of both
-// nodes to the faults, and checks at the end that every durable acknowledged
-// write survived (CheckDurableWrites). Not yet part of the CI seed set: see
-// docs/replication.md, "The simulator and its invariants".
+// `extended` adds disk errors (a failed read or write; the node detaches until
+// its next restart, which attaches the same disk again, or with on-io-error
+// pass_on in one seed of three goes Inconsistent until a resync), clean
+// switchovers and clean stops of both nodes to the faults, application reads
+// (CheckRead), and checks at the end that every durable acknowledged write
+// survived (CheckDurableWrites). See docs/replication.md, "The simulator and
+// its invariants".
 SeedResult RunSeed(uint64_t seed, bool full_trace = false, bool extended = false);
 
 }  // namespace hafs::mirror

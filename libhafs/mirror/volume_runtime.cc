@@ -254,6 +254,7 @@ class Volume::Impl {
   uint64_t next_app_id_ = 1;
   std::vector<uint64_t> shadow_;  // bitmap words known durable (subset of disk)
   absl::Status md_error_;         // metadata device failed
+  bool md_error_unreported_ = false;  // the replicator has not been told yet
   absl::Time next_tick_ = absl::InfinitePast();
   absl::Time next_writeout_ = absl::InfinitePast();
   bool in_ready_ = false;
@@ -660,8 +661,17 @@ bool Volume::Impl::RunCompletions() {
       any = true;
     }
   }
-  while ((!completed_.empty() || !admitted_.empty() || !al_failed_.empty()) && !yield_) {
+  while (
+      (md_error_unreported_ || !completed_.empty() || !admitted_.empty() || !al_failed_.empty()) &&
+      !yield_) {
     any = true;
+    if (md_error_unreported_) {
+      // Before the completions it failed: the replicator detaches first.
+      md_error_unreported_ = false;
+      rep_->MetadataFailed(md_error_);
+      DrainReady();
+      if (yield_) break;
+    }
     std::vector<std::pair<uint64_t, absl::Status>> done;
     done.swap(completed_);
     for (size_t i = 0; i < done.size(); ++i) {
@@ -751,8 +761,10 @@ void Volume::Impl::Emit(VolumeEvent e) {
 void Volume::Impl::MetaFailed(const absl::Status& s) {
   if (md_error_.ok()) {
     md_error_ = s;
+    md_error_unreported_ = true;
+    rerun_.store(true);  // told at the loop's next pass (RunCompletions)
     HAFS_LOG(ERROR) << opt_.name << ": metadata I/O failed: " << s
-                    << "; local writes now fail (on-io-error policy applies)";
+                    << "; the local disk detaches (whatever the on-io-error policy)";
   }
 }
 

@@ -370,7 +370,11 @@ absl::Status Node::Init() {
   r.ping_timeout = absl::Milliseconds(cfg.volume().ping_timeout_ms());
   r.timeout = absl::Milliseconds(cfg.volume().timeout_ms());
   r.ko_count = static_cast<int>(cfg.volume().ko_count());
-  r.detach_on_io_error = cfg.volume().on_io_error() == "detach";
+  // Validated at load: one of the three.
+  r.on_io_error = cfg.volume().on_io_error() == "pass_on" ? mirror::OnIoError::kPassOn
+                  : cfg.volume().on_io_error() == "call-local-io-error"
+                      ? mirror::OnIoError::kCallLocalIoError
+                      : mirror::OnIoError::kDetach;
   r.disk_flushes = cfg.volume().disk_flushes();
   vo.md_flushes = cfg.volume().md_flushes();
   if (!r.disk_flushes || !vo.md_flushes) {
@@ -382,7 +386,6 @@ absl::Status Node::Init() {
                       << " has a battery-backed (non-volatile) write cache; on any other "
                          "device a power cut loses acknowledged writes";
   }
-  r.call_local_io_error = cfg.volume().on_io_error() == "call-local-io-error";
   r.pull_ahead = cfg.volume().on_congestion() == "pull-ahead";
   r.congestion_fill_bytes = uint64_t{cfg.volume().congestion_fill_kib()} * 1024;
   r.verify_enabled = cfg.volume().verify_alg() != "none";
