@@ -1711,6 +1711,7 @@ void Replicator::LocalDiskFailed(const absl::Status& s, IoError kind) {
       disk_ = DiskState::kInconsistent;
       persisted_.consistent = false;
       persist_dirty_ = true;
+      disk_error_ = std::string(s.message());
       Log("disk: Inconsistent (on-io-error pass_on: the failed blocks are marked out of sync; "
           "`hafsctl resync` on the peer, or a reconnect, repairs them)");
       SendState();
@@ -1719,7 +1720,7 @@ void Replicator::LocalDiskFailed(const absl::Status& s, IoError kind) {
   }
   disk_ = DiskState::kDiskless;
   exposed_uuid_ = persisted_.gi.current;  // the generation the application saw
-  detach_reason_ = std::string(s.message());
+  disk_error_ = std::string(s.message());
   Log(absl::StrCat("disk: Diskless (",
                    metadata ? std::string("metadata I/O error")
                             : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
@@ -2211,6 +2212,7 @@ void Replicator::CompleteResyncAsTarget(const peer::ResyncDone& d) {
   }
   SetGenerations(splitbrain::FinishResyncAsTarget(source, role_));
   disk_ = DiskState::kUpToDate;
+  disk_error_.clear();
   persisted_.consistent = true;
   persisted_.was_up_to_date = true;
   persisted_.crashed_primary = role_ == Role::kPrimary;
@@ -2398,7 +2400,7 @@ Status Replicator::status() const {
   s.resync_started = resync_started_;
   s.unacked_bytes = unacked_bytes_;
   s.verify_done_bytes = verify_done_bytes_;
-  s.detach_reason = detach_reason_;
+  s.disk_error = disk_error_;
   s.verify_mismatch_blocks = verify_mismatch_blocks_;
   s.last_handshake = last_handshake_;
   return s;

@@ -285,9 +285,10 @@ struct Status {
   uint64_t verify_done_bytes = 0;
   uint64_t verify_mismatch_blocks = 0;
   std::string last_handshake;  // explanation of the last decision
-  // Why the local disk went Diskless while attached (on-io-error detach): the
-  // I/O error; empty otherwise.
-  std::string detach_reason;
+  // The local I/O error that made the attached disk Diskless (on-io-error
+  // detach) or Inconsistent (pass_on); empty otherwise (cleared when a
+  // resync made the disk UpToDate again).
+  std::string disk_error;
 };
 
 // The peer's role as DRBD prints it: "Unknown" unless connected (Status keeps
@@ -604,7 +605,7 @@ class Replicator {
   absl::Time resync_started_ = absl::InfinitePast();
   bool peer_bitmap_done_ = false;
   std::string last_handshake_;
-  std::string detach_reason_;
+  std::string disk_error_;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
   // A refused handshake keeps the transport open until then (see OnHandshake).
   std::optional<absl::Time> linger_until_;

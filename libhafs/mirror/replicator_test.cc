@@ -1179,7 +1179,7 @@ TEST(Replicator, LocalWriteErrorDetachesAndThePeerServesIo) {
   ASSERT_OK(WriteSync(p, 0, 12, 2, 'w', &replicated));
   EXPECT_TRUE(replicated);
   EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
-  EXPECT_THAT(p.node(0).status().detach_reason, HasSubstr("Input/output error"));
+  EXPECT_THAT(p.node(0).status().disk_error, HasSubstr("Input/output error"));
   EXPECT_EQ(p.node(1).status().peer_disk, DiskState::kDiskless) << Trace(p);
   // Further writes go to the peer only; reads are served by the peer.
   ASSERT_OK(WriteSync(p, 0, 20, 1, 'v'));
@@ -1290,6 +1290,7 @@ TEST(Replicator, PassOnPrimaryServesAFailedBlockFromThePeerUntilResynced) {
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   ASSERT_OK(WriteSync(p, 0, 12, 2, 'a'));  // the peer has it
   ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  EXPECT_THAT(p.node(0).status().disk_error, HasSubstr("Input/output error"));
   EXPECT_NE(p.node(0).disk()->contents().substr(12 * kBlock, kBlock), std::string(kBlock, 'a'));
   EXPECT_THAT(ReadSync(p, 0, 12, 2), IsOkAndHolds(std::string(2 * kBlock, 'a')));
   // Block 30 is in sync: read locally, also with the peer unable to answer.
@@ -1303,6 +1304,7 @@ TEST(Replicator, PassOnPrimaryServesAFailedBlockFromThePeerUntilResynced) {
   ASSERT_OK(WriteSync(p, 0, 13, 1, 'n'));  // during the resync
   ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
   EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate);
+  EXPECT_EQ(p.node(0).status().disk_error, "");
   ExpectOnBoth(p, 12, 1, 'a', "resynced");
   ExpectOnBoth(p, 13, 1, 'n', "written during the resync");
   p.CheckIdentical();

@@ -954,10 +954,15 @@ absl::StatusOr<control::NodeStatus> Node::GetStatus() {
     v.gi.bitmap = r.gi.bitmap;
     v.gi.history.assign(r.gi.history.begin(), r.gi.history.end());
     v.last_handshake = r.last_handshake;
-    if (r.disk == mirror::DiskState::kDiskless && !r.detach_reason.empty()) {
-      v.disk_note = absl::StrCat("detached after a local I/O error: ", r.detach_reason,
+    if (r.disk == mirror::DiskState::kDiskless && !r.disk_error.empty()) {
+      v.disk_note = absl::StrCat("detached after a local I/O error: ", r.disk_error,
                                  "; hint: replace the disk, then restart hafsd on this node "
                                  "(it attaches the new disk and resyncs it from the peer)");
+    } else if (r.disk == mirror::DiskState::kInconsistent && !r.disk_error.empty()) {
+      v.disk_note = absl::StrCat(
+          "Inconsistent after a local I/O error (on_io_error: pass_on): ", r.disk_error,
+          "; the failed blocks are marked out of sync and read from the peer; hint: `hafsctl "
+          "resync` on the peer repairs them (replace the disk if errors repeat)");
     }
   }
   {
