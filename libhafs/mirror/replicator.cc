@@ -183,6 +183,17 @@ void Replicator::MaybeMarkCleanDemotion() {
     persisted_.crashed_primary = false;
     persist_dirty_ = true;
   }
+  SendState();  // the peer may be promoted now (AnnouncedRole)
+}
+
+Role Replicator::AnnouncedRole() const {
+  // A demoted node tells the peer "Secondary" only once the demotion is
+  // clean: the peer then has every write it made as Primary, so the peer's
+  // promotion can never be followed by a link drop that leaves both with
+  // writes the other misses (this node would start a generation for its
+  // unconfirmed writes, the new Primary one for its own: a split brain after
+  // a clean switchover).
+  return role_ == Role::kPrimary || clean_demotion_pending_ ? Role::kPrimary : Role::kSecondary;
 }
 
 void Replicator::CrashHandled() {
@@ -502,6 +513,7 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
           r.sent ? "could not write it, or the connection was lost before it confirmed it"
                  : "did not receive it"));
     }
+    r.completed_ok = s.ok();
     ready_.done.push_back(AppDone{r.app_id, std::move(s), nullptr,
                                   r.sent && r.peer_ok});
     // A completed write may be depended on: later writes go to a new epoch.
@@ -600,6 +612,16 @@ void Replicator::Flush(uint64_t id) {
                     " (no UpToDate disk can make the writes durable)")));
     return;
   }
+  if (acked_writes_lost_) {
+    acked_writes_lost_ = false;
+    FailApp(id, absl::DataLossError(absl::StrCat(
+                    "flush failed: writes acknowledged before it were held by the peer alone "
+                    "(protocol ",
+                    ProtocolName(opt_.protocol), ", the local disk ", DiskStateName(disk_),
+                    ") and the connection was lost before the peer confirmed them: they may be "
+                    "lost (reported once)")));
+    return;
+  }
   ++counters_.ap;
   // Durable on both nodes: close the epoch so the peer flushes it, and wait
   // for every epoch up to it to be acked, plus a local flush.
@@ -633,6 +655,7 @@ void Replicator::MaybeCompleteFlushes() {
             "flush failed: the connection was lost before the peer confirmed it, and the "
             "local disk is ",
             DiskStateName(disk_), " (no UpToDate disk made the writes durable)"));
+        acked_writes_lost_ = false;  // reported here
       }
       --counters_.ap;
       ready_.done.push_back(AppDone{f.id, f.status, nullptr});
@@ -650,7 +673,8 @@ absl::Status Replicator::Promote(bool force) {
   if (role_ == Role::kPrimary) return absl::OkStatus();
   if (Replicating() && peer_role_ == Role::kPrimary) {
     return absl::FailedPreconditionError(
-        "the peer is Primary (hint: demote it first; hafs allows one Primary)");
+        "the peer is Primary, or still completing its demotion (hint: demote it first, or "
+        "retry in a moment; hafs allows one Primary)");
   }
   const bool peer_has_data = Replicating() && peer_disk_ == DiskState::kUpToDate;
   if (disk_ != DiskState::kUpToDate && !force) {
@@ -730,7 +754,7 @@ absl::Status Replicator::Demote() {
 void Replicator::SendState() {
   if (!Replicating()) return;
   peer::MirrorMessage m;
-  m.mutable_state()->set_role(static_cast<uint32_t>(role_));
+  m.mutable_state()->set_role(static_cast<uint32_t>(AnnouncedRole()));
   m.mutable_state()->set_disk_state(static_cast<uint32_t>(disk_));
   m.mutable_state()->set_repl_state(static_cast<uint32_t>(repl_));
   Send(std::move(m));
@@ -887,6 +911,9 @@ void Replicator::LostConnection(absl::string_view reason) {
     if (r.sent && !r.barrier_acked) {
       MarkOutOfSync(r.offset, r.length, false);
       marked = true;
+      if (r.completed_ok && (!r.local_issued || disk_ != DiskState::kUpToDate)) {
+        acked_writes_lost_ = true;
+      }
     }
     if (r.sent && !r.peer_done) r.peer_failed = true;
     r.barrier_acked = true;
@@ -1114,7 +1141,11 @@ bool Replicator::HandleInbound(const Inbound& in) {
       Request& r = it->second;
       if (a.kind() == peer::ACK_FAILED) {
         r.peer_failed = true;
-        MarkOutOfSync(r.offset, r.length, /*tell_peer=*/true);
+        // The peer marked them itself when its write failed. Telling it again
+        // would race a resync: the mark could arrive after its resync write
+        // of these blocks cleared them, and after this node, the source,
+        // finished.
+        MarkOutOfSync(r.offset, r.length, /*tell_peer=*/false);
       } else if (a.kind() == peer::ACK_WRITTEN) {
         r.peer_ok = true;
         r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
@@ -1482,7 +1513,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // The local copy of these blocks is not what the peer has; the peer
         // marks them too, since this node's bitmap may be on the failed disk.
         MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/true);
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
       }
       MaybeCompleteRequest(ctx.ref);
       break;
@@ -1495,7 +1526,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // Retried on the peer (DRBD does for every policy); without an
         // UpToDate peer the read fails.
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status, IoError::kRead);
+        LocalDiskFailed(status);
         ReadFromPeer(ctx.ref, ctx.offset, ctx.length);
       }
       break;
@@ -1504,7 +1535,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       if (f != flushes_.end()) {
         f->second.local_done = true;
         if (!status.ok()) {
-          LocalDiskFailed(status, IoError::kWrite);
+          LocalDiskFailed(status);
           if (!Replicating()) f->second.status = status;  // else the peer's flush counts
         }
       }
@@ -1516,7 +1547,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // Marked here too (the Primary marks it at ACK_FAILED): this copy of
         // the blocks is not the Primary's.
         MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/false);
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
       }
       if (!same_conn) break;
       --counters_.ua;
@@ -1536,7 +1567,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     case IoKind::kDemoteFlush:
       demote_flush_pending_ = false;
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
       } else {
         MaybeMarkCleanDemotion();
       }
@@ -1545,7 +1576,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       std::optional<peer::ResyncDone> done = std::move(finishing_resync_);
       finishing_resync_.reset();
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
         if (same_conn) {
           DropConnection(absl::StrCat("flush at the end of the resync failed: ", status.message()));
         }
@@ -1558,7 +1589,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kBarrierFlush:
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
         if (same_conn) {
           DropConnection(absl::StrCat("flush for epoch ", ctx.ref,
                                       " failed: ", status.message()));
@@ -1580,7 +1611,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kResyncRead:
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kRead);
+        LocalDiskFailed(status);
         if (same_conn) DropConnection("resync read failed on the SyncSource");
         break;
       }
@@ -1600,7 +1631,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kCsumRead: {
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kRead);
+        LocalDiskFailed(status);
         if (same_conn) DropConnection("checksum read failed on the SyncTarget");
         break;
       }
@@ -1614,7 +1645,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kResyncWrite:
       if (!status.ok()) {
-        LocalDiskFailed(status, IoError::kWrite);
+        LocalDiskFailed(status);
         if (same_conn) DropConnection("resync write failed on the SyncTarget");
         break;
       }
@@ -1633,7 +1664,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     case IoKind::kVerifyRead: {
       if (!status.ok()) {
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status, IoError::kRead);
+        LocalDiskFailed(status);
         if (same_conn) DropConnection("verify read failed");
         break;
       }
@@ -1661,7 +1692,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         m.mutable_read_reply()->set_data(ctx.buf->data(), ctx.length);
       } else {
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status, IoError::kRead);
+        LocalDiskFailed(status);
         m.mutable_read_reply()->set_error(std::string(status.message()));
       }
       Send(std::move(m));
@@ -1671,7 +1702,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
 }
 
 void Replicator::MetadataFailed(const absl::Status& status) {
-  LocalDiskFailed(status, IoError::kMetadata);
+  LocalDiskFailed(status, /*metadata=*/true);
 }
 
 void Replicator::MarkFailedRead(uint64_t offset, uint64_t length) {
@@ -1687,27 +1718,23 @@ bool Replicator::CanReadLocally(uint64_t offset, uint64_t length) const {
   return bitmap_->CountRange(first, first + (length + kBlock - 1) / kBlock) == 0;
 }
 
-void Replicator::LocalDiskFailed(const absl::Status& s, IoError kind) {
+void Replicator::LocalDiskFailed(const absl::Status& s, bool metadata) {
   if (!HasLocalDisk()) return;
-  const bool metadata = kind == IoError::kMetadata;
   Log(absl::StrCat(metadata ? "metadata" : "local", " I/O error: ", s.message()));
   if (opt_.on_io_error == OnIoError::kCallLocalIoError) {
     ready_.handlers.push_back("local-io-error");  // once per attach: it detaches below
   }
   if (opt_.on_io_error == OnIoError::kPassOn && !metadata) {
-    // The failed blocks are marked (by the caller). A read changed nothing
-    // on the disk (hafs leaves its state alone where DRBD would make it
-    // Inconsistent: the block is still resynced, and a double fault in two
-    // blocks would otherwise leave no disk to resync from). A failed write
-    // whose data the UpToDate peer holds puts this disk behind it until a
-    // resync repaired the blocks: it must neither be promoted nor be a sync
-    // source, also after a restart (DRBD: disk Inconsistent, MDF_CONSISTENT
+    // The failed blocks are marked (by the caller). With an UpToDate peer
+    // that has them (a write it took, a block it can read), this disk as a
+    // whole is behind it until a resync repaired them: it must neither be
+    // promoted nor be a sync source, also after a restart, and it is the
+    // target of the repair (DRBD: disk Inconsistent, MDF_CONSISTENT
     // cleared). Without such a peer this disk is still the best copy there
-    // is (the write failed for the application, which may leave old data):
+    // is (the application saw the error; a failed write may leave old data):
     // hafs keeps its state, where DRBD's Inconsistent would have the next
     // handshake resync the peer's older data over all of it.
-    if (kind == IoError::kWrite && disk_ > DiskState::kInconsistent && Replicating() &&
-        peer_disk_ == DiskState::kUpToDate) {
+    if (disk_ > DiskState::kInconsistent && Replicating() && peer_disk_ == DiskState::kUpToDate) {
       disk_ = DiskState::kInconsistent;
       persisted_.consistent = false;
       persist_dirty_ = true;
@@ -1716,24 +1743,28 @@ void Replicator::LocalDiskFailed(const absl::Status& s, IoError kind) {
           "`hafsctl resync` on the peer, or a reconnect, repairs them)");
       SendState();
     }
-    return;
+  } else {
+    disk_ = DiskState::kDiskless;
+    exposed_uuid_ = persisted_.gi.current;  // the generation the application saw
+    disk_error_ = std::string(s.message());
+    Log(absl::StrCat("disk: Diskless (",
+                     metadata ? std::string("metadata I/O error")
+                              : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
+                     ")"));
+    SendState();
   }
-  disk_ = DiskState::kDiskless;
-  exposed_uuid_ = persisted_.gi.current;  // the generation the application saw
-  disk_error_ = std::string(s.message());
-  Log(absl::StrCat("disk: Diskless (",
-                   metadata ? std::string("metadata I/O error")
-                            : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
-                   ")"));
-  SendState();
   if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget ||
       repl_ == ReplState::kAhead) {
     // A resync needs both disks: a source without one has nothing to send
     // (nor has an Ahead Primary for its catch-up), a target nowhere to write
-    // (and must never end up "UpToDate"). The resync stops here (the target
-    // stays Inconsistent or Outdated) and the next connection is a diskless
-    // one, without a resync decision.
-    DropConnection(absl::StrCat("the ", ReplStateName(repl_), "'s disk detached: ", s.message()));
+    // (and must never end up "UpToDate"); the next connection is then a
+    // diskless one, without a resync decision. Under pass_on the blocks just
+    // marked out of sync may be ones the resync already passed, or has in
+    // flight (a ResyncAck would clear the new mark): the next connection
+    // resumes from both bitmaps, marks included. The resync stops here; the
+    // target stays Inconsistent or Outdated.
+    DropConnection(absl::StrCat("the ", ReplStateName(repl_), "'s disk ",
+                                HasLocalDisk() ? "failed" : "detached", ": ", s.message()));
   }
 }
 

@@ -415,6 +415,7 @@ class Replicator {
     bool peer_failed = false;    // the peer could not write it, or was lost before confirming
     bool barrier_acked = false;  // durable on the peer, or no barrier expected
     bool completed = false;      // AppDone emitted
+    bool completed_ok = false;   // with OK
     bool local_issued = false;   // AL admission requested (released via al_release)
     Buffer data;                 // until sent and issued
     bool fua = false;
@@ -562,13 +563,13 @@ class Replicator {
   void OnVerifyReply(const peer::VerifyReply& r);
   void CompareVerifySlot(uint64_t offset);
 
+  // The role the peer is told (State): Primary until a demotion is clean.
+  Role AnnouncedRole() const;
   void LostConnection(absl::string_view reason);
   void DropConnection(std::string reason);
   void ProtocolError(absl::string_view what);
-  // A local I/O error: of a read, of a write (or flush), or of the metadata
-  // device (always detaches).
-  enum class IoError { kRead, kWrite, kMetadata };
-  void LocalDiskFailed(const absl::Status& s, IoError kind);
+  // A local I/O error. `metadata`: of the metadata device (always detaches).
+  void LocalDiskFailed(const absl::Status& s, bool metadata = false);
   // on-io-error pass_on: the range whose local read failed is marked out of
   // sync here and at the peer (no-op once detached).
   void MarkFailedRead(uint64_t offset, uint64_t length);
@@ -606,6 +607,11 @@ class Replicator {
   bool peer_bitmap_done_ = false;
   std::string last_handshake_;
   std::string disk_error_;
+  // Writes acknowledged on the strength of the peer's copy alone (protocol A
+  // or B, the local disk not UpToDate) were lost with the connection before
+  // the peer confirmed them: the next flush fails (as fsync(2) reports a
+  // writeback error once).
+  bool acked_writes_lost_ = false;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
   // A refused handshake keeps the transport open until then (see OnHandshake).
   std::optional<absl::Time> linger_until_;

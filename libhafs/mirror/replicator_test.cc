@@ -1311,9 +1311,9 @@ TEST(Replicator, PassOnPrimaryServesAFailedBlockFromThePeerUntilResynced) {
   EXPECT_FALSE(p.violation().has_value()) << *p.violation();
 }
 
-// on-io-error pass_on, a read fails: it is served by the peer, and the block
-// is marked out of sync on both nodes. The disk keeps its state (a read
-// changed nothing on it; hafs deviates from DRBD here, docs/replication.md).
+// on-io-error pass_on, a read fails: it is served by the peer, the block is
+// marked out of sync on both nodes, and the disk is Inconsistent (the target
+// of the repair).
 TEST(Replicator, PassOnRetriesAFailedReadOnThePeer) {
   SimPair p(SimPairOptions{.seed = 43, .on_io_error = OnIoError::kPassOn});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
@@ -1321,7 +1321,7 @@ TEST(Replicator, PassOnRetriesAFailedReadOnThePeer) {
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kRead, 1, EIO));
   EXPECT_THAT(ReadSync(p, 0, 5, 1), IsOkAndHolds(std::string(kBlock, 'r')));
   p.RunFor(absl::Milliseconds(20));
-  EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate) << Trace(p);
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
   EXPECT_EQ(p.node(0).status().counters.oos, 4u);
   EXPECT_EQ(p.node(1).status().counters.oos, 4u);
 }
@@ -1397,6 +1397,34 @@ TEST(Replicator, PassOnPrimarysFlushThePeerNeverConfirmedFails) {
       << Trace(p);
   EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable,
                               HasSubstr("the connection was lost before the peer confirmed it")));
+  // Reported once: after the repair, flushes succeed again.
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  EXPECT_OK(FlushSync(p, 0));
+}
+
+// Without a flush in flight, the loss of a write the peer alone held (protocol
+// A, the local disk Inconsistent) is reported by the next flush, once (as
+// fsync(2) reports a writeback error): a later flush must not pretend the
+// write acknowledged before it is durable.
+TEST(Replicator, ALostWriteThePeerAloneHeldFailsTheNextFlush) {
+  SimPairOptions o = ProtocolAOptions(48);
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 12, 1, 'a');
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // sent: complete under protocol A
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  EXPECT_THAT(FlushSync(p, 0),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("held by the peer alone")));
+  EXPECT_OK(FlushSync(p, 0));
 }
 
 // A SyncSource's local write fails while the SyncTarget writes it. The
@@ -1431,6 +1459,37 @@ TEST(Replicator, AWriteOnlyTheSyncTargetHoldsFails) {
     p.CheckIdentical();
     EXPECT_FALSE(p.violation().has_value()) << *p.violation();
   }
+}
+
+// A clean switchover under protocol A, and the link drops right after: the
+// demoted node tells the peer "Secondary" only once the peer confirmed its
+// last writes, so the new Primary is never promoted while the old one still
+// holds writes it would have to start a generation for (that was a split
+// brain: both wrote; extended scenario, seed 584210559).
+TEST(Replicator, ASwitchoverFollowedByALinkDropIsNoSplitBrain) {
+  SimPair p(ProtocolAOptions(49));
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(/*from0to1=*/false, /*from1to0=*/true);  // no BarrierAck yet
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(p.node(1).status().peer_role, Role::kPrimary) << Trace(p);
+  EXPECT_THAT(
+      p.node(1).replicator()->Promote(/*force=*/false),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("still completing its demotion")));
+  p.network().SetBlocked(false, false);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().peer_role == Role::kSecondary; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  ASSERT_OK(p.node(1).replicator()->Promote(/*force=*/false));
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  ASSERT_OK(WriteSync(p, 1, 20, 1, 'b'));  // the new Primary, alone
+  p.network().Heal();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  ExpectOnBoth(p, 12, 1, 'a', "written before the switchover");
+  ExpectOnBoth(p, 20, 1, 'b', "written after it");
 }
 
 // A Primary SyncTarget takes the application's writes: a write of blocks whose

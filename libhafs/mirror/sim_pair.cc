@@ -608,11 +608,13 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
     WriteRec& rec = writes_.at(id);
     rec.acked_at = event_counter_++;
     rec.ok = s.ok();
-    // Durable on its node's own disk (a Diskless node's write is only where
-    // the peer put it; the protocol decides what it promises then).
-    const bool attached =
-        node(n).up() && node(n).replicator()->disk_state() != DiskState::kDiskless;
-    if (rec.ok && options_.nonvolatile_cache && attached) rec.durable_at = rec.acked_at;
+    // Durable on its node's own disk, if that disk counts (a Diskless node's
+    // write is only where the peer put it, and an Inconsistent disk's copy
+    // is resynced over by the peer's: the protocol decides what it promises
+    // then, and protocols A and B acknowledge before the peer wrote it).
+    const bool own_copy_counts =
+        node(n).up() && node(n).replicator()->disk_state() == DiskState::kUpToDate;
+    if (rec.ok && options_.nonvolatile_cache && own_copy_counts) rec.durable_at = rec.acked_at;
     // Protocol C promises survival of a single node failure only when the
     // peer holding the copy is UpToDate (a SyncTarget is Inconsistent and
     // cannot take over).
@@ -692,18 +694,23 @@ void SimPair::AppFlush(int n) {
   TraceLine(n, "app flush issued");
   nd.Flush([this, issued, n](absl::Status s) {
     TraceLine(n, absl::StrCat("app flush done: ", s.ok() ? "ok" : s.ToString()));
-    if (!s.ok()) return;
+    if (!s.ok()) {
+      // As fsync(2): a failed flush makes no promise for the writes before
+      // it, and a later successful one does not either.
+      last_failed_flush_[n] = event_counter_++;
+      return;
+    }
     flushes_.push_back(FlushRec{issued, event_counter_++});
     if (!node(n).up() || node(n).replicator()->disk_state() == DiskState::kDiskless) return;
     // Durable now: this node's writes acknowledged before the flush was
-    // issued, since its last crash (what the crash lost, the flush cannot save).
-    uint64_t last_crash = 0;
+    // issued, since its last crash (what the crash lost, the flush cannot
+    // save) and its last failed flush.
+    uint64_t since = last_failed_flush_[n];
     for (const CrashRec& c : crashes_) {
-      if (c.node == n) last_crash = std::max(last_crash, c.at);
+      if (c.node == n) since = std::max(since, c.at);
     }
     for (auto& [id, w] : writes_) {
-      if (w.node == n && w.ok && w.acked_at > last_crash && w.acked_at < issued &&
-          w.durable_at == 0) {
+      if (w.node == n && w.ok && w.acked_at > since && w.acked_at < issued && w.durable_at == 0) {
         w.durable_at = flushes_.back().done;
       }
     }
@@ -1040,7 +1047,17 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       // A disk fails one write (a transient error): that node detaches
       // until its next restart, which attaches the same disk again.
       const int n = static_cast<int>(r.Uniform(2));
-      if (p.node(n).up()) {
+      // Not while a disk awaits its repair (see SimNode::ProcessReady).
+      const bool awaiting_repair = [&] {
+        for (int i = 0; i < 2; ++i) {
+          if (p.node(i).up() && p.node(i).replicator()->disk_state() == DiskState::kInconsistent &&
+              !p.node(i).status().disk_error.empty()) {
+            return true;
+          }
+        }
+        return false;
+      }();
+      if (p.node(n).up() && !awaiting_repair) {
         const bool read = r.OneIn(4);
         p.node(n).disk()->AddFault(
             io::SimFault::FailNext(read ? io::IoOp::kRead : io::IoOp::kWrite, 1, EIO));

@@ -271,6 +271,7 @@ class SimPair {
   size_t writes_in_flight_ = 0;
   uint64_t era_start_[2] = {0, 0};
   uint64_t primary_since_[2] = {0, 0};  // event counter at the last promotion
+  uint64_t last_failed_flush_[2] = {0, 0};  // event counter
   // Coverage of the checks (SeedResult).
   uint64_t sectors_read_checked_ = 0;
   uint64_t pass_on_inconsistent_ = 0;
