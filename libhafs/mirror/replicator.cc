@@ -1734,7 +1734,9 @@ void Replicator::LocalDiskFailed(const absl::Status& s, bool metadata) {
     // is (the application saw the error; a failed write may leave old data):
     // hafs keeps its state, where DRBD's Inconsistent would have the next
     // handshake resync the peer's older data over all of it.
-    if (disk_ > DiskState::kInconsistent && Replicating() && peer_disk_ == DiskState::kUpToDate) {
+    // (An Ahead Primary's peer misses its latest writes, whatever state it
+    // announced last: SendsData() is false then.)
+    if (disk_ > DiskState::kInconsistent && SendsData() && peer_disk_ == DiskState::kUpToDate) {
       disk_ = DiskState::kInconsistent;
       persisted_.consistent = false;
       persist_dirty_ = true;

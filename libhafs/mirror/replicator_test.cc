@@ -1461,6 +1461,31 @@ TEST(Replicator, AWriteOnlyTheSyncTargetHoldsFails) {
   }
 }
 
+// on-io-error pass_on, an Ahead Primary's disk fails: its peer misses the
+// latest writes (whatever it announced last), so the disk stays UpToDate and
+// stays the reference. It used to go Inconsistent, and the next handshake
+// resynced the peer's older data over it (extended scenario, seed 2318149421).
+TEST(Replicator, PassOnKeepsAnAheadPrimarysDiskTheReference) {
+  SimPairOptions o = AheadOptions();
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(GoAhead(p, 0));
+  ASSERT_OK(WriteSync(p, 0, 4000, 1, 'w'));  // only here, marked for the peer
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  EXPECT_FALSE(WriteSync(p, 0, 4001, 1, 'x').ok());  // no disk holds it
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate) << Trace(p);
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));
+  p.node(0).Crash(1);
+  p.node(1).Crash(2);
+  p.network().SetBlocked(false, false);
+  p.node(0).Restart();
+  p.node(1).Restart();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(60))) << Trace(p);
+  ExpectOnBoth(p, 4000, 1, 'w', "written while Ahead");
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still

@@ -971,10 +971,12 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
         // here it learns a message later): no failover to it then. If one
         // happens in that window anyway, the handshake reports a split brain
         // (both wrote), never a silent loss: replicator_test pins that.
+        // (Nor while it catches up after Ahead as SyncSource: the Secondary
+        // may not have heard yet.)
         const bool in_sync = s.replicator()->repl_state() == ReplState::kEstablished &&
                              s.replicator()->disk_state() == DiskState::kUpToDate &&
                              s.replicator()->conn_state() == ConnState::kConnected &&
-                             pr.replicator()->repl_state() != ReplState::kAhead;
+                             pr.replicator()->repl_state() == ReplState::kEstablished;
         // A Primary whose disk had detached wrote through its peer only: its
         // own disk is stale when it comes back.
         const bool pr_was_diskless = pr.replicator()->disk_state() == DiskState::kDiskless;
@@ -1018,15 +1020,19 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
             // the newest data is on the peer's detached disk (this one came
             // back Outdated), the operator attaches that disk again.
             p.network().Heal();
-            if (s.up() && s.replicator()->disk_state() == DiskState::kDiskless) {
-              s.Crash(r.Next64());
-              p.NoteCrash(s.id());
-              s.disk()->ClearFaults();
-              s.Restart();
-            }
-            p.RunUntil([&] { return pr.replicator()->disk_state() == DiskState::kUpToDate &&
-                                    pr.replicator()->repl_state() == ReplState::kEstablished; },
-                       absl::Seconds(60));
+            p.RunUntil(
+                [&] {
+                  // (Also if it detaches only now, e.g. as the sync source.)
+                  if (s.up() && s.replicator()->disk_state() == DiskState::kDiskless) {
+                    s.Crash(r.Next64());
+                    p.NoteCrash(s.id());
+                    s.disk()->ClearFaults();
+                    s.Restart();
+                  }
+                  return pr.replicator()->disk_state() == DiskState::kUpToDate &&
+                         pr.replicator()->repl_state() == ReplState::kEstablished;
+                },
+                absl::Seconds(60));
             st = pr.replicator()->Promote(false);
             if (!st.ok()) {
               p.Violation(absl::StrCat("could not promote the old primary again: ",
