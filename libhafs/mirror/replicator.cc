@@ -183,17 +183,22 @@ void Replicator::MaybeMarkCleanDemotion() {
     persisted_.crashed_primary = false;
     persist_dirty_ = true;
   }
-  SendState();  // the peer may be promoted now (AnnouncedRole)
+}
+
+bool Replicator::TlUnconfirmed() const {
+  for (const auto& [seq, r] : tl_) {
+    if (r.sent && !r.barrier_acked) return true;
+  }
+  return false;
 }
 
 Role Replicator::AnnouncedRole() const {
-  // A demoted node tells the peer "Secondary" only once the demotion is
-  // clean: the peer then has every write it made as Primary, so the peer's
-  // promotion can never be followed by a link drop that leaves both with
-  // writes the other misses (this node would start a generation for its
-  // unconfirmed writes, the new Primary one for its own: a split brain after
-  // a clean switchover).
-  return role_ == Role::kPrimary || clean_demotion_pending_ ? Role::kPrimary : Role::kSecondary;
+  // A demoted node tells the peer "Secondary" only once the peer confirmed
+  // every write it made as Primary: the peer's promotion can then never be
+  // followed by a link drop that leaves both with writes the other misses
+  // (this node would start a generation for its unconfirmed writes, the new
+  // Primary one for its own: a split brain after a clean switchover).
+  return role_ == Role::kPrimary || TlUnconfirmed() ? Role::kPrimary : Role::kSecondary;
 }
 
 void Replicator::CrashHandled() {
@@ -418,7 +423,7 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
   Request& r = tl_.emplace(seq, std::move(req)).first->second;
   Buffer data = std::move(r.data);
   if (SendsData() && opt_.pull_ahead && opt_.congestion_fill_bytes != 0 &&
-      repl_ == ReplState::kEstablished && HasLocalDisk() &&
+      repl_ == ReplState::kEstablished && disk_ == DiskState::kUpToDate &&
       unacked_bytes_ + r.length > opt_.congestion_fill_bytes) {
     repl_ = ReplState::kAhead;
     Log(absl::StrCat("congestion: ", unacked_bytes_,
@@ -612,8 +617,8 @@ void Replicator::Flush(uint64_t id) {
                     " (no UpToDate disk can make the writes durable)")));
     return;
   }
-  if (acked_writes_lost_) {
-    acked_writes_lost_ = false;
+  if (lost_write_seq_.has_value()) {
+    lost_write_seq_.reset();
     FailApp(id, absl::DataLossError(absl::StrCat(
                     "flush failed: writes acknowledged before it were held by the peer alone "
                     "(protocol ",
@@ -629,6 +634,7 @@ void Replicator::Flush(uint64_t id) {
   AppFlush f;
   f.id = id;
   f.epoch = epoch_ - 1;  // the last closed epoch
+  f.next_seq = next_seq_;
   f.local_done = !HasLocalDisk();
   const uint64_t fid = next_flush_++;
   flushes_.emplace(fid, f);
@@ -655,7 +661,8 @@ void Replicator::MaybeCompleteFlushes() {
             "flush failed: the connection was lost before the peer confirmed it, and the "
             "local disk is ",
             DiskStateName(disk_), " (no UpToDate disk made the writes durable)"));
-        acked_writes_lost_ = false;  // reported here
+        // Reported here, if this flush covers the lost writes.
+        if (lost_write_seq_.has_value() && f.next_seq > *lost_write_seq_) lost_write_seq_.reset();
       }
       --counters_.ap;
       ready_.done.push_back(AppDone{f.id, f.status, nullptr});
@@ -695,6 +702,7 @@ absl::Status Replicator::Promote(bool force) {
         "cannot force a diskless node to Primary: it has no data");
   }
   role_ = Role::kPrimary;
+  clean_demotion_pending_ = false;  // a demotion cut short is not clean
   persisted_.crashed_primary = true;
   if (force && disk_ != DiskState::kUpToDate) {
     Log(absl::StrCat("forced promotion with the disk ", DiskStateName(disk_),
@@ -741,10 +749,14 @@ absl::Status Replicator::Demote() {
   // application may not have flushed: they may sit in the disk's volatile
   // cache) and confirmed by the peer (protocol A/B: sent is not written).
   clean_demotion_pending_ = true;
+  demote_flush_pending_ = false;  // an earlier demotion's flush no longer counts
   if (HasLocalDisk() && opt_.disk_flushes && persisted_.crashed_primary) {
     demote_flush_pending_ = true;
-    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false}, IoCtx{IoKind::kDemoteFlush, 0});
+    IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false},
+             IoCtx{IoKind::kDemoteFlush, ++demote_flush_id_});
   }
+  // The application that could have been told of lost writes is gone.
+  lost_write_seq_.reset();
   MaybeMarkCleanDemotion();
   Log("role: Secondary");
   SendState();
@@ -753,8 +765,9 @@ absl::Status Replicator::Demote() {
 
 void Replicator::SendState() {
   if (!Replicating()) return;
+  announced_role_ = AnnouncedRole();
   peer::MirrorMessage m;
-  m.mutable_state()->set_role(static_cast<uint32_t>(AnnouncedRole()));
+  m.mutable_state()->set_role(static_cast<uint32_t>(announced_role_));
   m.mutable_state()->set_disk_state(static_cast<uint32_t>(disk_));
   m.mutable_state()->set_repl_state(static_cast<uint32_t>(repl_));
   Send(std::move(m));
@@ -911,11 +924,13 @@ void Replicator::LostConnection(absl::string_view reason) {
     if (r.sent && !r.barrier_acked) {
       MarkOutOfSync(r.offset, r.length, false);
       marked = true;
-      if (r.completed_ok && (!r.local_issued || disk_ != DiskState::kUpToDate)) {
-        acked_writes_lost_ = true;
+      if (r.completed_ok && !r.peer_ok && (!r.local_issued || disk_ != DiskState::kUpToDate)) {
+        lost_write_seq_ = std::max(lost_write_seq_.value_or(0), seq);
       }
     }
-    if (r.sent && !r.peer_done) r.peer_failed = true;
+    // Not confirmed written by the peer (protocol A/B: sent or received is
+    // not written): its copy there does not count for a completion to come.
+    if (r.sent && !r.peer_ok) r.peer_failed = true;
     r.barrier_acked = true;
     r.peer_done = true;
     seqs.push_back(seq);
@@ -1116,9 +1131,10 @@ bool Replicator::HandleInbound(const Inbound& in) {
       std::vector<uint64_t> done;
       for (auto& [seq, r] : tl_) {
         if (r.epoch == a.epoch()) {
-          if (!r.peer_done) {
-            // Protocol A: the barrier ack is the first word from the peer.
-            r.peer_done = true;
+          r.peer_done = true;
+          if (!r.peer_ok && !r.peer_failed) {
+            // Written (and flushed) there: for protocols A and B the first
+            // such word from the peer.
             r.peer_ok = true;
             r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
           }
@@ -1129,6 +1145,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
       }
       for (uint64_t seq : done) MaybeCompleteRequest(seq);
       MaybeCompleteFlushes();
+      if (AnnouncedRole() != announced_role_) SendState();  // a demotion confirmed
       return true;
     }
     case peer::MirrorMessage::kAck: {
@@ -1252,6 +1269,13 @@ bool Replicator::HandleInbound(const Inbound& in) {
         // overwritten by a resync it did not ask for.
         ProtocolError(
             absl::StrCat("BeginResync towards a Primary whose disk is ", DiskStateName(disk_)));
+        return true;
+      }
+      if (peer_disk_ != DiskState::kUpToDate) {
+        // Only UpToDate data is a sync source (its StartResync and catch-up
+        // after Ahead check this too).
+        ProtocolError(
+            absl::StrCat("BeginResync from a peer whose disk is ", DiskStateName(peer_disk_)));
         return true;
       }
       Log("the peer starts a resync towards this node");
@@ -1534,11 +1558,15 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       auto f = flushes_.find(ctx.ref);
       if (f != flushes_.end()) {
         f->second.local_done = true;
-        if (!status.ok()) {
-          LocalDiskFailed(status);
-          if (!Replicating()) f->second.status = status;  // else the peer's flush counts
+        // Only an UpToDate peer's flush (its barrier ack) stands in for the
+        // local one.
+        if (!status.ok() && !(SendsData() && peer_disk_ == DiskState::kUpToDate)) {
+          f->second.status = status;
         }
       }
+      // (May drop the connection, which completes flushes: `f` is not used
+      // after it.)
+      if (!status.ok()) LocalDiskFailed(status, DiskFault::kFlush);
       MaybeCompleteFlushes();
       break;
     }
@@ -1565,9 +1593,11 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       }
       break;
     case IoKind::kDemoteFlush:
+      if (ctx.ref != demote_flush_id_) break;  // an earlier demotion's
       demote_flush_pending_ = false;
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        clean_demotion_pending_ = false;  // not clean: it stays a crashed Primary
+        LocalDiskFailed(status, DiskFault::kFlush);
       } else {
         MaybeMarkCleanDemotion();
       }
@@ -1576,7 +1606,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       std::optional<peer::ResyncDone> done = std::move(finishing_resync_);
       finishing_resync_.reset();
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kFlush);
         if (same_conn) {
           DropConnection(absl::StrCat("flush at the end of the resync failed: ", status.message()));
         }
@@ -1589,7 +1619,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kBarrierFlush:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kFlush);
         if (same_conn) {
           DropConnection(absl::StrCat("flush for epoch ", ctx.ref,
                                       " failed: ", status.message()));
@@ -1702,7 +1732,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
 }
 
 void Replicator::MetadataFailed(const absl::Status& status) {
-  LocalDiskFailed(status, /*metadata=*/true);
+  LocalDiskFailed(status, DiskFault::kMetadata);
 }
 
 void Replicator::MarkFailedRead(uint64_t offset, uint64_t length) {
@@ -1718,13 +1748,17 @@ bool Replicator::CanReadLocally(uint64_t offset, uint64_t length) const {
   return bitmap_->CountRange(first, first + (length + kBlock - 1) / kBlock) == 0;
 }
 
-void Replicator::LocalDiskFailed(const absl::Status& s, bool metadata) {
+void Replicator::LocalDiskFailed(const absl::Status& s, DiskFault fault) {
   if (!HasLocalDisk()) return;
+  const bool metadata = fault == DiskFault::kMetadata;
   Log(absl::StrCat(metadata ? "metadata" : "local", " I/O error: ", s.message()));
   if (opt_.on_io_error == OnIoError::kCallLocalIoError) {
     ready_.handlers.push_back("local-io-error");  // once per attach: it detaches below
   }
-  if (opt_.on_io_error == OnIoError::kPassOn && !metadata) {
+  // pass_on covers errors of known blocks; a failed flush may have lost any
+  // write since the last one (which, nobody knows), a metadata error the
+  // record of the disk's state: both detach.
+  if (opt_.on_io_error == OnIoError::kPassOn && fault == DiskFault::kBlocks) {
     // The failed blocks are marked (by the caller). With an UpToDate peer
     // that has them (a write it took, a block it can read), this disk as a
     // whole is behind it until a resync repaired them: it must neither be
@@ -1751,7 +1785,9 @@ void Replicator::LocalDiskFailed(const absl::Status& s, bool metadata) {
     disk_error_ = std::string(s.message());
     Log(absl::StrCat("disk: Diskless (",
                      metadata ? std::string("metadata I/O error")
-                              : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
+                     : fault == DiskFault::kFlush
+                         ? std::string("a flush failed")
+                         : absl::StrCat("on-io-error ", OnIoErrorName(opt_.on_io_error)),
                      ")"));
     SendState();
   }
@@ -2404,7 +2440,7 @@ void Replicator::Tick(absl::Time now) {
                                               std::max<uint64_t>(opt_.resync_max_inflight_bytes,
                                                                  step));
   }
-  if (repl_ == ReplState::kAhead && unacked_bytes_ == 0) {
+  if (repl_ == ReplState::kAhead && unacked_bytes_ == 0 && disk_ == DiskState::kUpToDate) {
     Log("pull-ahead: the backlog drained; resyncing the marked blocks");
     ResyncFromHere(/*full=*/false);
   }

@@ -461,6 +461,7 @@ class Replicator {
     uint64_t epoch = 0;  // every epoch <= this must be barrier-acked
     bool local_done = false;
     bool peer_done = false;  // those epochs were barrier-acked
+    uint64_t next_seq = 0;   // it covers the writes with a lower sequence number
     absl::Status status;
   };
   // offset -> (length, local digest, peer digest); compared when both are in.
@@ -526,6 +527,10 @@ class Replicator {
   void MaybeMarkCleanDemotion();
   bool clean_demotion_pending_ = false;
   bool demote_flush_pending_ = false;
+  uint64_t demote_flush_id_ = 0;  // of the latest demotion's flush
+  // Whether the transfer log holds a write the peer has not confirmed.
+  bool TlUnconfirmed() const;
+  Role announced_role_ = Role::kSecondary;  // last sent in a State
   // The peer has this node's data after a crash (resync finished as source,
   // or no resync was needed): forget the crash, in memory and on disk.
   void CrashHandled();
@@ -563,13 +568,17 @@ class Replicator {
   void OnVerifyReply(const peer::VerifyReply& r);
   void CompareVerifySlot(uint64_t offset);
 
-  // The role the peer is told (State): Primary until a demotion is clean.
+  // The role the peer is told (State): Primary until the peer confirmed every
+  // write this node made as Primary.
   Role AnnouncedRole() const;
   void LostConnection(absl::string_view reason);
   void DropConnection(std::string reason);
   void ProtocolError(absl::string_view what);
-  // A local I/O error. `metadata`: of the metadata device (always detaches).
-  void LocalDiskFailed(const absl::Status& s, bool metadata = false);
+  // A local I/O error: of known blocks (a read or write; the caller marked
+  // them), of a flush (which writes it lost is unknown), or of the metadata
+  // device. Only the first is subject to on-io-error pass_on.
+  enum class DiskFault { kBlocks, kFlush, kMetadata };
+  void LocalDiskFailed(const absl::Status& s, DiskFault fault = DiskFault::kBlocks);
   // on-io-error pass_on: the range whose local read failed is marked out of
   // sync here and at the peer (no-op once detached).
   void MarkFailedRead(uint64_t offset, uint64_t length);
@@ -609,9 +618,9 @@ class Replicator {
   std::string disk_error_;
   // Writes acknowledged on the strength of the peer's copy alone (protocol A
   // or B, the local disk not UpToDate) were lost with the connection before
-  // the peer confirmed them: the next flush fails (as fsync(2) reports a
-  // writeback error once).
-  bool acked_writes_lost_ = false;
+  // the peer confirmed them: the newest one's sequence number. The next flush
+  // that covers it fails (as fsync(2) reports a writeback error once).
+  std::optional<uint64_t> lost_write_seq_;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
   // A refused handshake keeps the transport open until then (see OnHandshake).
   std::optional<absl::Time> linger_until_;

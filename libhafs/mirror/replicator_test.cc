@@ -1486,6 +1486,101 @@ TEST(Replicator, PassOnKeepsAnAheadPrimarysDiskTheReference) {
   ExpectOnBoth(p, 4000, 1, 'w', "written while Ahead");
 }
 
+// A failed flush detaches the disk under every policy (which writes it lost is
+// unknown, so pass_on cannot mark them), and on a SyncSource the application's
+// flush fails: the SyncTarget's barrier ack does not stand in for it (the
+// handler used to accept any connected peer's, and read the flush after the
+// connection drop had completed and freed it).
+TEST(Replicator, AFailedFlushOnASyncSourceFailsAndDetaches) {
+  for (const OnIoError policy : {OnIoError::kPassOn, OnIoError::kDetach}) {
+    SimPairOptions o = SlowResyncOptions(50);
+    o.on_io_error = policy;
+    SimPair p(o);
+    ASSERT_NO_FATAL_FAILURE(StartAResyncFromNode0(p));
+    p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kFlush, 1, EIO));
+    EXPECT_FALSE(FlushSync(p, 0).ok()) << Trace(p);
+    EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  }
+}
+
+// Protocol A, pass_on: the Primary's disk is Inconsistent, a write is sent
+// and the link drops before its local write ends. The peer never confirmed it
+// and the local copy does not count: the write fails (it completed OK).
+TEST(Replicator, AnUnconfirmedWriteOfAnInconsistentPrimaryFailsAfterTheLinkDrops) {
+  SimPairOptions o = ProtocolAOptions(51);
+  o.on_io_error = OnIoError::kPassOn;
+  o.write_latency = absl::Milliseconds(5);
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 12, 1, 'a');
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  absl::Status write = absl::UnknownError("pending");
+  p.node(0).Write(13 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
+  p.RunFor(absl::Milliseconds(1));  // sent; the local write takes 5 ms
+  ASSERT_EQ(write.code(), absl::StatusCode::kUnknown) << Trace(p);
+  p.network().BreakConnection();
+  ASSERT_TRUE(
+      p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(write, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("no UpToDate disk is known to hold this write")));
+}
+
+// pull-ahead with a disk pass_on made Inconsistent: the Primary never goes
+// Ahead (it would then catch up as a SyncSource of its bad blocks).
+TEST(Replicator, AnInconsistentPrimaryDoesNotGoAhead) {
+  SimPairOptions o = AheadOptions();
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 12, 1, 'a');
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  p.network().SetBlocked(true, true);
+  for (uint64_t b = 100; b < 200; b += 2) (void)WriteSync(p, 0, b, 2, 'x');
+  EXPECT_NE(p.node(0).status().repl, ReplState::kAhead) << Trace(p);
+}
+
+// The demotion's flush fails: the disk detaches and the demotion is not
+// clean (the node stays a crashed Primary), but the peer still learns it is
+// Secondary once it confirmed the writes, and can be promoted (the announced
+// role used to wait for a clean demotion that never came).
+TEST(Replicator, AFailedDemotionFlushStillLetsThePeerBePromoted) {
+  SimPair p(SimPairOptions{.seed = 52});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kFlush, 1, EIO));
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().peer_role == Role::kSecondary; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_OK(p.node(1).replicator()->Promote(/*force=*/false));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
+  EXPECT_TRUE(p.node(0).replicator()->persisted().crashed_primary);
+}
+
+// Demote, promote again, demote: the first demotion's flush completing does
+// not make the second demotion clean before its own flush did (whatever the
+// node wrote as Primary in between must be durable first).
+TEST(Replicator, AnEarlierDemotionsFlushDoesNotMakeALaterOneClean) {
+  SimPairOptions o{.seed = 53};
+  o.flush_latency = absl::Milliseconds(50);
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(p.node(0).replicator()->Demote());  // flush 1: done at +50 ms
+  ASSERT_OK(p.node(0).replicator()->Promote(/*force=*/false));
+  p.RunFor(absl::Milliseconds(10));
+  ASSERT_OK(p.node(0).replicator()->Demote());  // flush 2: done at +60 ms
+  p.RunFor(absl::Milliseconds(45));             // +55 ms: flush 1 done, flush 2 not
+  EXPECT_TRUE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
+  p.RunFor(absl::Milliseconds(100));
+  EXPECT_FALSE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still
