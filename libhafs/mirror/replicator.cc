@@ -606,6 +606,18 @@ void Replicator::Flush(uint64_t id) {
                     "flush refused: this node is Secondary"));
     return;
   }
+  if (lost_write_seq_.has_value()) {
+    // Reported first: it says more than the refusal below.
+    lost_write_seq_.reset();
+    FailApp(id, absl::DataLossError(absl::StrCat(
+                    "flush failed: writes acknowledged before it are on no UpToDate disk: the "
+                    "peer had not confirmed them (protocol ",
+                    ProtocolName(opt_.protocol),
+                    ") when the connection was lost, and this node's own copy did not count "
+                    "(its disk was Diskless or Inconsistent then): they may be lost (reported "
+                    "once)")));
+    return;
+  }
   if (disk_ != DiskState::kUpToDate && !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
     // Nothing can make the writes durable (DRBD: no data accessible). An OK
     // here would tell the application its data is safe when it may be in a
@@ -615,16 +627,6 @@ void Replicator::Flush(uint64_t id) {
                     Replicating() ? absl::StrCat("is ", DiskStateName(peer_disk_))
                                   : std::string("is not connected"),
                     " (no UpToDate disk can make the writes durable)")));
-    return;
-  }
-  if (lost_write_seq_.has_value()) {
-    lost_write_seq_.reset();
-    FailApp(id, absl::DataLossError(absl::StrCat(
-                    "flush failed: writes acknowledged before it were held by the peer alone "
-                    "(protocol ",
-                    ProtocolName(opt_.protocol), ", the local disk ", DiskStateName(disk_),
-                    ") and the connection was lost before the peer confirmed them: they may be "
-                    "lost (reported once)")));
     return;
   }
   ++counters_.ap;
@@ -712,7 +714,12 @@ absl::Status Replicator::Promote(bool force) {
     persisted_.was_up_to_date = true;
   }
   if (force || Replicating()) {
-    SetGenerations(splitbrain::Promote(persisted_.gi, Replicating(), force, rng_));
+    // Connected to a peer without a disk, this node's copy is the only one
+    // the writes to come reach: a new generation now (DRBD's drbd_set_role,
+    // pdsk <= Failed), or the peer's old disk, attached again later, would
+    // meet equal identifiers and rule 40 could resync it over them.
+    const bool peer_gets_writes = Replicating() && (PeerHasDisk() || !HasLocalDisk());
+    SetGenerations(splitbrain::Promote(persisted_.gi, peer_gets_writes, force, rng_));
   } else {
     // Without the peer: set the role bit now, start a new generation at the
     // first write (DRBD 9).

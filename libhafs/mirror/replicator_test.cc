@@ -1423,7 +1423,7 @@ TEST(Replicator, ALostWriteThePeerAloneHeldFailsTheNextFlush) {
   p.network().Heal();
   ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
   EXPECT_THAT(FlushSync(p, 0),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("held by the peer alone")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("are on no UpToDate disk")));
   EXPECT_OK(FlushSync(p, 0));
 }
 
@@ -1579,6 +1579,40 @@ TEST(Replicator, AnEarlierDemotionsFlushDoesNotMakeALaterOneClean) {
   EXPECT_TRUE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
   p.RunFor(absl::Milliseconds(100));
   EXPECT_FALSE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
+}
+
+// A node promoted while connected to a peer without a disk starts a new
+// generation at once (DRBD's drbd_set_role): its writes reach no other disk,
+// and the peer's old disk, attached again after a clean stop of both, must not
+// meet equal identifiers (rule 40's tie-break resynced it over them; extended
+// scenario, seed 2355823295).
+TEST(Replicator, APromotionWithADisklessPeerStartsAGeneration) {
+  SimPair p(SimPairOptions{.seed = 54});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, 1));
+  ASSERT_OK(p.node(1).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));
+  // Both Secondary; node 0's disk fails a verify read and detaches.
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kRead, 1, EIO));
+  ASSERT_OK(p.node(1).replicator()->StartVerify());
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().disk == DiskState::kDiskless; },
+                         absl::Seconds(10)))
+      << Trace(p);
+  ASSERT_TRUE(p.RunUntil(
+      [&] {
+        return p.node(1).status().conn == ConnState::kConnected &&
+               p.node(1).status().peer_disk == DiskState::kDiskless;
+      },
+      absl::Seconds(10)))
+      << Trace(p);
+  const GenerationIds before = p.node(1).status().gi;
+  ASSERT_EQ(before.bitmap, 0u) << Trace(p);
+  ASSERT_OK(p.node(1).replicator()->Promote(/*force=*/false));
+  EXPECT_NE(p.node(1).status().gi.current & ~1ull, before.current & ~1ull) << Trace(p);
+  ASSERT_OK(WriteSync(p, 1, 20, 1, 'w'));  // on node 1's disk only
+  ASSERT_OK(FlushSync(p, 1));
+  ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, 1));  // node 0's old disk comes back
+  ExpectOnBoth(p, 20, 1, 'w', "written with a Diskless peer");
 }
 
 // A clean switchover under protocol A, and the link drops right after: the

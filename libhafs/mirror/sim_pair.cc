@@ -696,8 +696,15 @@ void SimPair::AppFlush(int n) {
     TraceLine(n, absl::StrCat("app flush done: ", s.ok() ? "ok" : s.ToString()));
     if (!s.ok()) {
       // As fsync(2): a failed flush makes no promise for the writes before
-      // it, and a later successful one does not either.
+      // it, and a later successful one does not either. One that reports a
+      // loss (kDataLoss) also takes back what a nonvolatile cache promised at
+      // their completion (a disk error and a crash of the peer in a row).
       last_failed_flush_[n] = event_counter_++;
+      if (s.code() == absl::StatusCode::kDataLoss) {
+        for (auto& [id, w] : writes_) {
+          if (w.node == n && w.acked_at < issued && !w.flushed) w.durable_at = 0;
+        }
+      }
       return;
     }
     flushes_.push_back(FlushRec{issued, event_counter_++});
@@ -710,8 +717,9 @@ void SimPair::AppFlush(int n) {
       if (c.node == n) since = std::max(since, c.at);
     }
     for (auto& [id, w] : writes_) {
-      if (w.node == n && w.ok && w.acked_at > since && w.acked_at < issued && w.durable_at == 0) {
-        w.durable_at = flushes_.back().done;
+      if (w.node == n && w.ok && w.acked_at > since && w.acked_at < issued) {
+        if (w.durable_at == 0) w.durable_at = flushes_.back().done;
+        w.flushed = true;
       }
     }
   });
@@ -1064,6 +1072,9 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
         return false;
       }();
       if (p.node(n).up() && !awaiting_repair) {
+        // One armed fault at a time: both disks failing the same write is a
+        // double fault that leaves no disk to resync from.
+        p.node(1 - n).disk()->ClearFaults();
         const bool read = r.OneIn(4);
         p.node(n).disk()->AddFault(
             io::SimFault::FailNext(read ? io::IoOp::kRead : io::IoOp::kWrite, 1, EIO));

@@ -215,6 +215,7 @@ class SimPair {
     bool ok = false;
     bool confirmed = false;   // acked while connected (protocol C: on both)
     uint64_t durable_at = 0;  // event counter when durable on its node (0 = not)
+    bool flushed = false;     // a completed flush covered it
   };
   // Issues an application flush on `node` (if Primary); records completion.
   void AppFlush(int node);
