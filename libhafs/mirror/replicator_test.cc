@@ -140,6 +140,17 @@ void GoAhead(SimPair& p, int n) {
   ASSERT_EQ(p.node(n).status().repl, ReplState::kAhead) << Trace(p);
 }
 
+// on-io-error pass_on: node 0's (the Primary's) write of block 12 fails while
+// its UpToDate peer takes it, so node 0's disk goes Inconsistent. (The write
+// completes OK under protocol C, with the peer's copy; under A and B it fails,
+// the peer's copy not yet confirmed.)
+void FailAWriteOfThePrimary(SimPair& p) {
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 12, 1, 'a');
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+}
+
 // A resync at 1 MiB/s: slow enough for a fault to land in the middle.
 SimPairOptions SlowResyncOptions(uint64_t seed) {
   SimPairOptions o{.seed = seed};
@@ -1333,9 +1344,7 @@ TEST(Replicator, PassOnPrimaryWithoutItsPeerRefusesWrites) {
   SimPair p(SimPairOptions{.seed = 44, .on_io_error = OnIoError::kPassOn});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
   ASSERT_OK(WriteSync(p, 0, 30, 1, 'c'));
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   p.network().BreakConnection();
   ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn != ConnState::kConnected; },
@@ -1354,9 +1363,7 @@ TEST(Replicator, PassOnPrimaryWithoutItsPeerRefusesWrites) {
 TEST(Replicator, PassOnPrimarysWriteThePeerNeverConfirmedFails) {
   SimPair p(SimPairOptions{.seed = 45, .on_io_error = OnIoError::kPassOn});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  ASSERT_OK(WriteSync(p, 0, 12, 1, 'a'));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   absl::Status write = absl::UnknownError("pending");
   p.node(0).Write(20 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
@@ -1379,12 +1386,7 @@ TEST(Replicator, PassOnPrimarysFlushThePeerNeverConfirmedFails) {
   o.on_io_error = OnIoError::kPassOn;
   SimPair p(o);
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  // (Fails: under protocol A the peer's copy is not confirmed when the local
-  // part fails.)
-  (void)WriteSync(p, 0, 12, 1, 'a');
-  p.RunFor(absl::Milliseconds(20));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // sent: complete under protocol A
   absl::Status flush = absl::UnknownError("pending");
@@ -1412,10 +1414,7 @@ TEST(Replicator, ALostWriteThePeerAloneHeldFailsTheNextFlush) {
   o.on_io_error = OnIoError::kPassOn;
   SimPair p(o);
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  (void)WriteSync(p, 0, 12, 1, 'a');
-  p.RunFor(absl::Milliseconds(20));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // sent: complete under protocol A
   p.network().BreakConnection();
@@ -1512,10 +1511,7 @@ TEST(Replicator, AnUnconfirmedWriteOfAnInconsistentPrimaryFailsAfterTheLinkDrops
   o.write_latency = absl::Milliseconds(5);
   SimPair p(o);
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  (void)WriteSync(p, 0, 12, 1, 'a');
-  p.RunFor(absl::Milliseconds(20));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   absl::Status write = absl::UnknownError("pending");
   p.node(0).Write(13 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
@@ -1536,10 +1532,7 @@ TEST(Replicator, AnInconsistentPrimaryDoesNotGoAhead) {
   o.on_io_error = OnIoError::kPassOn;
   SimPair p(o);
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  (void)WriteSync(p, 0, 12, 1, 'a');
-  p.RunFor(absl::Milliseconds(20));
-  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
   p.network().SetBlocked(true, true);
   for (uint64_t b = 100; b < 200; b += 2) (void)WriteSync(p, 0, b, 2, 'x');
   EXPECT_NE(p.node(0).status().repl, ReplState::kAhead) << Trace(p);
