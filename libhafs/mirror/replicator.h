@@ -125,11 +125,13 @@ struct PersistedState {
 enum class OnIoError {
   // The disk goes Diskless; I/O is served by the peer.
   kDetach,
-  // The disk goes Inconsistent (persisted: it cannot be promoted nor be a
-  // sync source until a resync repaired it), the failed blocks are marked
-  // out of sync, and the I/O is retried on the peer: a read is served by the
-  // peer, a write completes with the peer's copy. Without an UpToDate peer
-  // the error reaches the application. In-sync blocks are still read locally.
+  // The failed blocks are marked out of sync and the I/O is retried on the
+  // peer: a read is served by the peer, a write completes with the peer's
+  // copy. With an UpToDate peer the disk goes Inconsistent (persisted: it is
+  // neither promoted nor a sync source until a resync repaired it; its
+  // in-sync blocks are still read locally). Without one the error reaches the
+  // application and the disk keeps its state (hafs deviation: it is still
+  // the best copy there is). Flush and metadata errors detach.
   kPassOn,
   // As kDetach, and the first error per attach asks for the "local-io-error"
   // handler (Ready::handlers).
@@ -172,7 +174,8 @@ struct ReplicatorOptions {
   absl::Duration timeout = absl::Seconds(6);
   int ko_count = 7;
   // DRBD's on-io-error, for a failed read or write of the local data (see
-  // OnIoError). Metadata I/O errors always detach, as in DRBD.
+  // OnIoError). Metadata I/O errors (as in DRBD) and failed flushes (which
+  // writes they lost is unknown) always detach.
   OnIoError on_io_error = OnIoError::kDetach;
   // DRBD's disk-flushes. true: the Secondary flushes each epoch before its
   // BarrierAck (write ordering "flush"). false, for a backing device with a
