@@ -1544,7 +1544,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // The local copy of these blocks is not what the peer has; the peer
         // marks them too, since this node's bitmap may be on the failed disk.
         MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/true);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kWrite);
       }
       MaybeCompleteRequest(ctx.ref);
       break;
@@ -1557,7 +1557,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // Retried on the peer (DRBD does for every policy); without an
         // UpToDate peer the read fails.
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kRead);
         ReadFromPeer(ctx.ref, ctx.offset, ctx.length);
       }
       break;
@@ -1582,7 +1582,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         // Marked here too (the Primary marks it at ACK_FAILED): this copy of
         // the blocks is not the Primary's.
         MarkOutOfSync(ctx.offset, ctx.length, /*tell_peer=*/false);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kWrite);
       }
       if (!same_conn) break;
       --counters_.ua;
@@ -1648,7 +1648,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kResyncRead:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kRead);
         if (same_conn) DropConnection("resync read failed on the SyncSource");
         break;
       }
@@ -1668,7 +1668,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
       break;
     case IoKind::kCsumRead: {
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kRead);
         if (same_conn) DropConnection("checksum read failed on the SyncTarget");
         break;
       }
@@ -1682,7 +1682,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     }
     case IoKind::kResyncWrite:
       if (!status.ok()) {
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kWrite);
         if (same_conn) DropConnection("resync write failed on the SyncTarget");
         break;
       }
@@ -1701,7 +1701,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     case IoKind::kVerifyRead: {
       if (!status.ok()) {
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kRead);
         if (same_conn) DropConnection("verify read failed");
         break;
       }
@@ -1729,7 +1729,7 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         m.mutable_read_reply()->set_data(ctx.buf->data(), ctx.length);
       } else {
         MarkFailedRead(ctx.offset, ctx.length);
-        LocalDiskFailed(status);
+        LocalDiskFailed(status, DiskFault::kRead);
         m.mutable_read_reply()->set_error(std::string(status.message()));
       }
       Send(std::move(m));
@@ -1765,7 +1765,9 @@ void Replicator::LocalDiskFailed(const absl::Status& s, DiskFault fault) {
   // pass_on covers errors of known blocks; a failed flush may have lost any
   // write since the last one (which, nobody knows), a metadata error the
   // record of the disk's state: both detach.
-  if (opt_.on_io_error == OnIoError::kPassOn && fault == DiskFault::kBlocks) {
+  const bool pass_on = opt_.on_io_error == OnIoError::kPassOn &&
+                       (fault == DiskFault::kRead || fault == DiskFault::kWrite);
+  if (pass_on) {
     // The failed blocks are marked (by the caller). With an UpToDate peer
     // that has them (a write it took, a block it can read), this disk as a
     // whole is behind it until a resync repaired them: it must neither be
@@ -1798,8 +1800,11 @@ void Replicator::LocalDiskFailed(const absl::Status& s, DiskFault fault) {
                      ")"));
     SendState();
   }
-  if (repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget ||
-      repl_ == ReplState::kAhead) {
+  // (A failed read under pass_on changed no data: the resync goes on, and
+  // rewrites the marked blocks, wrapping around if it passed them.)
+  if ((repl_ == ReplState::kSyncSource || repl_ == ReplState::kSyncTarget ||
+       repl_ == ReplState::kAhead) &&
+      !(pass_on && fault == DiskFault::kRead)) {
     // A resync needs both disks: a source without one has nothing to send
     // (nor has an Ahead Primary for its catch-up), a target nowhere to write
     // (and must never end up "UpToDate"); the next connection is then a

@@ -577,11 +577,11 @@ class Replicator {
   void LostConnection(absl::string_view reason);
   void DropConnection(std::string reason);
   void ProtocolError(absl::string_view what);
-  // A local I/O error: of known blocks (a read or write; the caller marked
-  // them), of a flush (which writes it lost is unknown), or of the metadata
-  // device. Only the first is subject to on-io-error pass_on.
-  enum class DiskFault { kBlocks, kFlush, kMetadata };
-  void LocalDiskFailed(const absl::Status& s, DiskFault fault = DiskFault::kBlocks);
+  // A local I/O error: of a read or a write of known blocks (the caller
+  // marked them), of a flush (which writes it lost is unknown), or of the
+  // metadata device. Only the first two are subject to on-io-error pass_on.
+  enum class DiskFault { kRead, kWrite, kFlush, kMetadata };
+  void LocalDiskFailed(const absl::Status& s, DiskFault fault);
   // on-io-error pass_on: the range whose local read failed is marked out of
   // sync here and at the peer (no-op once detached).
   void MarkFailedRead(uint64_t offset, uint64_t length);

@@ -1608,6 +1608,30 @@ TEST(Replicator, APromotionWithADisklessPeerStartsAGeneration) {
   ExpectOnBoth(p, 20, 1, 'w', "written with a Diskless peer");
 }
 
+// on-io-error pass_on, a Primary SyncTarget's read of an in-sync block fails:
+// the read is served by the peer and the resync goes on (a failed read changed
+// no data; it used to drop the connection, and the read failed with it).
+TEST(Replicator, APassOnReadErrorDuringAResyncIsServedByThePeer) {
+  SimPairOptions o = SlowResyncOptions(55);
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 700, 1, 'c'));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 0, 512, 'a'));  // 2 MiB the peer holds, marked here
+  p.RunFor(absl::Milliseconds(20));
+  ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
+  ASSERT_OK(p.node(1).replicator()->StartResync(/*full=*/false));  // 2 s at 1 MiB/s
+  p.RunFor(absl::Milliseconds(100));
+  ASSERT_EQ(p.node(0).status().repl, ReplState::kSyncTarget) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kRead, 1, EIO));
+  EXPECT_THAT(ReadSync(p, 0, 700, 1), IsOkAndHolds(std::string(kBlock, 'c'))) << Trace(p);
+  EXPECT_EQ(p.node(0).status().repl, ReplState::kSyncTarget) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  ExpectOnBoth(p, 0, 512, 'a', "resynced");
+  ExpectOnBoth(p, 700, 1, 'c', "read failed once");
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still
