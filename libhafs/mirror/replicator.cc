@@ -637,6 +637,8 @@ void Replicator::Flush(uint64_t id) {
   f.id = id;
   f.epoch = epoch_ - 1;  // the last closed epoch
   f.next_seq = next_seq_;
+  f.with_peer = Replicating() && transport_up_;
+  f.conn_gen = conn_gen_;
   f.local_done = !HasLocalDisk();
   const uint64_t fid = next_flush_++;
   flushes_.emplace(fid, f);
@@ -654,8 +656,11 @@ void Replicator::MaybeCompleteFlushes() {
       !epoch_barriers_.empty() ? epoch_barriers_.begin()->first : UINT64_MAX;
   for (auto it = flushes_.begin(); it != flushes_.end();) {
     AppFlush& f = it->second;
-    if (replicating && f.epoch < oldest_unacked) f.peer_done = true;
-    if (f.local_done && (f.peer_done || !replicating)) {
+    // Only the connection the flush's epoch went out on can confirm it (a
+    // later one's barriers are newer epochs, and say nothing of it).
+    const bool peer_can_confirm = replicating && f.with_peer && f.conn_gen == conn_gen_;
+    if (peer_can_confirm && f.epoch < oldest_unacked) f.peer_done = true;
+    if (f.local_done && (f.peer_done || !peer_can_confirm)) {
       if (f.status.ok() && !f.peer_done && disk_ != DiskState::kUpToDate) {
         // The peer was lost before it confirmed, and the local flush alone
         // makes nothing durable that the next resync keeps.
@@ -1326,6 +1331,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
       return true;
     case peer::MirrorMessage::kState: {
       const DiskState old_peer_disk = peer_disk_;
+      const Role old_peer_role = peer_role_;
       peer_role_ = static_cast<Role>(m.state().role());
       peer_disk_ = static_cast<DiskState>(m.state().disk_state());
       // DRBD: "lost contact to peer's copy of the data".
@@ -1335,6 +1341,11 @@ bool Replicator::HandleInbound(const Inbound& in) {
       };
       if (holds_data(old_peer_disk) && (!PeerHasDisk() || peer_disk_ == DiskState::kOutdated)) {
         OnlyCurrentCopyHere(absl::StrCat("the peer's disk is ", DiskStateName(peer_disk_)));
+      } else if (!PeerHasDisk() && old_peer_role == Role::kSecondary &&
+                 peer_role_ == Role::kPrimary && HasLocalDisk()) {
+        // A Diskless peer promoted: its writes reach this disk alone (DRBD's
+        // after_state_ch does the same).
+        OnlyCurrentCopyHere("the Diskless peer became Primary");
       }
       if (peer_role_ == Role::kPrimary && role_ == Role::kPrimary) {
         ProtocolError("both nodes are Primary");
@@ -1599,16 +1610,18 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
         }
       }
       break;
-    case IoKind::kDemoteFlush:
-      if (ctx.ref != demote_flush_id_) break;  // an earlier demotion's
-      demote_flush_pending_ = false;
+    case IoKind::kDemoteFlush: {
+      // An earlier demotion's flush counts for nothing but its failure.
+      const bool current = ctx.ref == demote_flush_id_;
+      if (current) demote_flush_pending_ = false;
       if (!status.ok()) {
         clean_demotion_pending_ = false;  // not clean: it stays a crashed Primary
         LocalDiskFailed(status, DiskFault::kFlush);
-      } else {
+      } else if (current) {
         MaybeMarkCleanDemotion();
       }
       break;
+    }
     case IoKind::kResyncFlush: {
       std::optional<peer::ResyncDone> done = std::move(finishing_resync_);
       finishing_resync_.reset();

@@ -465,6 +465,8 @@ class Replicator {
     bool local_done = false;
     bool peer_done = false;  // those epochs were barrier-acked
     uint64_t next_seq = 0;   // it covers the writes with a lower sequence number
+    bool with_peer = false;  // issued while replicating, on connection conn_gen
+    uint64_t conn_gen = 0;
     absl::Status status;
   };
   // offset -> (length, local digest, peer digest); compared when both are in.

@@ -1632,6 +1632,76 @@ TEST(Replicator, APassOnReadErrorDuringAResyncIsServedByThePeer) {
   ExpectOnBoth(p, 700, 1, 'c', "read failed once");
 }
 
+// The same with the roles swapped: the Diskless node is promoted, and the node
+// with the disk starts the generation (DRBD's after_state_ch), as its writes
+// now reach that disk alone.
+TEST(Replicator, ADisklessPeersPromotionStartsAGenerationOnTheDisk) {
+  SimPair p(SimPairOptions{.seed = 56});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(50));
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kRead, 1, EIO));
+  ASSERT_OK(p.node(1).replicator()->StartVerify());
+  ASSERT_TRUE(p.RunUntil(
+      [&] {
+        return p.node(0).status().disk == DiskState::kDiskless &&
+               p.node(0).status().conn == ConnState::kConnected;
+      },
+      absl::Seconds(10)))
+      << Trace(p);
+  const GenerationIds before = p.node(1).status().gi;
+  ASSERT_OK(p.node(0).replicator()->Promote(/*force=*/false));  // Diskless, the peer's data
+  p.RunFor(absl::Milliseconds(20));
+  EXPECT_NE(p.node(1).status().gi.current & ~1ull, before.current & ~1ull) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));  // on node 1's disk only
+  ASSERT_OK(FlushSync(p, 0));
+  ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, 0));  // node 0's old disk comes back
+  ExpectOnBoth(p, 20, 1, 'w', "written by a Diskless Primary");
+}
+
+// An earlier demotion's flush fails after a later demotion issued its own: the
+// failure still detaches the disk (which writes it lost is unknown) and the
+// later demotion is not clean (the failure used to be ignored).
+TEST(Replicator, AnEarlierDemotionsFailedFlushStillDetaches) {
+  SimPairOptions o{.seed = 57};
+  o.flush_latency = absl::Milliseconds(50);
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kFlush, 1, EIO));
+  ASSERT_OK(p.node(0).replicator()->Demote());  // flush 1: fails at +50 ms
+  ASSERT_OK(p.node(0).replicator()->Promote(/*force=*/false));
+  p.RunFor(absl::Milliseconds(10));
+  ASSERT_OK(p.node(0).replicator()->Demote());  // flush 2
+  p.RunFor(absl::Milliseconds(200));
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless) << Trace(p);
+  EXPECT_TRUE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
+}
+
+// A flush whose epoch went out on a connection that was lost does not count a
+// later connection's barrier acks as the peer's confirmation (an Inconsistent
+// Primary's flush completed OK after a reconnect).
+TEST(Replicator, AFlushIsConfirmedOnlyByItsOwnConnection) {
+  SimPairOptions o{.seed = 58, .on_io_error = OnIoError::kPassOn};
+  o.flush_latency = absl::Seconds(1);
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(FailAWriteOfThePrimary(p));
+  ASSERT_OK(WriteSync(p, 0, 20, 1, 'w'));
+  absl::Status flush = absl::UnknownError("pending");
+  p.node(0).Flush([&](absl::Status s) { flush = s; });
+  p.RunFor(absl::Milliseconds(10));
+  p.network().BreakConnection();  // reconnects well before the 1 s local flush ends
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().conn == ConnState::kConnected; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  ASSERT_EQ(flush.code(), absl::StatusCode::kUnknown) << Trace(p);
+  ASSERT_TRUE(
+      p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_THAT(flush, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("the connection was lost before the peer confirmed it")));
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still

@@ -1092,7 +1092,11 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       };
       if (in_sync(pr) && in_sync(s) && pr.replicator()->Demote().ok()) {
         p.RunFor(absl::Milliseconds(r.Range(1, 50)));
-        if (s.replicator()->Promote(/*force=*/false).ok()) {
+        // Only once the peer saw the demotion (a cluster manager waits for
+        // the old Primary's "stopped"; a link drop meanwhile is no handover).
+        const bool handed_over = s.replicator()->conn_state() == ConnState::kConnected &&
+                                 s.status().peer_role == Role::kSecondary;
+        if (handed_over && s.replicator()->Promote(/*force=*/false).ok()) {
           primary = secondary;
         } else if (!pr.replicator()->Promote(/*force=*/false).ok()) {
           p.Violation("switchover: neither node could be promoted again");
