@@ -2313,9 +2313,11 @@ void Replicator::CompleteResyncAsTarget(const peer::ResyncDone& d) {
   crashed_at_attach_ = false;
   persist_dirty_ = true;
   repl_ = ReplState::kEstablished;
-  peer_disk_ = DiskState::kUpToDate;
+  // (peer_disk_ stays what the source announced last: its disk may have
+  // detached since it sent ResyncDone, while this node flushed.)
   Log("resync finished (SyncTarget): disk: UpToDate, replication: Established");
   SendState();
+  if (!PeerHasDisk()) OnlyCurrentCopyHere("the source's disk detached as the resync ended");
 }
 
 // ---------------------------------------------------------------------------

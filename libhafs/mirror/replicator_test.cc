@@ -1702,6 +1702,32 @@ TEST(Replicator, AFlushIsConfirmedOnlyByItsOwnConnection) {
                               HasSubstr("the connection was lost before the peer confirmed it")));
 }
 
+// The SyncSource's disk detaches after it sent ResyncDone, while the target
+// still flushes the resync: the target, UpToDate once the flush ends, keeps
+// the peer's Diskless state (it used to reset it to UpToDate, so it marked
+// nothing of the Diskless Primary's writes, and the old disk, attached again,
+// did not get them).
+TEST(Replicator, ASourceDetachingAsTheResyncEndsIsKnownDiskless) {
+  SimPairOptions o = SlowResyncOptions(59);
+  o.flush_latency = absl::Milliseconds(30);
+  SimPair p(o);
+  ASSERT_NO_FATAL_FAILURE(StartAResyncFromNode0(p));
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().repl == ReplState::kEstablished; },
+                         absl::Seconds(30)))
+      << Trace(p);
+  ASSERT_EQ(p.node(1).status().repl, ReplState::kSyncTarget) << "still flushing\n" << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  (void)WriteSync(p, 0, 40, 1, 'x');  // node 0's disk detaches
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(1).status().repl == ReplState::kEstablished; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  EXPECT_EQ(p.node(1).status().peer_disk, DiskState::kDiskless) << Trace(p);
+  ASSERT_OK(WriteSync(p, 0, 41, 1, 'w'));  // on node 1's disk only
+  ASSERT_OK(FlushSync(p, 0));
+  ASSERT_NO_FATAL_FAILURE(StopBothAndRestart(p, 0));  // node 0's old disk comes back
+  ExpectOnBoth(p, 41, 1, 'w', "written by the Diskless Primary");
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still
