@@ -2265,7 +2265,9 @@ void Replicator::MaybeFinishResyncAsSource() {
   Send(std::move(m));
   SetGenerations(splitbrain::FinishResyncAsSource(persisted_.gi));
   repl_ = ReplState::kEstablished;
-  peer_disk_ = DiskState::kUpToDate;
+  // The target is UpToDate once its resync writes are durable: its State
+  // says so (until then it is still Inconsistent, and e.g. a pass_on error
+  // here must not count on its copy).
   CrashHandled();
   persisted_.peer_outdated = false;
   persist_dirty_ = true;

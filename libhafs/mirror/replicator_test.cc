@@ -1728,6 +1728,32 @@ TEST(Replicator, ASourceDetachingAsTheResyncEndsIsKnownDiskless) {
   ExpectOnBoth(p, 41, 1, 'w', "written by the Diskless Primary");
 }
 
+// The SyncSource finished, the target still flushes its resync writes, and a
+// write of the source fails under pass_on: the target is not UpToDate yet, so
+// the source's disk stays the reference (it counted the target UpToDate as
+// soon as it sent ResyncDone, went Inconsistent, and neither disk could be a
+// source any more; extended scenario, seed 736667383).
+TEST(Replicator, ATargetIsUpToDateForTheSourceOnlyOnceItSaysSo) {
+  SimPairOptions o = SlowResyncOptions(60);
+  o.flush_latency = absl::Milliseconds(30);
+  o.on_io_error = OnIoError::kPassOn;
+  SimPair p(o);
+  ASSERT_NO_FATAL_FAILURE(StartAResyncFromNode0(p));
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().repl == ReplState::kEstablished; },
+                         absl::Seconds(30)))
+      << Trace(p);
+  ASSERT_EQ(p.node(1).status().repl, ReplState::kSyncTarget) << "still flushing\n" << Trace(p);
+  EXPECT_EQ(p.node(0).status().peer_disk, DiskState::kInconsistent) << Trace(p);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  EXPECT_FALSE(WriteSync(p, 0, 40, 1, 'x').ok());  // no UpToDate disk holds it
+  EXPECT_EQ(p.node(0).status().disk, DiskState::kUpToDate) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  ASSERT_OK(p.node(0).replicator()->StartResync(/*full=*/false));  // the failed block
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+}
+
 // A clean switchover under protocol A, and the link drops right after: the
 // demoted node tells the peer "Secondary" only once the peer confirmed its
 // last writes, so the new Primary is never promoted while the old one still

@@ -642,19 +642,24 @@ void SimPair::RandomRead(int n, uint64_t max_blocks) {
   const uint64_t first = rng_.Uniform(num_blocks - blocks + 1);
   const uint64_t issued = event_counter_++;
   const uint64_t since = primary_since_[n];
+  const bool up_to_date = nd.replicator()->disk_state() == DiskState::kUpToDate;
   TraceLine(n, absl::StrCat("app read: blocks ", first, "+", blocks));
   nd.Read(first * kBlock, blocks * kBlock,
-          [this, n, first, blocks, issued, since](absl::Status s, std::string data) {
+          [this, n, first, blocks, issued, since, up_to_date](absl::Status s, std::string data) {
             const uint64_t done = event_counter_++;
             TraceLine(n, absl::StrCat("app read of blocks ", first, "+", blocks,
                                       " done: ", s.ok() ? "ok" : s.ToString()));
-            if (s.ok()) CheckRead(n, first, data, issued, done, since);
+            // Served by the local disk if it was UpToDate throughout.
+            const bool local = up_to_date && node(n).up() &&
+                               node(n).replicator()->disk_state() == DiskState::kUpToDate;
+            if (s.ok()) CheckRead(n, first, data, issued, done, since, local);
           });
 }
 
 void SimPair::CheckRead(int n, uint64_t first_block, const std::string& data, uint64_t issued,
-                        uint64_t done, uint64_t primary_since) {
-  if (options_.protocol != Protocol::kC) return;  // A and B promise less
+                        uint64_t done, uint64_t primary_since, bool local) {
+  // Read from the peer, A and B promise less.
+  if (!local && options_.protocol != Protocol::kC) return;
   for (uint64_t i = 0; i < data.size() / kSector; ++i) {
     const uint64_t off = first_block * kBlock + i * kSector;
     const WriteRec* newest = nullptr;
@@ -675,7 +680,7 @@ void SimPair::CheckRead(int n, uint64_t first_block, const std::string& data, ui
     const bool peer_crash_since =
         std::any_of(crashes_.begin(), crashes_.end(),
                     [&](const CrashRec& c) { return c.node != n && c.at > newest->issued_at; });
-    if (peer_crash_since) continue;
+    if (peer_crash_since && !local) continue;
     const uint64_t have = StampOf(data.data() + i * kSector);
     ++sectors_read_checked_;
     if (have != newest->id && !ConcurrentOrLater(have, newest->id)) {
@@ -1093,9 +1098,14 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
       if (in_sync(pr) && in_sync(s) && pr.replicator()->Demote().ok()) {
         p.RunFor(absl::Milliseconds(r.Range(1, 50)));
         // Only once the peer saw the demotion (a cluster manager waits for
-        // the old Primary's "stopped"; a link drop meanwhile is no handover).
+        // the old Primary's "stopped"; a link drop meanwhile is no handover),
+        // and over a link that delivers both ways: with one direction cut,
+        // the Secondary's view of the old Primary is stale and a promotion
+        // on it ends in two Primaries (hafs promotes unilaterally; DRBD's
+        // cluster-wide state change would ask the peer first).
         const bool handed_over = s.replicator()->conn_state() == ConnState::kConnected &&
-                                 s.status().peer_role == Role::kSecondary;
+                                 s.status().peer_role == Role::kSecondary &&
+                                 !p.network().blocked(0) && !p.network().blocked(1);
         if (handed_over && s.replicator()->Promote(/*force=*/false).ok()) {
           primary = secondary;
         } else if (!pr.replicator()->Promote(/*force=*/false).ok()) {

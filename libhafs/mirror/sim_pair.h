@@ -240,16 +240,16 @@ class SimPair {
   // Issues a random read on `node` (if Primary) and checks what it returns
   // (CheckRead).
   void RandomRead(int node, uint64_t max_blocks);
-  // Protocol C, read your writes: a successful read on a node that stayed
-  // Primary returns, in each sector, its newest write acknowledged before the
-  // read was issued (or one concurrent with it or later), unless a crash of
-  // the peer since that write may have taken it (an unflushed copy; a crash
-  // of this node ends its time as Primary), or a write of
-  // the sector was in flight during the read. Whether the data came from the
-  // local disk (UpToDate, or an Inconsistent disk's in-sync blocks) or from
-  // the peer does not matter.
+  // Read your writes: a successful read on a node that stayed Primary returns,
+  // in each sector, its newest write acknowledged before the read was issued
+  // (or one concurrent with it or later), unless a write of the sector was in
+  // flight during the read. `local`: the node's disk was UpToDate throughout
+  // (the read was served by it). Otherwise (an Inconsistent disk's in-sync
+  // blocks, or the peer) only under protocol C, and not if the peer crashed
+  // since that write (it may have taken an unflushed copy). A crash of this
+  // node ends its time as Primary.
   void CheckRead(int node, uint64_t first_block, const std::string& data, uint64_t issued,
-                 uint64_t done, uint64_t primary_since);
+                 uint64_t done, uint64_t primary_since, bool local);
   size_t writes_in_flight() const { return writes_in_flight_; }
   // Coverage: sectors CheckRead compared; disks pass_on made Inconsistent.
   uint64_t sectors_read_checked() const { return sectors_read_checked_; }

@@ -132,6 +132,8 @@ class SimNetwork {
   // Blocks or opens each direction. from0to1 blocks messages 0 -> 1.
   void SetBlocked(bool from0to1, bool from1to0);
   void Heal() { SetBlocked(false, false); }
+  // Whether messages from `from_side` are blocked.
+  bool blocked(int from_side) const { return dirs_[from_side].blocked; }
 
   const SimNetworkStats& stats() const { return stats_; }
   bool connected() const { return connected_; }
