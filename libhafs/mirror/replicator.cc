@@ -664,12 +664,16 @@ void Replicator::MaybeCompleteFlushes() {
       if (f.status.ok() && !f.peer_done && disk_ != DiskState::kUpToDate) {
         // The peer was lost before it confirmed, and the local flush alone
         // makes nothing durable that the next resync keeps.
-        f.status = absl::UnavailableError(absl::StrCat(
-            "flush failed: the connection was lost before the peer confirmed it, and the "
-            "local disk is ",
-            DiskStateName(disk_), " (no UpToDate disk made the writes durable)"));
-        // Reported here, if this flush covers the lost writes.
-        if (lost_write_seq_.has_value() && f.next_seq > *lost_write_seq_) lost_write_seq_.reset();
+        // If it covers acknowledged writes the lost peer alone held, it
+        // reports their loss (kDataLoss, once); else that nothing is durable.
+        const bool covers_lost = lost_write_seq_.has_value() && f.next_seq > *lost_write_seq_;
+        if (covers_lost) lost_write_seq_.reset();
+        f.status = absl::Status(
+            covers_lost ? absl::StatusCode::kDataLoss : absl::StatusCode::kUnavailable,
+            absl::StrCat("flush failed: the connection was lost before the peer confirmed it, "
+                         "and the local disk is ",
+                         DiskStateName(disk_), " (no UpToDate disk made the writes durable",
+                         covers_lost ? "; acknowledged writes may be lost" : "", ")"));
       }
       --counters_.ap;
       ready_.done.push_back(AppDone{f.id, f.status, nullptr});
