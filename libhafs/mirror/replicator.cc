@@ -502,7 +502,9 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
       // marked out of sync, and its disk detached or is Inconsistent. (Not
       // from a peer that was not UpToDate, e.g. a SyncTarget: the next
       // resync from here would overwrite its copy with this node's stale
-      // one.)
+      // one.) Under pass_on the disk may have kept its state when the write
+      // failed (the peer was not UpToDate yet): it is behind the peer now.
+      FallBehindThePeer(r.local_status);
       s = absl::OkStatus();
     }
     const bool peer_may_have_it = r.sent && !r.peer_failed;
@@ -1755,6 +1757,17 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
   }
 }
 
+void Replicator::FallBehindThePeer(const absl::Status& error) {
+  if (!HasLocalDisk() || disk_ <= DiskState::kInconsistent) return;
+  disk_ = DiskState::kInconsistent;
+  persisted_.consistent = false;
+  persist_dirty_ = true;
+  disk_error_ = std::string(error.message());
+  Log("disk: Inconsistent (on-io-error pass_on: the failed blocks are marked out of sync; "
+      "`hafsctl resync` on the peer, or a reconnect, repairs them)");
+  SendState();
+}
+
 void Replicator::MetadataFailed(const absl::Status& status) {
   LocalDiskFailed(status, DiskFault::kMetadata);
 }
@@ -1796,15 +1809,7 @@ void Replicator::LocalDiskFailed(const absl::Status& s, DiskFault fault) {
     // handshake resync the peer's older data over all of it.
     // (An Ahead Primary's peer misses its latest writes, whatever state it
     // announced last: SendsData() is false then.)
-    if (disk_ > DiskState::kInconsistent && SendsData() && peer_disk_ == DiskState::kUpToDate) {
-      disk_ = DiskState::kInconsistent;
-      persisted_.consistent = false;
-      persist_dirty_ = true;
-      disk_error_ = std::string(s.message());
-      Log("disk: Inconsistent (on-io-error pass_on: the failed blocks are marked out of sync; "
-          "`hafsctl resync` on the peer, or a reconnect, repairs them)");
-      SendState();
-    }
+    if (SendsData() && peer_disk_ == DiskState::kUpToDate) FallBehindThePeer(s);
   } else {
     disk_ = DiskState::kDiskless;
     exposed_uuid_ = persisted_.gi.current;  // the generation the application saw

@@ -584,6 +584,10 @@ class Replicator {
   // metadata device. Only the first two are subject to on-io-error pass_on.
   enum class DiskFault { kRead, kWrite, kFlush, kMetadata };
   void LocalDiskFailed(const absl::Status& s, DiskFault fault);
+  // on-io-error pass_on: the UpToDate peer holds blocks this disk failed
+  // (marked out of sync): the disk goes Inconsistent, persisted, until a
+  // resync repaired them (no-op if detached or already Inconsistent).
+  void FallBehindThePeer(const absl::Status& error);
   // on-io-error pass_on: the range whose local read failed is marked out of
   // sync here and at the peer (no-op once detached).
   void MarkFailedRead(uint64_t offset, uint64_t length);
