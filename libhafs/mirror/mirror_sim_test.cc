@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libhafs/mirror/sim_pair.h"
 
@@ -15,6 +16,12 @@ constexpr uint64_t kFirstSeed = 1;
 constexpr int kChunks = 20;
 constexpr uint64_t kSeedsPerChunk = 25;
 
+// How to replay a failing seed with its whole trace.
+std::string Replay(uint64_t seed, bool extended) {
+  return absl::StrCat("\nreplay: bazel run //libhafs/mirror:mirror_sim --",
+                      extended ? " --extended" : "", " --seed=", seed, " --trace");
+}
+
 class MirrorSim : public ::testing::TestWithParam<int> {};
 
 TEST_P(MirrorSim, FixedSeedsHoldEveryInvariant) {
@@ -22,9 +29,7 @@ TEST_P(MirrorSim, FixedSeedsHoldEveryInvariant) {
   uint64_t writes = 0, crashes = 0, failovers = 0;
   for (uint64_t seed = first; seed < first + kSeedsPerChunk; ++seed) {
     SeedResult r = RunSeed(seed);
-    ASSERT_TRUE(r.ok) << r.failure
-                      << "\nreplay: bazel run //libhafs/mirror:mirror_sim -- --seed="
-                      << seed << " --trace";
+    ASSERT_TRUE(r.ok) << r.failure << Replay(seed, /*extended=*/false);
     writes += r.writes;
     crashes += r.crashes;
     failovers += r.failovers;
@@ -54,9 +59,7 @@ TEST_P(MirrorSimExtended, FixedSeedsHoldEveryInvariant) {
   uint64_t crashes = 0, reads_checked = 0, pass_on = 0;
   for (uint64_t seed = first; seed < first + kSeedsPerChunk; ++seed) {
     SeedResult r = RunSeed(seed, /*full_trace=*/false, /*extended=*/true);
-    ASSERT_TRUE(r.ok) << r.failure
-                      << "\nreplay: bazel run //libhafs/mirror:mirror_sim -- --extended --seed="
-                      << seed << " --trace";
+    ASSERT_TRUE(r.ok) << r.failure << Replay(seed, /*extended=*/true);
     crashes += r.crashes;
     reads_checked += r.reads_checked;
     pass_on += r.pass_on_inconsistent;
@@ -77,9 +80,7 @@ TEST(MirrorSimExtended, SeedsThatOnceFailedStayFixed) {
         2318149695ull, 2355823271ull, 2355823295ull, 2355823709ull, 2001823793ull,
         4178577728ull, 736667383ull,  736669647ull,  1706899947ull, 3822454102ull}) {
     SeedResult r = RunSeed(seed, /*full_trace=*/false, /*extended=*/true);
-    EXPECT_TRUE(r.ok) << r.failure
-                      << "\nreplay: bazel run //libhafs/mirror:mirror_sim -- --extended --seed="
-                      << seed << " --trace";
+    EXPECT_TRUE(r.ok) << r.failure << Replay(seed, /*extended=*/true);
   }
 }
 

@@ -581,12 +581,20 @@ uint64_t SimPair::StampOf(const char* sector) {
   return id;
 }
 
-void SimPair::RandomWrite(int n, uint64_t max_blocks) {
+std::optional<std::pair<uint64_t, uint64_t>> SimPair::RandomRange(int n, uint64_t max_blocks) {
   SimNode& nd = node(n);
-  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
+  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return std::nullopt;
   const uint64_t num_blocks = options_.size_bytes / kBlock;
   const uint64_t blocks = rng_.Range(1, max_blocks);
   const uint64_t first = rng_.Uniform(num_blocks - blocks + 1);
+  return std::make_pair(first, blocks);
+}
+
+void SimPair::RandomWrite(int n, uint64_t max_blocks) {
+  const auto range = RandomRange(n, max_blocks);
+  if (!range) return;
+  SimNode& nd = node(n);
+  const auto [first, blocks] = *range;
   WriteRec w;
   w.id = next_write_id_++;
   w.node = n;
@@ -635,11 +643,10 @@ void SimPair::RandomWrite(int n, uint64_t max_blocks) {
 }
 
 void SimPair::RandomRead(int n, uint64_t max_blocks) {
+  const auto range = RandomRange(n, max_blocks);
+  if (!range) return;
   SimNode& nd = node(n);
-  if (!nd.up() || nd.replicator()->role() != Role::kPrimary) return;
-  const uint64_t num_blocks = options_.size_bytes / kBlock;
-  const uint64_t blocks = rng_.Range(1, max_blocks);
-  const uint64_t first = rng_.Uniform(num_blocks - blocks + 1);
+  const auto [first, blocks] = *range;
   const uint64_t issued = event_counter_++;
   const uint64_t since = primary_since_[n];
   const bool up_to_date = nd.replicator()->disk_state() == DiskState::kUpToDate;

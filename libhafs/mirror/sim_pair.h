@@ -24,13 +24,14 @@
 #define HAFS_LIBHAFS_MIRROR_SIM_PAIR_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -235,6 +236,9 @@ class SimPair {
   void NoteFailover();
   // Whether protocol C promises `w` survives (see CheckFailover).
   bool Protected(const WriteRec& w) const;
+  // A random range (first block, blocks) of at most `max_blocks` for an
+  // application request on `node`; none unless it is up and Primary.
+  std::optional<std::pair<uint64_t, uint64_t>> RandomRange(int node, uint64_t max_blocks);
   // Issues a random stamped write on `node` (must be Primary).
   void RandomWrite(int node, uint64_t max_blocks);
   // Issues a random read on `node` (if Primary) and checks what it returns
