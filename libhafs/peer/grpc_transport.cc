@@ -11,7 +11,6 @@
 #include <sstream>
 #include <utility>
 
-#include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
 #include "libhafs/base/logging.h"
 #include "libhafs/base/status_macros.h"
@@ -19,17 +18,6 @@
 #include "libhafs/peer/frame_codec.h"
 
 namespace hafs::peer {
-namespace internal {
-// See PinCallbackCompletionQueue. External linkage, so that the pointer (and
-// with it the pin) stays visible to leak checkers.
-struct CallbackCqPin {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<grpc::GenericStub> stub;
-  grpc::ClientContext context;
-  grpc::ByteBuffer request, response;
-};
-CallbackCqPin* callback_cq_pin = nullptr;
-}  // namespace internal
 
 namespace {
 
@@ -60,31 +48,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 }
 
 int Ms(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
-
-// gRPC 1.51 runs the callback API on a process-wide "alternative" completion
-// queue (the nexting_thread threads) when its I/O manager has no background
-// poller, as here. The servers and channels that use it hold references, and
-// the last one to go shuts it down and deletes it; a callback operation still
-// in flight then completes onto a deleted queue and gRPC aborts ("assertion
-// failed: prior > 0" in grpc_cq_internal_unref; about 1 run in 15 of
-// grpc_transport_test, which creates and destroys many). Pin one reference for
-// the life of the process: a channel that is never destroyed and has made one
-// callback call (to nowhere, with a deadline in the past).
-void PinCallbackCompletionQueue() {
-  static absl::once_flag once;
-  absl::call_once(once, [] {
-    auto* p = new internal::CallbackCqPin;
-    p->channel = grpc::CreateChannel("unix:/nonexistent/hafs-callback-cq-pin",
-                                     grpc::InsecureChannelCredentials());
-    p->stub = std::make_unique<grpc::GenericStub>(p->channel);
-    p->context.set_deadline(std::chrono::system_clock::now());
-    grpc::Slice empty("");
-    p->request = grpc::ByteBuffer(&empty, 1);  // an uninitialized one is "invalid"
-    p->stub->UnaryCall(&p->context, "/hafs.Pin/Pin", grpc::StubOptions(), &p->request,
-                       &p->response, [](grpc::Status) {});
-    internal::callback_cq_pin = p;  // never deleted
-  });
-}
 
 grpc::ChannelArguments ChannelArgs(const PeerServiceOptions& o, absl::Duration reconnect) {
   grpc::ChannelArguments args;
@@ -606,7 +569,41 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   io::BufferPool payload_pool_;  // buffers may outlive the stream
 };
 
-// --- client side ---
+// --- the streams on gRPC's asynchronous API ---
+//
+// Every call of a PeerServer (the Replicate streams it accepts and dials, the
+// Heartbeat calls it serves and makes) completes on the server's one
+// completion queue, polled by its one thread (PeerServer::Poll), which runs
+// the reactions. One polling thread per process is what keeps a QD1 write
+// cheap: with gRPC's callback API (two "nexting" threads) or a second
+// polling thread, each network event is handed from the thread that polled
+// it to another one (docs/benchmarks.md "Session 8").
+
+// The PeerService with both methods on the asynchronous API; Replicate raw
+// (frame_codec.h).
+class ServiceImpl final : public PeerService::WithRawMethod_Replicate<
+                              PeerService::WithAsyncMethod_Heartbeat<PeerService::Service>> {};
+
+// A completion-queue tag: the polling thread calls Proceed(ok).
+class CqTag {
+ public:
+  virtual void Proceed(bool ok) = 0;
+
+ protected:
+  ~CqTag() = default;
+};
+
+// A tag that calls `fn` of its owner.
+template <typename T>
+class MemberTag final : public CqTag {
+ public:
+  MemberTag(T* owner, void (T::*fn)(bool)) : owner_(owner), fn_(fn) {}
+  void Proceed(bool ok) override { (owner_->*fn_)(ok); }
+
+ private:
+  T* const owner_;
+  void (T::*const fn_)(bool);
+};
 
 // The Replicate method, as the generic stub names it (the stream carries
 // ByteBuffers: frame_codec.h does the (de)serialization).
@@ -616,96 +613,229 @@ std::string ReplicateMethod() {
 
 using Bytes = grpc::ByteBuffer;
 
-class ClientStream final : public grpc::ClientBidiReactor<Bytes, Bytes>, public StreamIo {
- public:
-  ClientStream(std::shared_ptr<StreamCore> core, grpc::GenericStub* stub) : core_(std::move(core)) {
-    core_->SetIo(this);
-    stub->PrepareBidiStreamingCall(&context_, ReplicateMethod(), grpc::StubOptions(), this);
-    AddHold();
-    core_->Start();
-    StartCall();
+// One Replicate call, the StreamIo of its StreamCore. Counts its operations in
+// flight; once the call is finished and the last one completed it tells the
+// core (OnDone) and the server (EndCall) and deletes itself. Operations begin
+// on any thread and end on the polling thread; a reaction that starts the
+// next operation does so before its own one ends, so the count cannot reach
+// zero while the core still has work for the call.
+class AsyncStream : public StreamIo {
+ protected:
+  explicit AsyncStream(PeerServer* server) : server_(server) {}
+  virtual ~AsyncStream() = default;
+  // The client's context, which the server cancels at shutdown; nullptr on
+  // the server side (the gRPC server cancels those calls).
+  virtual grpc::ClientContext* client_context() { return nullptr; }
+
+  void BeginOp() {
+    absl::MutexLock l(&mu_);
+    ++ops_;
   }
-  void IoWrite(const Bytes* f) override { StartWrite(f); }
-  void IoWritesDone() override { StartWritesDone(); }
-  void IoRead(Bytes* f) override { StartRead(f); }
+  void EndOp() {
+    {
+      absl::MutexLock l(&mu_);
+      if (--ops_ > 0 || !finished_) return;
+    }
+    core_->OnDone(final_status_);
+    server_->EndCall(client_context());
+    delete this;
+  }
+  // The Finish operation completed with `status` (ends it).
+  void Finished(absl::Status status) {
+    {
+      absl::MutexLock l(&mu_);
+      finished_ = true;
+    }
+    final_status_ = std::move(status);
+    EndOp();
+  }
+
+  void OnWrite(bool ok) {
+    core_->OnWriteDone(ok);
+    EndOp();
+  }
+  void OnRead(bool ok) {
+    core_->OnReadDone(ok);
+    EndOp();
+  }
+
+  PeerServer* const server_;
+  std::shared_ptr<StreamCore> core_;
+  MemberTag<AsyncStream> read_tag_{this, &AsyncStream::OnRead};
+  MemberTag<AsyncStream> write_tag_{this, &AsyncStream::OnWrite};
+  absl::Status final_status_;  // written by the Finish tag's reaction
+
+ private:
+  absl::Mutex mu_;
+  int ops_ ABSL_GUARDED_BY(mu_) = 0;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The dialing side.
+class ClientStream final : public AsyncStream {
+ public:
+  // Dials: the stream deletes itself when the call is over. If the server is
+  // shut down, the core is told at once (OnDone) and nothing is started.
+  static void Start(std::shared_ptr<StreamCore> core, PeerServer* server, grpc::GenericStub* stub) {
+    auto* s = new ClientStream(server);
+    if (!server->BeginCall(&s->context_)) {
+      core->OnDone(absl::UnavailableError("this node's PeerService is shut down"));
+      delete s;
+      return;
+    }
+    s->core_ = std::move(core);
+    s->core_->SetIo(s);
+    // The call's initial metadata leaves with the first write (the Hello),
+    // which the core starts at once: StartCall alone would need the write
+    // slot, which one write at a time leaves no room for.
+    s->context_.set_initial_metadata_corked(true);
+    s->call_ = stub->PrepareCall(&s->context_, ReplicateMethod(), server->cq());
+    s->call_->StartCall(nullptr);  // corked: no operation, no completion
+    s->core_->Start();
+  }
+
+  void IoWrite(const Bytes* f) override {
+    BeginOp();
+    call_->Write(*f, &write_tag_);
+  }
+  void IoWritesDone() override {
+    BeginOp();
+    call_->WritesDone(&writes_done_tag_);
+  }
+  void IoRead(Bytes* f) override {
+    BeginOp();
+    call_->Read(f, &read_tag_);
+  }
+  void IoFinal(const absl::Status&) override {
+    BeginOp();
+    call_->Finish(&status_, &finish_tag_);
+  }
   void IoCancel() override { context_.TryCancel(); }
-  void IoFinal(const absl::Status&) override { RemoveHold(); }
   bool IsClient() const override { return true; }
   std::vector<std::string> TlsPeerNames() override { return TlsNames(context_.auth_context()); }
 
-  void OnWriteDone(bool ok) override { core_->OnWriteDone(ok); }
-  void OnWritesDoneDone(bool ok) override { core_->OnWritesDoneDone(); }
-  void OnReadDone(bool ok) override { core_->OnReadDone(ok); }
-  void OnDone(const grpc::Status& s) override {
-    core_->OnDone(FromGrpc(s));
-    delete this;
-  }
-
  private:
-  std::shared_ptr<StreamCore> core_;
+  explicit ClientStream(PeerServer* server) : AsyncStream(server) {}
+  grpc::ClientContext* client_context() override { return &context_; }
+
+  void OnWritesDone(bool) {
+    core_->OnWritesDoneDone();
+    EndOp();
+  }
+  void OnFinish(bool) { Finished(FromGrpc(status_)); }
+
   grpc::ClientContext context_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  grpc::Status status_;
+  MemberTag<ClientStream> writes_done_tag_{this, &ClientStream::OnWritesDone};
+  MemberTag<ClientStream> finish_tag_{this, &ClientStream::OnFinish};
 };
 
-// --- server side ---
-
-class ServerStream final : public grpc::ServerBidiReactor<Bytes, Bytes>, public StreamIo {
+// The accepting side: one is always waiting for the next Replicate call
+// (PeerServer::RequestReplicate); when one arrives it becomes its stream.
+class ServerStream final : public AsyncStream {
  public:
-  ServerStream(std::shared_ptr<StreamCore> core, grpc::CallbackServerContext* ctx)
-      : core_(std::move(core)), ctx_(ctx) {
+  // Asks for the next call; nothing once the server is shut down.
+  static void Request(PeerServer* server) {
+    auto* s = new ServerStream(server);
+    if (!server->RequestCall([s](grpc::ServerCompletionQueue* cq) {
+          s->server_->service()->RequestReplicate(&s->context_, &s->stream_, cq, cq,
+                                                  &s->request_tag_);
+        })) {
+      delete s;
+    }
+  }
+
+  void IoWrite(const Bytes* f) override {
+    BeginOp();
+    stream_.Write(*f, &write_tag_);
+  }
+  void IoWritesDone() override {}
+  void IoRead(Bytes* f) override {
+    BeginOp();
+    stream_.Read(f, &read_tag_);
+  }
+  void IoFinal(const absl::Status& s) override {
+    BeginOp();
+    stream_.Finish(s.ok() ? grpc::Status::OK : ToGrpc(s), &finish_tag_);
+  }
+  void IoCancel() override { context_.TryCancel(); }
+  bool IsClient() const override { return false; }
+  std::vector<std::string> TlsPeerNames() override { return TlsNames(context_.auth_context()); }
+
+ private:
+  explicit ServerStream(PeerServer* server) : AsyncStream(server) {}
+
+  void OnRequest(bool ok) {
+    // !ok: the server is shutting down and the request was never matched.
+    if (!ok) {
+      delete this;
+      return;
+    }
+    Request(server_);  // the next one
+    if (!server_->BeginCall(nullptr)) {
+      delete this;  // shutting down: the context's destruction cancels the call
+      return;
+    }
+    core_ = std::make_shared<StreamCore>(server_, context_.peer(), "", /*is_client=*/false,
+                                         size_t{1} << 20, size_t{64} << 20, Clock::System(),
+                                         absl::Seconds(10));
     core_->SetIo(this);
     core_->Start();
   }
-  void IoWrite(const Bytes* f) override { StartWrite(f); }
-  void IoWritesDone() override {}
-  void IoRead(Bytes* f) override { StartRead(f); }
-  void IoCancel() override { ctx_->TryCancel(); }
-  void IoFinal(const absl::Status& s) override {
-    Finish(s.ok() ? grpc::Status::OK : ToGrpc(s));
-  }
-  bool IsClient() const override { return false; }
-  std::vector<std::string> TlsPeerNames() override { return TlsNames(ctx_->auth_context()); }
+  void OnFinish(bool) { Finished(absl::UnavailableError("stream ended")); }
 
-  void OnWriteDone(bool ok) override { core_->OnWriteDone(ok); }
-  void OnReadDone(bool ok) override { core_->OnReadDone(ok); }
-  void OnCancel() override { core_->Abort(absl::CancelledError("cancelled by peer")); }
-  void OnDone() override {
-    core_->OnDone(absl::UnavailableError("stream ended"));
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<Bytes, Bytes> stream_{&context_};
+  MemberTag<ServerStream> request_tag_{this, &ServerStream::OnRequest};
+  MemberTag<ServerStream> finish_tag_{this, &ServerStream::OnFinish};
+};
+
+// One Heartbeat call served: waits for the call, answers it from the
+// registered handler (on the polling thread) and deletes itself.
+class HeartbeatCall final {
+ public:
+  static void Request(PeerServer* server) {
+    auto* c = new HeartbeatCall(server);
+    if (!server->RequestCall([c](grpc::ServerCompletionQueue* cq) {
+          c->server_->service()->RequestHeartbeat(&c->context_, &c->request_, &c->responder_, cq,
+                                                  cq, &c->request_tag_);
+        })) {
+      delete c;
+    }
+  }
+
+ private:
+  explicit HeartbeatCall(PeerServer* server) : server_(server) {}
+
+  void OnRequest(bool ok) {
+    if (!ok) {
+      delete this;
+      return;
+    }
+    Request(server_);
+    if (!server_->BeginCall(nullptr)) {
+      delete this;
+      return;
+    }
+    absl::StatusOr<HeartbeatFrame> r = server_->HandleHeartbeat(request_, context_.peer());
+    if (r.ok()) {
+      responder_.Finish(*r, grpc::Status::OK, &done_tag_);
+    } else {
+      responder_.FinishWithError(ToGrpc(r.status()), &done_tag_);
+    }
+  }
+  void OnDone(bool) {
+    server_->EndCall(nullptr);
     delete this;
   }
 
- private:
-  std::shared_ptr<StreamCore> core_;
-  grpc::CallbackServerContext* ctx_;
-};
-
-class ServiceImpl final : public PeerService::WithRawCallbackMethod_Replicate<
-                              PeerService::WithCallbackMethod_Heartbeat<PeerService::Service>> {
- public:
-  explicit ServiceImpl(PeerServer* server) : server_(server) {}
-
-  grpc::ServerBidiReactor<Bytes, Bytes>* Replicate(grpc::CallbackServerContext* ctx) override {
-    auto core = std::make_shared<StreamCore>(server_, ctx->peer(), "", /*is_client=*/false,
-                                             size_t{1} << 20, size_t{64} << 20,
-                                             Clock::System(), absl::Seconds(10));
-    return new ServerStream(std::move(core), ctx);
-  }
-
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
-                                      const HeartbeatFrame* request,
-                                      HeartbeatFrame* response) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    absl::StatusOr<HeartbeatFrame> r = server_->HandleHeartbeat(*request, ctx->peer());
-    if (r.ok()) {
-      *response = *std::move(r);
-      reactor->Finish(grpc::Status::OK);
-    } else {
-      reactor->Finish(ToGrpc(r.status()));
-    }
-    return reactor;
-  }
-
- private:
   PeerServer* const server_;
+  grpc::ServerContext context_;
+  HeartbeatFrame request_;
+  grpc::ServerAsyncResponseWriter<HeartbeatFrame> responder_{&context_};
+  MemberTag<HeartbeatCall> request_tag_{this, &HeartbeatCall::OnRequest};
+  MemberTag<HeartbeatCall> done_tag_{this, &HeartbeatCall::OnDone};
 };
 
 }  // namespace internal
@@ -717,7 +847,6 @@ PeerServer::PeerServer(PeerServiceOptions options) : options_(std::move(options)
 
 absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions options,
                                                               const std::string& listen_address) {
-  PinCallbackCompletionQueue();
   if (options.auth.mode == AuthMode::kHmac && options.auth.keys == nullptr) {
     return absl::InvalidArgumentError(
         "peer_auth 'hmac' needs a key ring (security.authkeys_file)");
@@ -725,7 +854,7 @@ absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions
   HAFS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
                         MakeServerCredentials(options));
   std::unique_ptr<PeerServer> s(new PeerServer(std::move(options)));
-  s->service_ = std::make_unique<internal::ServiceImpl>(s.get());
+  s->service_ = std::make_unique<internal::ServiceImpl>();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_address, creds, &s->port_);
   builder.RegisterService(s->service_.get());
@@ -737,6 +866,7 @@ absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              std::max(1, Ms(s->options_.keepalive_time) / 2));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  s->cq_ = builder.AddCompletionQueue();
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(
@@ -744,18 +874,62 @@ absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions
                      " (address in use, bad address or bad credentials; see "
                      "gRPC's log above)"));
   }
+  s->poller_ = std::thread([p = s.get()] { p->Poll(); });
+  internal::ServerStream::Request(s.get());
+  internal::HeartbeatCall::Request(s.get());
   return s;
 }
 
 PeerServer::~PeerServer() { Shutdown(); }
 
+grpc::CompletionQueue* PeerServer::cq() { return cq_.get(); }
+
+void PeerServer::Poll() {
+  void* tag;
+  bool ok;
+  while (cq_->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->Proceed(ok);
+}
+
+bool PeerServer::RequestCall(absl::FunctionRef<void(grpc::ServerCompletionQueue*)> request) {
+  absl::MutexLock l(&mu_);
+  if (shut_down_) return false;
+  request(cq_.get());
+  return true;
+}
+
+bool PeerServer::BeginCall(grpc::ClientContext* client) {
+  absl::MutexLock l(&mu_);
+  if (shut_down_) return false;
+  ++live_calls_;
+  if (client != nullptr) client_calls_.insert(client);
+  return true;
+}
+
+void PeerServer::EndCall(grpc::ClientContext* client) {
+  absl::MutexLock l(&mu_);
+  --live_calls_;
+  if (client != nullptr) client_calls_.erase(client);
+}
+
 void PeerServer::Shutdown() {
+  if (server_ == nullptr) return;  // Start failed
   {
     absl::MutexLock l(&mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    // Our own calls to other servers; gRPC cancels the ones it serves.
+    for (grpc::ClientContext* c : client_calls_) c->TryCancel();
   }
   server_->Shutdown(std::chrono::system_clock::now());
+  {
+    // No operation may start on the queue once it is shut down: wait until
+    // every call has seen its last completion.
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &live_calls_));
+  }
+  cq_->Shutdown();
+  poller_.join();  // after the requests' and any other leftover completions
   server_->Wait();
 }
 
@@ -805,41 +979,60 @@ bool PeerServer::AcceptChannel(const std::string& channel, internal::StreamCore*
 // ---------------------------------------------------------------------------
 // PeerClient
 
-absl::StatusOr<std::unique_ptr<PeerClient>> PeerClient::Create(const PeerServiceOptions& options,
+absl::StatusOr<std::unique_ptr<PeerClient>> PeerClient::Create(PeerServer* server,
                                                                const std::string& address,
                                                                absl::Duration reconnect) {
-  PinCallbackCompletionQueue();
+  if (server == nullptr) return absl::InvalidArgumentError("PeerClient: null PeerServer");
   if (address.empty()) return absl::InvalidArgumentError("PeerClient: empty peer address");
+  const PeerServiceOptions& options = server->options();
   HAFS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
                         MakeChannelCredentials(options));
-  std::unique_ptr<PeerClient> c(new PeerClient());
+  std::unique_ptr<PeerClient> c(new PeerClient(server));
   c->channel_ = grpc::CreateCustomChannel(address, creds, ChannelArgs(options, reconnect));
   c->stub_ = PeerService::NewStub(c->channel_);
   c->generic_stub_ = std::make_unique<grpc::GenericStub>(c->channel_);
   return c;
 }
 
+PeerClient::PeerClient(PeerServer* server) : server_(server) {}
 PeerClient::~PeerClient() = default;
 
 void PeerClient::Heartbeat(const HeartbeatFrame& frame, absl::Duration timeout,
                            std::function<void(absl::StatusOr<HeartbeatFrame>)> done) {
-  struct Call {
+  // One call on the server's completion queue; deletes itself when done.
+  class Call final : public internal::CqTag {
+   public:
+    explicit Call(PeerServer* server) : server_(server) {}
+    std::function<void(absl::StatusOr<HeartbeatFrame>)> done;
     grpc::ClientContext ctx;
-    HeartbeatFrame request;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<HeartbeatFrame>> rpc;
     HeartbeatFrame response;
+    grpc::Status status;
+
+    void Proceed(bool) override {
+      server_->EndCall(&ctx);
+      if (status.ok()) {
+        done(std::move(response));
+      } else {
+        done(FromGrpc(status));
+      }
+      delete this;
+    }
+
+   private:
+    PeerServer* const server_;
   };
-  auto* call = new Call();
-  call->request = frame;
+  auto* call = new Call(server_);
+  if (!server_->BeginCall(&call->ctx)) {
+    delete call;
+    done(absl::UnavailableError("this node's PeerService is shut down"));
+    return;
+  }
+  call->done = std::move(done);
   call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  stub_->async()->Heartbeat(&call->ctx, &call->request, &call->response,
-                            [call, done = std::move(done)](grpc::Status s) {
-                              if (s.ok()) {
-                                done(std::move(call->response));
-                              } else {
-                                done(FromGrpc(s));
-                              }
-                              delete call;
-                            });
+  call->rpc = stub_->PrepareAsyncHeartbeat(&call->ctx, frame, server_->cq());
+  call->rpc->StartCall();
+  call->rpc->Finish(&call->response, &call->status, call);
 }
 
 absl::StatusOr<HeartbeatFrame> PeerClient::HeartbeatSync(const HeartbeatFrame& frame,
@@ -879,9 +1072,8 @@ absl::StatusOr<std::unique_ptr<GrpcTransport>> GrpcTransport::Create(
           "GrpcTransport: node ", auth.node_id, " has the lower id and dials, but no ",
           "peer_address is configured"));
     }
-    HAFS_ASSIGN_OR_RETURN(t->client_,
-                          PeerClient::Create(server->options(), t->options_.peer_address,
-                                             t->options_.transport.connect_interval));
+    HAFS_ASSIGN_OR_RETURN(t->client_, PeerClient::Create(server, t->options_.peer_address,
+                                                         t->options_.transport.connect_interval));
   } else {
     server->Register(t->options_.channel, t.get());
   }
@@ -983,7 +1175,7 @@ void GrpcTransport::Dial() {
     dialed_ = core;
   }
   core->BindOwner(this);
-  new internal::ClientStream(core, client_->generic_stub());  // deletes itself in OnDone
+  internal::ClientStream::Start(core, server_, client_->generic_stub());  // deletes itself
 }
 
 void GrpcTransport::ScheduleRedial() {

@@ -1,6 +1,6 @@
 // File: libhafs/peer/grpc_transport.h
 // -----------------------------------------------------------------------------
-// The real PeerService over gRPC 1.51 (callback API; reactors never block):
+// The real PeerService over gRPC 1.51's asynchronous API:
 //
 //   * PeerServer: one per node. Serves `Replicate` (bidi stream of Frame: the
 //     authentication exchange, then MirrorBatch frames) and `Heartbeat` (unary;
@@ -22,6 +22,13 @@
 //     TransportOptions::max_queued_bytes (transport.h).
 //   * PeerClient: an authenticated channel to the peer's PeerServer for unary
 //     Heartbeat calls (the cluster component's gRPC heartbeat path).
+//   * Threads: every call of a node (the streams it accepts and dials, the
+//     heartbeats it serves and sends) completes on its PeerServer's one
+//     completion queue, polled by one thread that runs the streams' reactions
+//     and the owners' wake-up callbacks. gRPC hands a network event to
+//     another thread whenever a second thread polls (its callback API runs
+//     two), which cost a QD1 write tens of microseconds per message
+//     (docs/benchmarks.md "Session 8"); nothing here uses that API.
 //
 // Authentication (handshake.h, docs/wire.md): HMAC challenge/response with the
 // node's KeyRing, or mTLS (grpc::SslServerCredentials requiring and verifying
@@ -30,9 +37,10 @@
 // logs one WARNING with peer address, claimed node and reason.
 //
 // Thread-safety: all public methods are thread-safe. Destructors block until
-// their gRPC callbacks have finished; never destroy from a wake-up callback or
-// a heartbeat handler. Heartbeat handlers run on gRPC threads and must not
-// block.
+// their gRPC completions have run; never destroy from a wake-up callback or
+// a heartbeat handler. Wake-up callbacks and heartbeat handlers run on the
+// polling thread and must not block: while they run, no other call of the
+// node makes progress.
 //
 // Example (node 0 dials node 1):
 //   PeerServiceOptions o{.auth = auth_config};
@@ -50,11 +58,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -72,7 +82,10 @@ class ByteBuffer;
 typedef TemplatedGenericStub<ByteBuffer, ByteBuffer> GenericStub;
 class Channel;
 class ChannelCredentials;
+class ClientContext;
+class CompletionQueue;
 class Server;
+class ServerCompletionQueue;
 class ServerCredentials;
 }  // namespace grpc
 
@@ -124,6 +137,10 @@ class WakeupSlot {
   std::vector<std::thread::id> running_ ABSL_GUARDED_BY(mu_);  // threads inside fn
 };
 class ServiceImpl;
+class AsyncStream;
+class ServerStream;
+class ClientStream;
+class HeartbeatCall;
 }  // namespace internal
 
 class PeerServer {
@@ -145,15 +162,34 @@ class PeerServer {
   // Installs (or with nullptr removes) the handler for Heartbeat calls.
   void SetHeartbeatHandler(HeartbeatHandler handler);
 
-  // Cancels all streams and stops serving. Idempotent. Blocks until the gRPC
-  // server has finished its callbacks.
+  // Cancels all streams and calls (also the ones this node made through its
+  // transports and PeerClients) and stops serving. Idempotent. Blocks until
+  // every call has completed and the polling thread has ended; never call it
+  // from that thread (a wake-up callback or a heartbeat handler).
   void Shutdown();
 
  private:
   friend class GrpcTransport;
-  friend class internal::ServiceImpl;
+  friend class PeerClient;
   friend class internal::StreamCore;
+  friend class internal::AsyncStream;
+  friend class internal::ServerStream;
+  friend class internal::ClientStream;
+  friend class internal::HeartbeatCall;
   PeerServer(PeerServiceOptions options);
+
+  // The polling thread: runs every completion of every call of this node.
+  void Poll();
+  grpc::CompletionQueue* cq();
+  internal::ServiceImpl* service() { return service_.get(); }
+  // Runs `request` (which asks gRPC for the next incoming call) with the
+  // completion queue, unless shut down (then returns false).
+  bool RequestCall(absl::FunctionRef<void(grpc::ServerCompletionQueue*)> request);
+  // A call starts (false once shut down: start nothing) and ends after its
+  // last completion; `client` is the context of a call we make, cancelled
+  // by Shutdown, or nullptr for a call we serve.
+  bool BeginCall(grpc::ClientContext* client);
+  void EndCall(grpc::ClientContext* client);
 
   // Accepting transports, by channel.
   void Register(const std::string& channel, GrpcTransport* t);
@@ -173,9 +209,13 @@ class PeerServer {
   const PeerServiceOptions options_;
   ChallengeRegistry challenges_;
   std::unique_ptr<internal::ServiceImpl> service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::unique_ptr<grpc::Server> server_;
+  std::thread poller_;
   int port_ = 0;
   absl::Mutex mu_;
+  int live_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<grpc::ClientContext*> client_calls_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, GrpcTransport*> channels_ ABSL_GUARDED_BY(mu_);
   HeartbeatHandler heartbeat_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
@@ -185,16 +225,19 @@ class PeerServer {
 class PeerClient {
  public:
   // `reconnect` bounds gRPC's reconnect backoff of the channel.
+  // `server` is this node's (it must outlive the client): its identity and
+  // credentials, and its polling thread runs the calls' completions.
   static absl::StatusOr<std::unique_ptr<PeerClient>> Create(
-      const PeerServiceOptions& options, const std::string& address,
-      absl::Duration reconnect = absl::Seconds(1));
+      PeerServer* server, const std::string& address, absl::Duration reconnect = absl::Seconds(1));
   ~PeerClient();
-  // Sends one heartbeat; `done` runs on a gRPC thread with the peer's answer
-  // or the gRPC error mapped to absl::Status (kDeadlineExceeded after
-  // `timeout`, kUnavailable when the peer is unreachable).
+  // Sends one heartbeat; `done` runs on the server's polling thread with the
+  // peer's answer or the gRPC error mapped to absl::Status (kDeadlineExceeded
+  // after `timeout`, kUnavailable when the peer is unreachable). Once this
+  // node's PeerServer is shut down, `done` runs at once, on this thread, with
+  // kUnavailable.
   void Heartbeat(const HeartbeatFrame& frame, absl::Duration timeout,
                  std::function<void(absl::StatusOr<HeartbeatFrame>)> done);
-  // Blocking convenience wrapper (not for gRPC threads).
+  // Blocking convenience wrapper (not for the polling thread).
   absl::StatusOr<HeartbeatFrame> HeartbeatSync(const HeartbeatFrame& frame,
                                               absl::Duration timeout);
 
@@ -204,6 +247,8 @@ class PeerClient {
   grpc::GenericStub* generic_stub() { return generic_stub_.get(); }
 
  private:
+  explicit PeerClient(PeerServer* server);
+  PeerServer* const server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<PeerService::Stub> stub_;
   std::unique_ptr<grpc::GenericStub> generic_stub_;

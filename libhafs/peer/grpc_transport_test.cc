@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -307,6 +308,56 @@ TEST(GrpcTransportTest, SurvivesServerRestart) {
   EXPECT_EQ(m->message.data().seq(), 7u);
 }
 
+// The dialer's stream and heartbeats complete on the dialer's own PeerServer
+// (its completion queue and polling thread): shutting that server down
+// cancels them, ends the stream on both sides and refuses new calls at once.
+TEST(GrpcTransportTest, ShuttingDownTheDialersServerEndsItsOwnCalls) {
+  auto ring = Ring({{1, kKeyA}}, 1);
+  auto [n0, n1] = MakePair(Options(0, ring), Options(1, ring));
+  Events e0(n0.transport.get()), e1(n1.transport.get());
+  n1.transport->Connect();
+  n0.transport->Connect();
+  auto c0 = e0.WaitFor(Kind::kConnected);
+  ASSERT_TRUE(c0.has_value() && e1.WaitFor(Kind::kConnected).has_value());
+  // A heartbeat the peer answers late is still in flight at the shutdown.
+  absl::Notification in_handler, release;
+  n1.server->SetHeartbeatHandler(
+      [&](const HeartbeatFrame& f, const std::string&) -> absl::StatusOr<HeartbeatFrame> {
+        in_handler.Notify();
+        release.WaitForNotificationWithTimeout(absl::Seconds(10));
+        return f;
+      });
+  auto client = *PeerClient::Create(n0.server.get(), absl::StrCat("127.0.0.1:", n1.server->port()));
+  absl::Notification answered;
+  absl::Status late;
+  client->Heartbeat(HeartbeatFrame(), absl::Seconds(30), [&](absl::StatusOr<HeartbeatFrame> r) {
+    late = r.status();
+    answered.Notify();
+  });
+  ASSERT_TRUE(in_handler.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  const absl::Time t0 = absl::Now();
+  n0.server->Shutdown();  // returns once every call of node 0 has completed
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  ASSERT_TRUE(answered.HasBeenNotified());
+  EXPECT_THAT(late, StatusIs(absl::StatusCode::kCancelled));
+  release.Notify();
+  auto d0 = e0.WaitFor(Kind::kDisconnected);
+  ASSERT_TRUE(d0.has_value());
+  EXPECT_EQ(d0->connection, c0->connection);
+  EXPECT_TRUE(e1.WaitFor(Kind::kDisconnected).has_value());
+  EXPECT_FALSE(n0.transport->Send(c0->connection, DataMsg(1)).ok());
+
+  // New calls are refused on the calling thread, without waiting.
+  bool refused = false;
+  client->Heartbeat(HeartbeatFrame(), absl::Seconds(30), [&](absl::StatusOr<HeartbeatFrame> r) {
+    refused = true;
+    EXPECT_THAT(r.status(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("PeerService is shut down")));
+  });
+  EXPECT_TRUE(refused);
+}
+
 TEST(GrpcTransportTest, UnreachablePeerIsReportedAsAFailedAttempt) {
   auto ring = Ring({{1, kKeyA}}, 1);
   // A port nobody listens on: bind one, then let it go.
@@ -445,7 +496,9 @@ TEST(GrpcTransportTest, ReplayedHelloIsRefused) {
 TEST(GrpcTransportTest, HeartbeatForwarding) {
   auto ring = Ring({{1, kKeyA}}, 1);
   auto server = *PeerServer::Start(Options(1, ring), "127.0.0.1:0");
-  auto client = *PeerClient::Create(Options(0, ring), absl::StrCat("127.0.0.1:", server->port()));
+  auto client_server = *PeerServer::Start(Options(0, ring), "127.0.0.1:0");
+  auto client =
+      *PeerClient::Create(client_server.get(), absl::StrCat("127.0.0.1:", server->port()));
   HeartbeatFrame in;
   in.set_envelope("ping-bytes");
   EXPECT_THAT(client->HeartbeatSync(in, absl::Seconds(5)),

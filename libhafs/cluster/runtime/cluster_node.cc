@@ -499,9 +499,9 @@ absl::Status ClusterNode::Impl::Start() {
     if (opts_.peer_grpc_address.empty()) {
       return absl::FailedPreconditionError("cluster: the peer's gRPC address is not set");
     }
-    HAFS_ASSIGN_OR_RETURN(peer_client_,
-                          peer::PeerClient::Create(opts_.peer_server->options(),
-                                                   opts_.peer_grpc_address, absl::Seconds(1)));
+    HAFS_ASSIGN_OR_RETURN(
+        peer_client_,
+        peer::PeerClient::Create(opts_.peer_server, opts_.peer_grpc_address, absl::Seconds(1)));
     std::weak_ptr<Shared> weak = shared_;
     Impl* self = this;
     opts_.peer_server->SetHeartbeatHandler(

@@ -34,7 +34,7 @@
 //
 // Threads: one loop thread owns every core (no locks inside the cores); a UDP
 // receive thread, a witness thread (kWitness only) and a fence thread while
-// fence-peer runs; gRPC threads only enqueue. Public methods are thread-safe
+// fence-peer runs; the PeerServer's polling thread only enqueues. Public methods are thread-safe
 // and never block on the network (Stop joins the threads).
 //
 // Example (hafsd):
