@@ -866,6 +866,9 @@ absl::StatusOr<std::unique_ptr<PeerServer>> PeerServer::Start(PeerServiceOptions
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              std::max(1, Ms(s->options_.keepalive_time) / 2));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // gRPC sets SO_REUSEPORT by default: a second server on the port (another
+  // hafsd, a stale one) would start and take some of the peer's connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   s->cq_ = builder.AddCompletionQueue();
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
@@ -929,7 +932,13 @@ void PeerServer::Shutdown() {
         +[](int* n) { return *n == 0; }, &live_calls_));
   }
   cq_->Shutdown();
-  poller_.join();  // after the requests' and any other leftover completions
+  // The thread ends after the requests' and any other leftover completions;
+  // without one (Start failed after building the server) drain them here.
+  if (poller_.joinable()) {
+    poller_.join();
+  } else {
+    Poll();
+  }
   server_->Wait();
 }
 

@@ -358,6 +358,17 @@ TEST(GrpcTransportTest, ShuttingDownTheDialersServerEndsItsOwnCalls) {
   EXPECT_TRUE(refused);
 }
 
+// A second server on a port in use fails with a precise error (gRPC would
+// share it through SO_REUSEPORT, splitting the peer's connections between
+// two processes), and its destruction after the failed start is clean.
+TEST(GrpcTransportTest, APortInUseIsRefused) {
+  auto ring = Ring({{1, kKeyA}}, 1);
+  auto first = *PeerServer::Start(Options(1, ring), "127.0.0.1:0");
+  absl::StatusOr<std::unique_ptr<PeerServer>> second =
+      PeerServer::Start(Options(1, ring), absl::StrCat("127.0.0.1:", first->port()));
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot listen on")));
+}
+
 TEST(GrpcTransportTest, UnreachablePeerIsReportedAsAFailedAttempt) {
   auto ring = Ring({{1, kKeyA}}, 1);
   // A port nobody listens on: bind one, then let it go.

@@ -285,6 +285,7 @@ absl::StatusOr<std::unique_ptr<WitnessServer>> WitnessServer::Start(const std::s
   s->impl_ = std::make_unique<Impl>(core);
   grpc::ServerBuilder b;
   b.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->port_);
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a second witness on the port fails
   b.RegisterService(s->impl_.get());
   s->server_ = b.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {

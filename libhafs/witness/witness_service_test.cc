@@ -65,6 +65,14 @@ class WitnessTest : public ::testing::Test {
   std::string address_;
 };
 
+// A second witness on a port in use fails (gRPC's default SO_REUSEPORT would
+// let it start and answer some of the nodes' calls from its own state).
+TEST_F(WitnessTest, APortInUseIsRefused) {
+  StartWitness();
+  EXPECT_THAT(WitnessServer::Start(address_, core_.get()),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot listen on")));
+}
+
 TEST_F(WitnessTest, PartitionRaceExactlyOneWins) {
   ASSERT_NO_FATAL_FAILURE(StartWitness());
   // A fresh witness has no previous life (no state file): still, it is quiet
