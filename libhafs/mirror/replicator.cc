@@ -975,6 +975,7 @@ void Replicator::LostConnection(absl::string_view reason) {
   for (uint64_t off : resync_gated_) gates.emplace_back(off, resync_requested_.at(off));
   resync_gated_.clear();
   resync_requested_.clear();
+  resync_failed_.clear();
   verify_pending_.clear();
   // Only a node with its own UpToDate data starts a generation (a Diskless
   // node's identifiers describe a disk it does not have).
@@ -1254,14 +1255,7 @@ bool Replicator::HandleInbound(const Inbound& in) {
     }
     case peer::MirrorMessage::kResyncInSync: {
       const peer::ResyncInSync& q = m.resync_in_sync();
-      auto req = resync_requested_.find(q.offset());
-      if (repl_ != ReplState::kSyncTarget || req == resync_requested_.end() ||
-          req->second != q.length()) {
-        ProtocolError(absl::StrCat("unrequested ResyncInSync at ", q.offset()));
-        return true;
-      }
-      resync_requested_.erase(req);
-      resync_inflight_bytes_ -= q.length();
+      if (!TakeResyncRequest(q.offset(), q.length(), "ResyncInSync")) return true;
       resync_same_bytes_ += q.length();
       controller_.Received(q.length());
       bitmap_->ClearRange(q.offset() / kBlock, (q.offset() + q.length()) / kBlock);
@@ -1269,6 +1263,17 @@ bool Replicator::HandleInbound(const Inbound& in) {
       a.mutable_resync_ack()->set_offset(q.offset());
       a.mutable_resync_ack()->set_length(q.length());
       Send(std::move(a));
+      if (resync_gated_.erase(q.offset()) > 0) ReleaseGate(q.offset(), q.length());
+      PumpResync();
+      return true;
+    }
+    case peer::MirrorMessage::kResyncFailed: {
+      const peer::ResyncFailed& q = m.resync_failed();
+      if (!TakeResyncRequest(q.offset(), q.length(), "ResyncFailed")) return true;
+      // The blocks stay marked here and on the source; no ResyncAck.
+      resync_failed_.emplace(q.offset(), q.length());
+      Log(absl::StrCat("resync: the SyncSource cannot read ", q.length() / kBlock, " block(s) at ",
+                       q.offset(), "; they stay out of sync"));
       if (resync_gated_.erase(q.offset()) > 0) ReleaseGate(q.offset(), q.length());
       PumpResync();
       return true;
@@ -1668,7 +1673,22 @@ void Replicator::HandleIoDone(const IoCtx& ctx, absl::Status status) {
     case IoKind::kResyncRead:
       if (!status.ok()) {
         LocalDiskFailed(status, DiskFault::kRead);
-        if (same_conn) DropConnection("resync read failed on the SyncSource");
+        if (!same_conn) break;
+        if (repl_ == ReplState::kSyncSource && HasLocalDisk()) {
+          // on-io-error pass_on kept the disk: the range stays marked and
+          // the resync goes on without it (DRBD's P_NEG_RS_DREPLY); it ends
+          // with failed blocks instead of starting over at every connect.
+          resync_failed_.emplace(ctx.offset, ctx.length);
+          peer::MirrorMessage m;
+          m.mutable_resync_failed()->set_offset(ctx.offset);
+          m.mutable_resync_failed()->set_length(ctx.length);
+          Send(std::move(m));
+          Log(absl::StrCat("resync: cannot read ", ctx.length / kBlock, " block(s) at ", ctx.offset,
+                           " here (", status.message(), "); they stay out of sync"));
+          MaybeFinishResyncAsSource();
+        } else {
+          DropConnection("resync read failed on the SyncSource");
+        }
         break;
       }
       if (same_conn) {
@@ -2090,6 +2110,7 @@ void Replicator::BeginSync(bool source, bool full) {
   resync_cursor_ = 0;
   HAFS_CHECK(resync_gated_.empty()) << "gated resync requests outlived their connection";
   resync_requested_.clear();
+  resync_failed_.clear();
   resync_inflight_bytes_ = 0;
   resync_same_bytes_ = 0;
   resync_total_blocks_ = 0;
@@ -2198,14 +2219,25 @@ void Replicator::PumpResync() {
       // Bits set behind the cursor (OutOfSync during the resync): go round
       // again once nothing is in flight.
       if (!wrapped && resync_inflight_bytes_ == 0 &&
-          bitmap_->CountRange(0, num_blocks_) > 0) {
+          bitmap_->CountRange(0, num_blocks_) > FailedBlocksMarked()) {
         resync_cursor_ = 0;
         wrapped = true;
         continue;
       }
       break;
     }
-    uint64_t blocks = std::min({run.length, max_blocks, num_blocks_ - run.start});
+    // What the source could not read is not asked for again in this resync.
+    const auto next = resync_failed_.upper_bound(run.start * kBlock);
+    if (next != resync_failed_.begin()) {
+      const auto& [offset, bytes] = *std::prev(next);
+      if (run.start * kBlock < offset + bytes) {
+        resync_cursor_ = (offset + bytes) / kBlock;
+        continue;
+      }
+    }
+    const uint64_t next_failed = next != resync_failed_.end() ? next->first / kBlock : num_blocks_;
+    uint64_t blocks =
+        std::min({run.length, max_blocks, num_blocks_ - run.start, next_failed - run.start});
     const uint64_t offset = run.start * kBlock;
     if (resync_requested_.count(offset)) {  // already requested
       resync_cursor_ = run.start + blocks;
@@ -2263,15 +2295,45 @@ void Replicator::RequestResync(uint64_t offset, uint64_t bytes, bool gate_held) 
   Send(std::move(m));
 }
 
+bool Replicator::TakeResyncRequest(uint64_t offset, uint64_t length, absl::string_view what) {
+  auto req = resync_requested_.find(offset);
+  if (repl_ != ReplState::kSyncTarget || req == resync_requested_.end() || req->second != length) {
+    ProtocolError(absl::StrCat("unrequested ", what, " at ", offset));
+    return false;
+  }
+  resync_requested_.erase(req);
+  resync_inflight_bytes_ -= length;
+  return true;
+}
+
+uint64_t Replicator::FailedBlocksMarked() const {
+  uint64_t n = 0;
+  for (const auto& [offset, bytes] : resync_failed_) {
+    n += bitmap_->CountRange(offset / kBlock, (offset + bytes) / kBlock);
+  }
+  return n;
+}
+
 void Replicator::MaybeFinishResyncAsSource() {
   if (repl_ != ReplState::kSyncSource || !peer_bitmap_done_) return;
-  if (bitmap_->CountRange(0, num_blocks_) != 0) return;
+  const uint64_t failed = FailedBlocksMarked();
+  if (bitmap_->CountRange(0, num_blocks_) != failed) return;
   peer::MirrorMessage m;
   peer::ResyncDone* d = m.mutable_resync_done();
   d->set_current_uuid(persisted_.gi.current);
   d->set_bitmap_uuid(persisted_.gi.bitmap);
   for (uint64_t u : persisted_.gi.history) d->add_history_uuids(u);
+  d->set_failed_blocks(failed);
   Send(std::move(m));
+  if (failed > 0) {
+    // DRBD's drbd_resync_finished with rs_failed: no generation changes;
+    // this disk stays UpToDate, the peer's Inconsistent, the blocks marked.
+    repl_ = ReplState::kEstablished;
+    Log(absl::StrCat("resync finished with ", failed,
+                     " failed block(s) (SyncSource): replication: Established, the peer "
+                     "stays Inconsistent"));
+    return;
+  }
   SetGenerations(splitbrain::FinishResyncAsSource(persisted_.gi));
   repl_ = ReplState::kEstablished;
   // The target is UpToDate once its resync writes are durable: its State
@@ -2288,9 +2350,30 @@ void Replicator::FinishResyncAsTarget(const peer::ResyncDone& d) {
     ProtocolError("ResyncDone while not SyncTarget");
     return;
   }
-  if (bitmap_->CountRange(0, num_blocks_) != 0 || resync_inflight_bytes_ != 0) {
+  uint64_t failed = FailedBlocksMarked();
+  if (bitmap_->CountRange(0, num_blocks_) != failed || resync_inflight_bytes_ != 0) {
     ProtocolError(absl::StrCat("ResyncDone with ", bitmap_->Count(),
-                               " blocks still out of sync here"));
+                               " blocks still out of sync here, ", failed, " of them failed"));
+    return;
+  }
+  // (The two counts may differ by a failed block an application write
+  // cleared here but not yet on the source: either one makes the resync
+  // fail, as the source's generations stay as they are.)
+  if (failed > 0 || d.failed_blocks() > 0) {
+    failed = std::max(failed, d.failed_blocks());
+    // The source could not read them: this disk stays Inconsistent with its
+    // generations as they are; the next resync (a reconnect, or `hafsctl
+    // resync` on the peer) takes up the blocks still marked.
+    repl_ = ReplState::kEstablished;
+    disk_error_ = absl::StrCat(
+        "the resync ended with ", failed,
+        " block(s) the peer could not read; they stay out of sync here (hint: repair or "
+        "replace the peer's disk, or overwrite those blocks, then run `hafsctl resync` on "
+        "the peer)");
+    Log(absl::StrCat("resync finished with ", failed,
+                     " failed block(s) (SyncTarget): disk stays Inconsistent, replication: "
+                     "Established"));
+    SendState();
     return;
   }
   if (opt_.disk_flushes && HasLocalDisk()) {

@@ -566,6 +566,12 @@ class Replicator {
   // for its digests). `gate_held`: the request holds the gate of its range.
   void RequestResync(uint64_t offset, uint64_t bytes, bool gate_held);
   void MaybeFinishResyncAsSource();
+  // The SyncTarget's request at `offset` of `length` bytes is answered (by a
+  // `what` message): no longer in flight. False after a protocol error if no
+  // such request is in flight.
+  bool TakeResyncRequest(uint64_t offset, uint64_t length, absl::string_view what);
+  // Blocks of resync_failed_ still marked in the bitmap.
+  uint64_t FailedBlocksMarked() const;
   void FinishResyncAsTarget(const peer::ResyncDone& d);
   // The rest of FinishResyncAsTarget, once the resynced data is durable.
   void CompleteResyncAsTarget(const peer::ResyncDone& d);
@@ -679,6 +685,10 @@ class Replicator {
   uint64_t resync_cursor_ = 0;
   uint64_t resync_inflight_bytes_ = 0;
   std::map<uint64_t, uint64_t> resync_requested_;  // offset -> bytes
+  // Ranges the source could not read in this resync (ResyncFailed), on both
+  // sides: offset -> bytes. Their blocks stay marked; the resync ends with
+  // them as failed blocks.
+  std::map<uint64_t, uint64_t> resync_failed_;
   // A Primary SyncTarget's requests that hold the gate over their range until
   // their data is written (or found in sync): see PumpResync.
   std::set<uint64_t> resync_gated_;

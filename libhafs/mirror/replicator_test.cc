@@ -1632,6 +1632,56 @@ TEST(Replicator, APassOnReadErrorDuringAResyncIsServedByThePeer) {
   ExpectOnBoth(p, 700, 1, 'c', "read failed once");
 }
 
+// on-io-error pass_on on the SyncSource: a range it cannot read is answered
+// ResyncFailed (DRBD's P_NEG_RS_DREPLY) instead of dropping the connection
+// (which made the resync start over at every connect, and never end while
+// the block stayed unreadable). The resync ends with failed blocks: the
+// target stays Inconsistent and says why, the source UpToDate, both
+// Established, the blocks marked on both sides, the generations unchanged,
+// so the next connect resyncs them.
+TEST(Replicator, AResyncEndsWithTheBlocksTheSourceCannotRead) {
+  SimPair p(SimPairOptions{.seed = 57, .on_io_error = OnIoError::kPassOn});
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(20));
+  for (uint64_t b = 0; b < 2048; b += 64) ASSERT_OK(WriteSync(p, 0, b, 8, 'r'));
+  // The last range written apart (blocks 1984..1991) cannot be read on the
+  // source, however often it is asked for.
+  p.node(0).disk()->AddFault(io::SimFault::FailPastOffset(io::IoOp::kRead, 1984 * kBlock, EIO));
+  p.network().Heal();
+  bool connected = false, dropped = false;
+  const auto watch = [&] {
+    const bool c = p.node(0).status().conn == ConnState::kConnected;
+    dropped |= connected && !c;
+    connected |= c;
+    return p.node(1).status().repl == ReplState::kEstablished &&
+           p.node(1).status().disk == DiskState::kInconsistent;
+  };
+  ASSERT_TRUE(p.RunUntil(watch, absl::Seconds(30))) << Trace(p);
+  (void)p.RunUntil([&] { return !watch(); }, absl::Milliseconds(500));  // it stays so
+  EXPECT_FALSE(dropped) << Trace(p);
+  const Status s0 = p.node(0).status(), s1 = p.node(1).status();
+  EXPECT_EQ(s0.disk, DiskState::kUpToDate) << Trace(p);
+  EXPECT_EQ(s0.repl, ReplState::kEstablished) << Trace(p);
+  EXPECT_EQ(s0.peer_disk, DiskState::kInconsistent) << Trace(p);
+  EXPECT_EQ(s1.disk, DiskState::kInconsistent) << Trace(p);
+  EXPECT_THAT(s1.disk_error, HasSubstr("block(s) the peer could not read")) << Trace(p);
+  EXPECT_EQ(s0.counters.oos, 8 * 4u) << "the 8 unreadable blocks, in KiB";
+  EXPECT_EQ(s1.counters.oos, 8 * 4u);
+  // The generations stay (DRBD keeps UI_BITMAP when blocks failed): the
+  // source's bitmap UUID still covers the marked blocks, and the target has
+  // not adopted the source's current UUID.
+  EXPECT_NE(s0.gi.bitmap, 0u) << Trace(p);
+  EXPECT_NE(s1.gi.current, s0.gi.current) << Trace(p);
+
+  // The blocks read again: the next connect resyncs what is still marked.
+  p.node(0).disk()->ClearFaults();
+  p.network().BreakConnection();
+  ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+  for (uint64_t b = 0; b < 2048; b += 64) ExpectOnBoth(p, b, 8, 'r', "resynced");
+}
+
 // The same with the roles swapped: the Diskless node is promoted, and the node
 // with the disk starts the generation (DRBD's after_state_ch), as its writes
 // now reach that disk alone.

@@ -45,11 +45,13 @@ int main(int argc, char** argv) {
     total.failovers += r.failovers;
     total.reads_checked += r.reads_checked;
     total.pass_on_inconsistent += r.pass_on_inconsistent;
+    total.resyncs_with_failed_blocks += r.resyncs_with_failed_blocks;
   }
   std::cout << "coverage: " << total.writes << " writes, " << total.crashes << " crashes, "
             << total.failovers << " failovers, " << total.reads_checked
             << " sectors read and checked, " << total.pass_on_inconsistent
-            << " disks Inconsistent by on-io-error pass_on\n";
+            << " disks Inconsistent by on-io-error pass_on, " << total.resyncs_with_failed_blocks
+            << " resyncs ended with failed blocks\n";
   std::cout << (seeds - failed) << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;
 }

@@ -230,6 +230,9 @@ void SimNode::ProcessReady(Ready rd) {
       pair_->era_start_[id_] = pair_->event_counter_++;
     }
     if (line == "role: Primary") pair_->primary_since_[id_] = pair_->event_counter_++;
+    if (line.find("failed block(s) (SyncTarget)") != std::string::npos) {
+      ++pair_->resyncs_with_failed_blocks_;
+    }
     if (line.find("on-io-error pass_on") != std::string::npos) {
       ++pair_->pass_on_inconsistent_;
       // No second disk fails while this one awaits its repair: two disks
@@ -1195,6 +1198,7 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
   if (p.violation()) return fail(*p.violation());
   res.reads_checked = p.sectors_read_checked();
   res.pass_on_inconsistent = p.pass_on_inconsistent();
+  res.resyncs_with_failed_blocks = p.resyncs_with_failed_blocks();
   return res;
 }
 

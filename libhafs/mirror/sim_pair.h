@@ -258,6 +258,7 @@ class SimPair {
   // Coverage: sectors CheckRead compared; disks pass_on made Inconsistent.
   uint64_t sectors_read_checked() const { return sectors_read_checked_; }
   uint64_t pass_on_inconsistent() const { return pass_on_inconsistent_; }
+  uint64_t resyncs_with_failed_blocks() const { return resyncs_with_failed_blocks_; }
   // The write id stamped in a sector image (0 = never written).
   static uint64_t StampOf(const char* sector);
 
@@ -280,6 +281,7 @@ class SimPair {
   // Coverage of the checks (SeedResult).
   uint64_t sectors_read_checked_ = 0;
   uint64_t pass_on_inconsistent_ = 0;
+  uint64_t resyncs_with_failed_blocks_ = 0;  // ended so on the SyncTarget
   struct FlushRec {
     uint64_t issued, done;
   };
@@ -303,6 +305,7 @@ struct SeedResult {
   uint64_t failovers = 0;
   uint64_t reads_checked = 0;         // sectors CheckRead compared
   uint64_t pass_on_inconsistent = 0;  // disks on-io-error pass_on made Inconsistent
+  uint64_t resyncs_with_failed_blocks = 0;  // the source could not read some blocks
 };
 // `extended` adds disk errors (a failed read or write; the node detaches until
 // its next restart, which attaches the same disk again, or with on-io-error

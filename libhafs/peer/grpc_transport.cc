@@ -731,6 +731,16 @@ class ClientStream final : public AsyncStream {
   MemberTag<ClientStream> finish_tag_{this, &ClientStream::OnFinish};
 };
 
+// A served call's request completed with `ok`: asks for the next call of the
+// kind and starts this one. False: drop it (the server is shutting down; the
+// context's destruction cancels a call that did arrive).
+template <typename Call>
+bool Accepted(bool ok, PeerServer* server) {
+  if (!ok) return false;  // never matched
+  Call::Request(server);
+  return server->BeginCall(nullptr);
+}
+
 // The accepting side: one is always waiting for the next Replicate call
 // (PeerServer::RequestReplicate); when one arrives it becomes its stream.
 class ServerStream final : public AsyncStream {
@@ -767,14 +777,8 @@ class ServerStream final : public AsyncStream {
   explicit ServerStream(PeerServer* server) : AsyncStream(server) {}
 
   void OnRequest(bool ok) {
-    // !ok: the server is shutting down and the request was never matched.
-    if (!ok) {
+    if (!Accepted<ServerStream>(ok, server_)) {
       delete this;
-      return;
-    }
-    Request(server_);  // the next one
-    if (!server_->BeginCall(nullptr)) {
-      delete this;  // shutting down: the context's destruction cancels the call
       return;
     }
     core_ = std::make_shared<StreamCore>(server_, context_.peer(), "", /*is_client=*/false,
@@ -809,12 +813,7 @@ class HeartbeatCall final {
   explicit HeartbeatCall(PeerServer* server) : server_(server) {}
 
   void OnRequest(bool ok) {
-    if (!ok) {
-      delete this;
-      return;
-    }
-    Request(server_);
-    if (!server_->BeginCall(nullptr)) {
+    if (!Accepted<HeartbeatCall>(ok, server_)) {
       delete this;
       return;
     }

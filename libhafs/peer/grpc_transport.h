@@ -119,6 +119,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     const PeerServiceOptions& options);
 
 class GrpcTransport;
+class PeerServer;
 namespace internal {
 class StreamCore;
 
@@ -141,6 +142,8 @@ class AsyncStream;
 class ServerStream;
 class ClientStream;
 class HeartbeatCall;
+template <typename Call>
+bool Accepted(bool ok, PeerServer* server);
 }  // namespace internal
 
 class PeerServer {
@@ -176,6 +179,8 @@ class PeerServer {
   friend class internal::ServerStream;
   friend class internal::ClientStream;
   friend class internal::HeartbeatCall;
+  template <typename Call>
+  friend bool internal::Accepted(bool ok, PeerServer* server);
   PeerServer(PeerServiceOptions options);
 
   // The polling thread: runs every completion of every call of this node.
