@@ -274,11 +274,15 @@ int RunSoak(const Flags& f) {
   }
   ClusterNode& n = *alpha->node;
   pid_t peer = SpawnPeer(f);
-  // Start-up: the peer comes up and alpha becomes primary.
-  bool up = WaitFor(n, absl::Seconds(30), [&](const ClusterDecision&) {
-    ClusterStatus s = n.Status();
-    return s.peer_state == NodeState::kAlive && s.role == Role::kPrimary;
-  });
+  // Start-up: the peer comes up and alpha becomes primary. The status is
+  // looked at between decisions too: it may change after the last decision
+  // (the role once the promotion it decided has run).
+  bool up = false;
+  for (const absl::Time end = absl::Now() + absl::Seconds(30); !up && absl::Now() < end;) {
+    (void)n.WaitDecisions(absl::Milliseconds(100));
+    const ClusterStatus s = n.Status();
+    up = s.peer_state == NodeState::kAlive && s.role == Role::kPrimary;
+  }
   if (!up) {
     fprintf(stderr, "soak: no election within 30 s\n%s", FormatClusterStatus(n.Status()).c_str());
     ::kill(peer, SIGTERM);
