@@ -6,6 +6,8 @@
 #include "absl/time/clock.h"
 #include "libhafs/auth/keyring.h"
 #include "libhafs/base/status_macros.h"
+#include "libhafs/control/fake_target.h"
+#include "libhafs/control/server.h"
 
 namespace hafs::mirror::bench {
 
@@ -36,6 +38,28 @@ absl::StatusOr<Net> StartNet(uint32_t node_id, const std::string& listen,
   t.transport.connect_interval = absl::Milliseconds(200);
   HAFS_ASSIGN_OR_RETURN(net.transport, peer::GrpcTransport::Create(net.server.get(), t));
   return net;
+}
+
+struct Control {
+  control::FakeControlTarget target{control::SampleStatus()};
+  std::unique_ptr<control::ControlServer> server;
+};
+
+absl::StatusOr<std::shared_ptr<Control>> StartControl(const std::string& mode,
+                                                      const std::string& socket_path) {
+  if (mode == "none") return nullptr;
+  if (mode != "own" && mode != "shared") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--control=", mode, ": expected none, own or shared"));
+  }
+  auto c = std::make_shared<Control>();
+  HAFS_ASSIGN_OR_RETURN(
+      c->server, control::ControlServer::Start(
+                     &c->target, {.socket_path = socket_path, .share_poller = mode == "shared"}));
+  if ((mode == "shared") != c->server->shares_poller()) {
+    return absl::FailedPreconditionError("--control=shared: gRPC does not poll with epoll1 here");
+  }
+  return c;
 }
 
 void TuneAllocator() {

@@ -77,6 +77,15 @@ class CountingTransport final : public peer::Transport {
 // (docs/mirror.md, "Performance").
 void TuneAllocator();
 
+// hafsd's control server next to the node, to measure what it costs a
+// replicated write: `mode` "none" (nullptr), "own" (a control server with
+// its own gRPC polling thread, hafsd before session 9) or "shared"
+// (ControlServerOptions::share_poller, as hafsd runs it). It answers from a
+// fake target; nothing calls it during the benchmark.
+struct Control;
+absl::StatusOr<std::shared_ptr<Control>> StartControl(const std::string& mode,
+                                                      const std::string& socket_path);
+
 VolumeOptions BaseOptions(uint32_t node_id, const std::string& path,
                           peer::Transport* transport, uint64_t resync_rate_mib);
 

@@ -20,6 +20,11 @@
 #include "libhafs/control/convert.h"
 #include "libhafs/control/events.h"
 
+// gRPC's name for the polling engine it chose at initialisation ("epoll1",
+// "poll", ...). Declared in gRPC's src/core/lib/iomgr/ev_posix.h, which is not
+// installed; libgrpc exports it (docs/dependencies.md).
+const char* grpc_get_poll_strategy_name();
+
 namespace hafs::control {
 
 std::string DefaultSocketPath(absl::string_view node_name) {
@@ -236,6 +241,23 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   builder.AddListeningPort(absl::StrCat("unix:", path),
                            grpc::InsecureServerCredentials(), &bound);
   builder.RegisterService(s->service_.get());
+  if (options.share_poller) {
+    // A "hybrid" server (a synchronous service next to a frequently polled
+    // asynchronous queue): gRPC then gives the synchronous service
+    // non-polling queues, and its threads wait for requests without polling.
+    // Under epoll1 every file descriptor of the process sits in one epoll
+    // set, so the other server's polling thread accepts and reads this
+    // server's connections as well.
+    grpc_init();  // the engine is chosen at initialisation
+    const std::string engine = grpc_get_poll_strategy_name();
+    grpc_shutdown();
+    if (engine == "epoll1") {
+      s->idle_cq_ = builder.AddCompletionQueue(/*is_frequently_polled=*/true);
+    } else {
+      HAFS_LOG(INFO) << "control socket " << path << ": gRPC polls with '" << engine
+                     << "', not epoll1: this server polls on its own thread";
+    }
+  }
   // The socket is created by BuildAndStart; keep it private from the start.
   mode_t old_umask = umask(0177);
   s->server_ = builder.BuildAndStart();
@@ -259,7 +281,9 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     HAFS_LOG(INFO) << "control socket " << path << " is owned by uid " << geteuid()
                    << " (not root): only that user can drive this daemon";
   }
-  HAFS_LOG(INFO) << "control: serving hafs.control.v1 on unix:" << path;
+  HAFS_LOG(INFO) << "control: serving hafs.control.v1 on unix:" << path
+                 << (s->shares_poller() ? " (its socket polled by another gRPC server's thread)"
+                                        : "");
   return s;
 }
 
@@ -273,6 +297,13 @@ void ControlServer::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoNanoseconds(options_.shutdown_grace));
     server_->Wait();
+  }
+  if (idle_cq_ != nullptr) {
+    idle_cq_->Shutdown();
+    void* tag;
+    bool ok;
+    while (idle_cq_->Next(&tag, &ok)) {
+    }
   }
   const std::string& path = options_.socket_path;
   struct stat st;

@@ -18,7 +18,8 @@
 //     the lock file (only if the socket is still the one it created).
 //
 // Thread-safety: Start/Shutdown from one thread; RPCs run on gRPC's threads
-// and call the target concurrently.
+// and call the target concurrently. With share_poller, the RPCs still run on
+// this server's own threads; only the socket I/O is another server's thread's.
 //
 // Example:
 //   HAFS_ASSIGN_OR_RETURN(auto server, ControlServer::Start(
@@ -42,7 +43,8 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCompletionQueue;
+}  // namespace grpc
 
 namespace hafs::control {
 
@@ -59,6 +61,16 @@ struct ControlServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(2);
   // How often an events stream checks for cancellation and shutdown.
   absl::Duration events_poll = absl::Milliseconds(100);
+  // True: start no gRPC polling thread for this server; its socket is served
+  // by the polling thread of another gRPC server in this process (in hafsd,
+  // the PeerServer's), which must keep polling until Shutdown() returns.
+  // Every thread that waits in a gRPC completion queue takes part in gRPC's
+  // poller election, which hands each network event of the process to
+  // another thread; one more poller made a QD1 mirror write 15-40 us slower
+  // (docs/benchmarks.md, session 9). This needs gRPC's epoll1 engine (one
+  // epoll set for the whole process); with any other engine the server polls
+  // on its own as with false, and says so in the log.
+  bool share_poller = false;
 };
 
 class ControlService;
@@ -81,6 +93,9 @@ class ControlServer {
   void Shutdown();
 
   const std::string& socket_path() const { return options_.socket_path; }
+  // Whether the server runs without a polling thread of its own (see
+  // ControlServerOptions::share_poller).
+  bool shares_poller() const { return idle_cq_ != nullptr; }
 
  private:
   ControlServer(ControlTarget* target, const ControlServerOptions& options);
@@ -88,6 +103,10 @@ class ControlServer {
   ControlTarget* const target_;
   const ControlServerOptions options_;
   std::unique_ptr<ControlService> service_;
+  // With share_poller: the asynchronous queue that makes gRPC run the
+  // synchronous service from non-polling queues. Nothing is ever requested
+  // on it and no thread waits in it. (Destroyed after server_.)
+  std::unique_ptr<grpc::ServerCompletionQueue> idle_cq_;
   std::unique_ptr<grpc::Server> server_;
   int lock_fd_ = -1;
   dev_t socket_dev_ = 0;

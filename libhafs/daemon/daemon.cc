@@ -213,8 +213,13 @@ int RunDaemon(const DaemonOptions& options) {
         absl::StrCat("volume not attached: ", n.status().message()));
   }
 
-  absl::StatusOr<std::unique_ptr<control::ControlServer>> server =
-      control::ControlServer::Start(target.get(), {.socket_path = socket_path});
+  // With the node up, its peer service's polling thread serves the control
+  // socket too (it polls until node->Stop(), after the control server's
+  // Shutdown below): a second polling thread would slow every replicated
+  // write down (ControlServerOptions::share_poller).
+  const bool node_up = dynamic_cast<node::Node*>(target.get()) != nullptr;
+  absl::StatusOr<std::unique_ptr<control::ControlServer>> server = control::ControlServer::Start(
+      target.get(), {.socket_path = socket_path, .share_poller = node_up});
   if (!server.ok()) {
     std::string msg = absl::StrCat("hafsd: ", server.status().message());
     if (sink != nullptr) HAFS_LOG(ERROR) << msg;
