@@ -71,14 +71,15 @@ TEST_P(MirrorSimExtended, FixedSeedsHoldEveryInvariant) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, MirrorSimExtended, ::testing::Range(0, kExtendedChunks));
 
-// Random seeds of the extended scenario that once failed (session 7), each for
-// a bug since fixed (docs/replication.md, "Session 7"); they replay exactly.
+// Random seeds of the extended scenario that once failed (sessions 7 and 9),
+// each for a bug since fixed (docs/replication.md, "Session 7" and "Session
+// 9"); they replay exactly.
 TEST(MirrorSimExtended, SeedsThatOnceFailedStayFixed) {
   for (uint64_t seed :
-       {584209604ull,  584210082ull,  584210428ull,  584210559ull,  584210598ull,
-        584210599ull,  2318148895ull, 2318149218ull, 2318149421ull, 2318149676ull,
-        2318149695ull, 2355823271ull, 2355823295ull, 2355823709ull, 2001823793ull,
-        4178577728ull, 736667383ull,  736669647ull,  1706899947ull, 3822454102ull}) {
+       {584209604ull,  584210082ull,  584210428ull,  584210559ull,  584210598ull,  584210599ull,
+        2318148895ull, 2318149218ull, 2318149421ull, 2318149676ull, 2318149695ull, 2355823271ull,
+        2355823295ull, 2355823709ull, 2001823793ull, 4178577728ull, 736667383ull,  736669647ull,
+        1706899947ull, 3822454102ull, 1859974845ull, 1859976115ull}) {
     SeedResult r = RunSeed(seed, /*full_trace=*/false, /*extended=*/true);
     EXPECT_TRUE(r.ok) << r.failure << Replay(seed, /*extended=*/true);
   }

@@ -179,7 +179,12 @@ void Replicator::MaybeMarkCleanDemotion() {
     if (r.sent && !r.barrier_acked) return;  // the peer may not have it yet
   }
   clean_demotion_pending_ = false;
-  if (persisted_.crashed_primary) {
+  // Not while this node still counts as the crashed Primary it restarted as:
+  // its writes from before that crash are not on the peer yet (no handshake
+  // took them into account), and the next attach must still say so, or the
+  // handshake after a second restart would see equal generations and no
+  // crash (rule 40) and could resync the peer's older blocks over them.
+  if (persisted_.crashed_primary && !crashed_at_attach_) {
     persisted_.crashed_primary = false;
     persist_dirty_ = true;
   }
@@ -447,7 +452,11 @@ void Replicator::SendAndIssueNow(Request req, bool gated) {
     counters_.ns += r.length / 1024;
     unacked_bytes_ += r.length;
     ++epoch_writes_;
-    if (opt_.protocol == Protocol::kA) r.peer_done = true;
+    if (opt_.protocol == Protocol::kA) {
+      r.peer_done = true;
+      r.peer_accepted = true;
+      r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
+    }
   } else {
     if (!Replicating() && disk_ == DiskState::kUpToDate && persisted_.gi.bitmap == 0) {
       // DRBD 9: a Primary without its peer starts a new generation at its
@@ -497,8 +506,13 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
     r.completed = true;
     --counters_.ap;
     absl::Status s = r.local_status;
-    if (!s.ok() && r.sent && r.peer_ok && r.peer_up_to_date) {
-      // The peer has it (DRBD: either part succeeded); this node's copy is
+    if (!s.ok() && r.sent && !r.peer_failed && (r.peer_ok || r.peer_accepted) &&
+        r.peer_up_to_date) {
+      // The peer has it, or under protocol A/B accepted it (DRBD: either
+      // part succeeded; RQ_NET_OK is set at the protocol's completion point,
+      // so a failed local write of protocol A completes OK once sent, as in
+      // drbd_req.c). Should the link drop before the peer confirms it, the
+      // next flush reports it (lost_write_seq_). This node's copy is
       // marked out of sync, and its disk detached or is Inconsistent. (Not
       // from a peer that was not UpToDate, e.g. a SyncTarget: the next
       // resync from here would overwrite its copy with this node's stale
@@ -1184,6 +1198,10 @@ bool Replicator::HandleInbound(const Inbound& in) {
         MarkOutOfSync(r.offset, r.length, /*tell_peer=*/false);
       } else if (a.kind() == peer::ACK_WRITTEN) {
         r.peer_ok = true;
+        r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
+      } else if (a.kind() == peer::ACK_RECEIVED && opt_.protocol == Protocol::kB &&
+                 !r.peer_failed) {
+        r.peer_accepted = true;
         r.peer_up_to_date = peer_disk_ == DiskState::kUpToDate;
       }
       const bool completes =

@@ -414,7 +414,11 @@ class Replicator {
     bool sent = false;           // a Data message went out for it
     bool peer_done = false;      // the protocol's completion point reached
     bool peer_ok = false;        // the peer wrote it (ACK_WRITTEN / barrier ack)
-    bool peer_up_to_date = false;  // and its disk was UpToDate then
+    // DRBD's RQ_NET_OK: the protocol's completion point on the peer was
+    // reached (A: sent, B: received, C: written); A and B "pretend it was
+    // written on the peer" when the local part fails.
+    bool peer_accepted = false;
+    bool peer_up_to_date = false;  // its disk was UpToDate then (peer_ok / peer_accepted)
     bool peer_failed = false;    // the peer could not write it, or was lost before confirming
     bool barrier_acked = false;  // durable on the peer, or no barrier expected
     bool completed = false;      // AppDone emitted

@@ -1158,6 +1158,42 @@ TEST(Replicator, TheCrashedPrimaryFlagClearsOnceThePeerHasItsWrites) {
   EXPECT_FALSE(p.node(0).replicator()->persisted().crashed_primary) << Trace(p);
 }
 
+// A crashed Primary restarts apart from its peer, is promoted and cleanly
+// demoted without writing (the cluster manager moving it), and both nodes
+// then lose power. Its writes from before the first crash are still not on
+// the peer: it must still count as the crashed Primary, and be the source of
+// its bitmap (the clean demotion used to clear the flag, so rule 40 saw no
+// crash and its tie-break could resync the peer's older blocks over them).
+TEST(Replicator, ACleanDemotionDoesNotForgetAnEarlierCrashAsPrimary) {
+  for (const int pr : {0, 1}) {  // node 0 holds rule 40's tie-break
+    SCOPED_TRACE(absl::StrCat("Primary node ", pr));
+    SimPair p(ProtocolAOptions(55));
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(MoveThePrimaryTo(p, pr));
+    ASSERT_TRUE(p.RunUntil([&] { return p.node(pr).status().peer_disk == DiskState::kUpToDate; },
+                           absl::Seconds(5)))
+        << Trace(p);
+    p.network().SetBlocked(true, true);
+    ASSERT_OK(WriteSync(p, pr, 5, 1, 'c'));  // protocol A: sent, never received
+    p.node(pr).Crash(3);
+    p.network().BreakConnection();
+    p.node(pr).Restart();
+    ASSERT_TRUE(p.node(pr).replicator()->persisted().crashed_primary);
+    ASSERT_OK(p.node(pr).replicator()->Promote(/*force=*/false));
+    p.RunFor(absl::Milliseconds(20));
+    ASSERT_OK(p.node(pr).replicator()->Demote());
+    p.RunFor(absl::Milliseconds(50));  // the clean demotion reaches the metadata
+    EXPECT_TRUE(p.node(pr).replicator()->persisted().crashed_primary);
+    p.node(0).Crash(4);
+    p.node(1).Crash(5);
+    p.network().Heal();
+    p.node(0).Restart();
+    p.node(1).Restart();
+    ASSERT_TRUE(p.RunUntil([&] { return p.Converged(); }, absl::Seconds(30))) << Trace(p);
+    ExpectOnBoth(p, 5, 1, 'c', "the crashed Primary's last write");
+  }
+}
+
 // A failover to the Secondary while the Primary was Ahead (it learns a
 // message later that it is Behind): both then hold writes the other lacks.
 // The handshake must report a split brain, never overwrite the Ahead writes.
@@ -1240,6 +1276,46 @@ TEST(Replicator, AWriteOnlyThePeerHoldsSurvivesTheOldDiskReturning) {
     ExpectOnBoth(p, 12, 1, 'a', absl::StrCat("Primary was node ", pr));
     ExpectOnBoth(p, 20, 1, 'w', absl::StrCat("Primary was node ", pr));
   }
+}
+
+// Protocols A and B: the local part fails after the peer accepted the write
+// (A: sent, B: received). DRBD sets RQ_NET_OK at those points ("pretend it was
+// successfully written on the peer", drbd_req.c), so the write completes OK;
+// it is not reported replicated, the disk detaches, and the peer holds it.
+TEST(Replicator, ProtocolsAAndBCompleteALocallyFailedWriteThePeerAccepted) {
+  for (const Protocol protocol : {Protocol::kA, Protocol::kB}) {
+    SCOPED_TRACE(ProtocolName(protocol));
+    SimPairOptions o{.seed = 53};
+    o.protocol = protocol;
+    SimPair p(o);
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    bool replicated = true;
+    ASSERT_OK(WriteSync(p, 0, 12, 2, 'w', &replicated)) << Trace(p);
+    EXPECT_FALSE(replicated);
+    EXPECT_EQ(p.node(0).status().disk, DiskState::kDiskless);
+    ASSERT_OK(FlushSync(p, 0)) << Trace(p);
+    EXPECT_EQ(p.node(1).disk()->contents().substr(12 * kBlock, 2 * kBlock),
+              std::string(2 * kBlock, 'w'));
+  }
+}
+
+// The same under protocol A, and the link drops before the peer got it: the
+// write was acknowledged (as DRBD does) and is lost; the next flush says so.
+TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenLost) {
+  SimPair p(ProtocolAOptions(54));
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  EXPECT_THAT(FlushSync(p, 0),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("acknowledged before it are on no UpToDate disk")));
 }
 
 TEST(Replicator, LocalWriteErrorWithoutPeerFailsTheWrite) {

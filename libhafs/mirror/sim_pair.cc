@@ -1052,6 +1052,9 @@ SeedResult RunSeed(uint64_t seed, bool full_trace, bool extended) {
                     s.disk()->ClearFaults();
                     s.Restart();
                   }
+                  // A resync that ended with blocks the source could not
+                  // read leaves this one Inconsistent: the operator resyncs.
+                  repair_inconsistent();
                   return pr.replicator()->disk_state() == DiskState::kUpToDate &&
                          pr.replicator()->repl_state() == ReplState::kEstablished;
                 },
