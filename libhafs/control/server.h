@@ -66,7 +66,7 @@ struct ControlServerOptions {
   // the PeerServer's), which must keep polling until Shutdown() returns.
   // Every thread that waits in a gRPC completion queue takes part in gRPC's
   // poller election, which hands each network event of the process to
-  // another thread; one more poller made a QD1 mirror write 15-40 us slower
+  // another thread; one more poller made a QD1 mirror write 27-67 us slower
   // (docs/benchmarks.md, session 9). This needs gRPC's epoll1 engine (one
   // epoll set for the whole process); with any other engine the server polls
   // on its own as with false, and says so in the log.
