@@ -19,7 +19,10 @@
 //
 // Thread-safety: Start/Shutdown from one thread; RPCs run on gRPC's threads
 // and call the target concurrently. With share_poller, the RPCs still run on
-// this server's own threads; only the socket I/O is another server's thread's.
+// this server's own threads, which wait for requests without polling; the
+// polling thread of another server reads the requests. (A handler that sends
+// its reply, or an events stream writing a line, polls gRPC briefly, in the
+// per-call queue of gRPC's synchronous API.)
 //
 // Example:
 //   HAFS_ASSIGN_OR_RETURN(auto server, ControlServer::Start(

@@ -506,8 +506,9 @@ void Replicator::MaybeCompleteRequest(uint64_t seq) {
     r.completed = true;
     --counters_.ap;
     absl::Status s = r.local_status;
-    if (!s.ok() && r.sent && !r.peer_failed && (r.peer_ok || r.peer_accepted) &&
-        r.peer_up_to_date) {
+    const bool peer_holds =
+        r.peer_ok || (r.peer_accepted && Replicating() && peer_disk_ == DiskState::kUpToDate);
+    if (!s.ok() && r.sent && !r.peer_failed && peer_holds && r.peer_up_to_date) {
       // The peer has it, or under protocol A/B accepted it (DRBD: either
       // part succeeded; RQ_NET_OK is set at the protocol's completion point,
       // so a failed local write of protocol A completes OK once sent, as in
@@ -626,12 +627,8 @@ void Replicator::Flush(uint64_t id) {
     // Reported first: it says more than the refusal below.
     lost_write_seq_.reset();
     FailApp(id, absl::DataLossError(absl::StrCat(
-                    "flush failed: writes acknowledged before it are on no UpToDate disk: the "
-                    "peer had not confirmed them (protocol ",
-                    ProtocolName(opt_.protocol),
-                    ") when the connection was lost, and this node's own copy did not count "
-                    "(its disk was Diskless or Inconsistent then): they may be lost (reported "
-                    "once)")));
+                    "flush failed: writes acknowledged before it are on no UpToDate disk: ",
+                    lost_write_why_, ": they may be lost (reported once)")));
     return;
   }
   if (disk_ != DiskState::kUpToDate && !(Replicating() && peer_disk_ == DiskState::kUpToDate)) {
@@ -677,12 +674,13 @@ void Replicator::MaybeCompleteFlushes() {
     const bool peer_can_confirm = replicating && f.with_peer && f.conn_gen == conn_gen_;
     if (peer_can_confirm && f.epoch < oldest_unacked) f.peer_done = true;
     if (f.local_done && (f.peer_done || !peer_can_confirm)) {
+      // If it covers acknowledged writes that no disk holds, it reports their
+      // loss (kDataLoss, once), even when both sides confirmed the flush.
+      const bool covers_lost = lost_write_seq_.has_value() && f.next_seq > *lost_write_seq_;
       if (f.status.ok() && !f.peer_done && disk_ != DiskState::kUpToDate) {
         // The peer was lost before it confirmed, and the local flush alone
-        // makes nothing durable that the next resync keeps.
-        // If it covers acknowledged writes the lost peer alone held, it
-        // reports their loss (kDataLoss, once); else that nothing is durable.
-        const bool covers_lost = lost_write_seq_.has_value() && f.next_seq > *lost_write_seq_;
+        // makes nothing durable that the next resync keeps: nothing is
+        // durable, or writes are lost.
         if (covers_lost) lost_write_seq_.reset();
         f.status = absl::Status(
             covers_lost ? absl::StatusCode::kDataLoss : absl::StatusCode::kUnavailable,
@@ -690,6 +688,11 @@ void Replicator::MaybeCompleteFlushes() {
                          "and the local disk is ",
                          DiskStateName(disk_), " (no UpToDate disk made the writes durable",
                          covers_lost ? "; acknowledged writes may be lost" : "", ")"));
+      } else if (f.status.ok() && covers_lost) {
+        lost_write_seq_.reset();
+        f.status = absl::DataLossError(
+            absl::StrCat("flush failed: writes acknowledged before it are on no UpToDate disk: ",
+                         lost_write_why_, ": they may be lost (reported once)"));
       }
       --counters_.ap;
       ready_.done.push_back(AppDone{f.id, f.status, nullptr});
@@ -698,6 +701,16 @@ void Replicator::MaybeCompleteFlushes() {
       ++it;
     }
   }
+}
+
+void Replicator::NoteLostIfOnlyThePeerHeldIt(uint64_t seq, const Request& r,
+                                             absl::string_view why) {
+  if (!r.completed_ok || r.peer_ok) return;
+  if (r.local_issued && r.local_done && r.local_status.ok() && disk_ == DiskState::kUpToDate) {
+    return;  // this node's own copy holds it
+  }
+  lost_write_seq_ = std::max(lost_write_seq_.value_or(0), seq);
+  lost_write_why_ = std::string(why);
 }
 
 // ---------------------------------------------------------------------------
@@ -956,9 +969,11 @@ void Replicator::LostConnection(absl::string_view reason) {
     if (r.sent && !r.barrier_acked) {
       MarkOutOfSync(r.offset, r.length, false);
       marked = true;
-      if (r.completed_ok && !r.peer_ok && (!r.local_issued || disk_ != DiskState::kUpToDate)) {
-        lost_write_seq_ = std::max(lost_write_seq_.value_or(0), seq);
-      }
+      NoteLostIfOnlyThePeerHeldIt(
+          seq, r,
+          absl::StrCat("the peer had not confirmed them (protocol ", ProtocolName(opt_.protocol),
+                       ") when the connection was lost, and this node's own copy did not count "
+                       "(its disk was Diskless or Inconsistent, or its write failed)"));
     }
     // Not confirmed written by the peer (protocol A/B: sent or received is
     // not written): its copy there does not count for a completion to come.
@@ -1191,6 +1206,12 @@ bool Replicator::HandleInbound(const Inbound& in) {
       Request& r = it->second;
       if (a.kind() == peer::ACK_FAILED) {
         r.peer_failed = true;
+        NoteLostIfOnlyThePeerHeldIt(
+            a.seq(), r,
+            absl::StrCat("the peer's write of them failed after it had accepted them (protocol ",
+                         ProtocolName(opt_.protocol),
+                         "), and this node's own copy did not count (its disk was Diskless or "
+                         "Inconsistent, or its write failed)"));
         // The peer marked them itself when its write failed. Telling it again
         // would race a resync: the mark could arrive after its resync write
         // of these blocks cleared them, and after this node, the source,

@@ -516,6 +516,9 @@ class Replicator {
   // goes now and asks for its ack at once.
   void CloseEpoch(bool urgent = false);
   void MaybeCompleteFlushes();
+  // Records that the completed write `seq` is on no UpToDate disk (see
+  // lost_write_seq_), if its completion counted on the peer's copy alone.
+  void NoteLostIfOnlyThePeerHeldIt(uint64_t seq, const Request& r, absl::string_view why);
   void ReadFromPeer(uint64_t id, uint64_t offset, uint64_t length);
 
   // Receive path.
@@ -636,10 +639,13 @@ class Replicator {
   std::string last_handshake_;
   std::string disk_error_;
   // Writes acknowledged on the strength of the peer's copy alone (protocol A
-  // or B, the local disk not UpToDate) were lost with the connection before
-  // the peer confirmed them: the newest one's sequence number. The next flush
-  // that covers it fails (as fsync(2) reports a writeback error once).
+  // or B, the local disk not UpToDate or its write failed) that the peer then
+  // did not hold: lost with the connection before the peer confirmed them, or
+  // the peer's own write failed (ACK_FAILED). The newest one's sequence
+  // number, and why. The next flush that covers it fails (as fsync(2) reports
+  // a writeback error once).
   std::optional<uint64_t> lost_write_seq_;
+  std::string lost_write_why_;
   std::optional<uint64_t> expected_peer_seq_;  // last Data seq received
   // A refused handshake keeps the transport open until then (see OnHandshake).
   std::optional<absl::Time> linger_until_;

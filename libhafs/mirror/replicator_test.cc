@@ -1318,6 +1318,83 @@ TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenL
                        HasSubstr("acknowledged before it are on no UpToDate disk")));
 }
 
+// The same, and then the peer's write of it fails too (ACK_FAILED): no disk
+// holds the write the application was told of. The next flush reports the
+// loss, whether it was issued before the ACK_FAILED arrived (from the write's
+// completion) or after.
+TEST(Replicator, AnAcceptedWriteThePeerThenFailedIsReportedByTheNextFlush) {
+  for (const bool flush_at_once : {true, false}) {
+    SCOPED_TRACE(flush_at_once ? "flush at once" : "flush later");
+    SimPair p(ProtocolAOptions(58));
+    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+    ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                           absl::Seconds(5)))
+        << Trace(p);
+    p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+    absl::Status write = absl::UnknownError("pending");
+    absl::Status flush = absl::UnknownError("pending");
+    p.node(0).Write(12 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) {
+      write = s;
+      if (flush_at_once) p.node(0).Flush([&](absl::Status f) { flush = f; });
+    });
+    ASSERT_TRUE(
+        p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+        << Trace(p);
+    ASSERT_OK(write) << Trace(p);  // accepted; the local part failed
+    if (flush_at_once) {
+      ASSERT_TRUE(
+          p.RunUntil([&] { return flush.code() != absl::StatusCode::kUnknown; }, absl::Seconds(5)))
+          << Trace(p);
+    } else {
+      p.RunFor(absl::Milliseconds(50));
+      flush = FlushSync(p, 0);
+    }
+    EXPECT_THAT(flush,
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("the peer's write of them failed")))
+        << Trace(p);
+  }
+}
+
+// Protocol A: the write was sent while the peer was UpToDate, but the peer is
+// Diskless by the time the local part fails (its State arrived first): no
+// disk holds the write, which fails with the local error.
+TEST(Replicator, AnAcceptedWriteFailsIfThePeerLostItsDiskBeforeTheLocalPartFailed) {
+  SimPairOptions o = ProtocolAOptions(57);
+  o.write_latency = absl::Milliseconds(5);
+  SimPair p(o);
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  // The Secondary's disk detaches (its write of an earlier write fails); the
+  // Primary does not hear of it yet.
+  p.network().SetBlocked(false, true);
+  p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 30, 1, 'e'));
+  ASSERT_TRUE(
+      p.RunUntil([&] { return p.node(1).status().disk == DiskState::kDiskless; }, absl::Seconds(1)))
+      << Trace(p);
+  ASSERT_EQ(p.node(0).status().peer_disk, DiskState::kUpToDate) << Trace(p);
+  // The write goes out while the Primary still counts the peer UpToDate; its
+  // Data waits on the link. Then the peer's State reaches the Primary, and
+  // then its local write fails.
+  p.network().SetBlocked(true, true);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  absl::Status write = absl::UnknownError("pending");
+  p.node(0).Write(12 * kBlock, Pattern(1, 'w'), false, [&](absl::Status s) { write = s; });
+  p.RunFor(absl::Milliseconds(1));
+  ASSERT_EQ(write.code(), absl::StatusCode::kUnknown) << Trace(p);
+  p.network().SetBlocked(true, false);
+  ASSERT_TRUE(
+      p.RunUntil([&] { return write.code() != absl::StatusCode::kUnknown; }, absl::Seconds(1)))
+      << Trace(p);
+  EXPECT_EQ(p.node(0).status().conn, ConnState::kConnected) << Trace(p);
+  EXPECT_EQ(p.node(0).status().peer_disk, DiskState::kDiskless);
+  EXPECT_THAT(write, StatusIs(absl::StatusCode::kDataLoss, HasSubstr("Input/output error")))
+      << Trace(p);
+}
+
 TEST(Replicator, LocalWriteErrorWithoutPeerFailsTheWrite) {
   SimPair p(SimPairOptions{.seed = 12});
   ASSERT_TRUE(p.Bootstrap()) << Trace(p);
