@@ -1,6 +1,7 @@
 #include "benchmarks/mirror/common.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -45,13 +46,21 @@ struct Control {
   std::unique_ptr<control::ControlServer> server;
 };
 
-absl::StatusOr<std::shared_ptr<Control>> StartControl(const std::string& mode,
-                                                      const std::string& socket_path) {
+void AddControlFlags(CLI::App& app, ControlFlags* flags) {
+  app.add_option("--control", flags->mode,
+                 "hafsd's control server in this process: none, own (its own polling thread) or "
+                 "shared (served by the peer service's polling thread, as hafsd does)")
+      ->check(CLI::IsMember({"none", "own", "shared"}));
+  app.add_option("--control_socket", flags->socket_path,
+                 "its socket (default /tmp/hafs-bench-PID.sock)");
+}
+
+absl::StatusOr<std::shared_ptr<Control>> StartControl(const ControlFlags& flags) {
+  const std::string& mode = flags.mode;
+  const std::string socket_path = flags.socket_path.empty()
+                                      ? absl::StrCat("/tmp/hafs-bench-", getpid(), ".sock")
+                                      : flags.socket_path;
   if (mode == "none") return nullptr;
-  if (mode != "own" && mode != "shared") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--control=", mode, ": expected none, own or shared"));
-  }
   auto c = std::make_shared<Control>();
   HAFS_ASSIGN_OR_RETURN(
       c->server, control::ControlServer::Start(

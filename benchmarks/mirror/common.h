@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "libhafs/mirror/volume.h"
 #include "libhafs/peer/grpc_transport.h"
@@ -82,9 +83,14 @@ void TuneAllocator();
 // its own gRPC polling thread, hafsd before session 9) or "shared"
 // (ControlServerOptions::share_poller, as hafsd runs it). It answers from a
 // fake target; nothing calls it during the benchmark.
+// `--control` and `--control_socket` (default /tmp/hafs-bench-PID.sock).
+struct ControlFlags {
+  std::string mode = "none";
+  std::string socket_path;
+};
+void AddControlFlags(CLI::App& app, ControlFlags* flags);
 struct Control;
-absl::StatusOr<std::shared_ptr<Control>> StartControl(const std::string& mode,
-                                                      const std::string& socket_path);
+absl::StatusOr<std::shared_ptr<Control>> StartControl(const ControlFlags& flags);
 
 VolumeOptions BaseOptions(uint32_t node_id, const std::string& path,
                           peer::Transport* transport, uint64_t resync_rate_mib);

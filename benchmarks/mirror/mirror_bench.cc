@@ -7,7 +7,6 @@
 //           SyncSource sent and resync throughput.
 // Prints one "key=value" line per figure (benchmarks/mirror_bench.sh parses them).
 #include <malloc.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +17,6 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -150,12 +148,8 @@ int main(int argc, char** argv) {
   app.add_option("--resync_mib", resync_mib);
   app.add_option("--resync_rate_mib", resync_rate_mib,
                  "the rate node 1 (the SyncTarget, which paces) was started with; reported only");
-  std::string control_mode = "none", control_socket;
-  app.add_option("--control", control_mode,
-                 "hafsd's control server in this process: none, own (its own polling thread) or "
-                 "shared (served by the peer service's polling thread, as hafsd does)");
-  app.add_option("--control_socket", control_socket,
-                 "its socket (default /tmp/hafs-bench-PID.sock)");
+  ControlFlags control_flags;
+  AddControlFlags(app, &control_flags);
   CLI11_PARSE(app, argc, argv);
   TuneAllocator();
   hafs::SetMinLogSeverity(hafs::LogSeverity::kWarning);
@@ -164,9 +158,7 @@ int main(int argc, char** argv) {
   Die(CreatePresynced(path, size_mib, 0), "create-md");
   absl::StatusOr<Net> net = StartNet(0, "127.0.0.1:0", peer, key);
   Die(net.status(), "network");
-  if (control_socket.empty()) control_socket = absl::StrCat("/tmp/hafs-bench-", getpid(), ".sock");
-  absl::StatusOr<std::shared_ptr<bench::Control>> control =
-      bench::StartControl(control_mode, control_socket);
+  absl::StatusOr<std::shared_ptr<bench::Control>> control = bench::StartControl(control_flags);
   if (!control.ok()) {
     std::cerr << "control: " << control.status() << "\n";
     return 1;

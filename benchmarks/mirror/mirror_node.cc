@@ -5,14 +5,12 @@
 //       --listen=127.0.0.1:0 --port_file=/tmp/port --key=...
 #include <malloc.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
 #include "benchmarks/mirror/common.h"
 #include "libhafs/base/logging.h"
 
@@ -30,12 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--port_file", port_file, "write the bound port here");
   app.add_option("--key", key, "shared HMAC secret (>= 16 bytes)");
   app.add_option("--resync_rate_mib", resync_rate_mib, "fixed resync rate, 0 = unlimited");
-  std::string control_mode = "none", control_socket;
-  app.add_option("--control", control_mode,
-                 "hafsd's control server in this process: none, own (its own polling thread) or "
-                 "shared (served by the peer service's polling thread, as hafsd does)");
-  app.add_option("--control_socket", control_socket,
-                 "its socket (default /tmp/hafs-bench-PID.sock)");
+  hafs::mirror::bench::ControlFlags control_flags;
+  hafs::mirror::bench::AddControlFlags(app, &control_flags);
   CLI11_PARSE(app, argc, argv);
   hafs::mirror::bench::TuneAllocator();
   hafs::SetMinLogSeverity(hafs::LogSeverity::kWarning);
@@ -56,9 +50,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   VolumeOptions o = bench::BaseOptions(node_id, path, net->transport.get(), resync_rate_mib);
-  if (control_socket.empty()) control_socket = absl::StrCat("/tmp/hafs-bench-", getpid(), ".sock");
-  absl::StatusOr<std::shared_ptr<bench::Control>> control =
-      bench::StartControl(control_mode, control_socket);
+  absl::StatusOr<std::shared_ptr<bench::Control>> control = bench::StartControl(control_flags);
   if (!control.ok()) {
     std::cerr << "control: " << control.status() << "\n";
     return 1;
