@@ -691,6 +691,7 @@ void SimPair::CheckRead(int n, uint64_t first_block, const std::string& data, ui
         std::any_of(crashes_.begin(), crashes_.end(),
                     [&](const CrashRec& c) { return c.node != n && c.at > newest->issued_at; });
     if (peer_crash_since && !local) continue;
+    if (newest->taken_back) continue;  // the application was told it may be lost
     const uint64_t have = StampOf(data.data() + i * kSector);
     ++sectors_read_checked_;
     if (have != newest->id && !ConcurrentOrLater(have, newest->id)) {
@@ -713,11 +714,16 @@ void SimPair::AppFlush(int n) {
       // As fsync(2): a failed flush makes no promise for the writes before
       // it, and a later successful one does not either. One that reports a
       // loss (kDataLoss) also takes back what a nonvolatile cache promised at
-      // their completion (a disk error and a crash of the peer in a row).
+      // their completion (a disk error and a crash of the peer in a row), and
+      // what a read after it would return (under protocols A and B such a
+      // write may be resynced over from the peer).
       last_failed_flush_[n] = event_counter_++;
       if (s.code() == absl::StatusCode::kDataLoss) {
         for (auto& [id, w] : writes_) {
-          if (w.node == n && w.acked_at < issued && !w.flushed) w.durable_at = 0;
+          if (w.node == n && w.acked_at < issued && !w.flushed) {
+            w.durable_at = 0;
+            w.taken_back = true;
+          }
         }
       }
       return;

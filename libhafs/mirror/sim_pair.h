@@ -217,6 +217,10 @@ class SimPair {
     bool confirmed = false;   // acked while connected (protocol C: on both)
     uint64_t durable_at = 0;  // event counter when durable on its node (0 = not)
     bool flushed = false;     // a completed flush covered it
+    // A later flush on its node reported a loss (kDataLoss) before the write
+    // was covered by a successful one: the application was told it may be
+    // gone, so a read need not return it.
+    bool taken_back = false;
   };
   // Issues an application flush on `node` (if Primary); records completion.
   void AppFlush(int node);
