@@ -79,7 +79,7 @@ TEST(MirrorSimExtended, SeedsThatOnceFailedStayFixed) {
        {584209604ull,  584210082ull,  584210428ull,  584210559ull,  584210598ull,  584210599ull,
         2318148895ull, 2318149218ull, 2318149421ull, 2318149676ull, 2318149695ull, 2355823271ull,
         2355823295ull, 2355823709ull, 2001823793ull, 4178577728ull, 736667383ull,  736669647ull,
-        1706899947ull, 3822454102ull, 1859974845ull, 1859976115ull, 1813568369ull}) {
+        1706899947ull, 3822454102ull, 1859974845ull, 1859976115ull, 1813568369ull, 2115109347ull}) {
     SeedResult r = RunSeed(seed, /*full_trace=*/false, /*extended=*/true);
     EXPECT_TRUE(r.ok) << r.failure << Replay(seed, /*extended=*/true);
   }

@@ -800,8 +800,15 @@ absl::Status Replicator::Demote() {
     IssueNow(LocalIo{0, io::IoOp::kFlush, 0, 0, nullptr, false},
              IoCtx{IoKind::kDemoteFlush, ++demote_flush_id_});
   }
-  // The application that could have been told of lost writes is gone.
-  lost_write_seq_.reset();
+  // The application that could have been told of lost writes is gone: the
+  // operator is told instead.
+  if (lost_write_seq_.has_value()) {
+    Log(
+        absl::StrCat("demoted with a loss not yet reported to the application (no flush since): "
+                     "writes acknowledged as Primary are on no UpToDate disk: ",
+                     lost_write_why_));
+    lost_write_seq_.reset();
+  }
   MaybeMarkCleanDemotion();
   Log("role: Secondary");
   SendState();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -230,11 +231,13 @@ void SimNode::ProcessReady(Ready rd) {
       pair_->era_start_[id_] = pair_->event_counter_++;
     }
     if (line == "role: Primary") pair_->primary_since_[id_] = pair_->event_counter_++;
+    if (absl::StartsWith(line, "connection lost")) pair_->TakeBackUnconfirmedAfterPassOn(id_);
     if (line.find("failed block(s) (SyncTarget)") != std::string::npos) {
       ++pair_->resyncs_with_failed_blocks_;
     }
     if (line.find("on-io-error pass_on") != std::string::npos) {
       ++pair_->pass_on_inconsistent_;
+      pair_->pass_on_fell_at_[id_] = pair_->event_counter_++;
       // No second disk fails while this one awaits its repair: two disks
       // each missing a different acknowledged block cannot be resynced
       // either way (DRBD cannot either; an operator would merge by hand).
@@ -744,6 +747,25 @@ void SimPair::AppFlush(int n) {
       }
     }
   });
+}
+
+void SimPair::TakeBackUnconfirmedAfterPassOn(int n) {
+  // Protocols A and B acknowledge a write on this node's own copy before the
+  // peer has it. Once pass_on made this disk Inconsistent, that copy no longer
+  // counts: the next connection resyncs the peer's data over it. If the link
+  // drops before the peer confirmed such a write, it is lost (DRBD's pass_on
+  // does the same); the replicator reports it at the next flush. Taken back
+  // here: this node's writes acknowledged in this connection before its disk
+  // fell, not covered by a flush since (the harness cannot tell which ones the
+  // peer confirmed).
+  const uint64_t fell = pass_on_fell_at_[n];
+  if (options_.protocol == Protocol::kC || fell == 0 || fell < era_start_[n]) return;
+  for (auto& [id, w] : writes_) {
+    if (w.node == n && w.ok && w.acked_at > era_start_[n] && w.acked_at < fell && !w.flushed) {
+      w.durable_at = 0;
+      w.taken_back = true;
+    }
+  }
 }
 
 void SimPair::NoteCrash(int n) { crashes_.push_back(CrashRec{event_counter_++, n}); }

@@ -236,6 +236,8 @@ class SimPair {
   bool ConcurrentOrLater(uint64_t have, uint64_t id) const;
   // Records that `node` crashed (for the failover check's double-failure rule).
   void NoteCrash(int node);
+  // Node `n` lost its connection: see sim_pair.cc.
+  void TakeBackUnconfirmedAfterPassOn(int n);
   // Records that the last crash was followed by a failover to the peer.
   void NoteFailover();
   // Whether protocol C promises `w` survives (see CheckFailover).
@@ -281,6 +283,7 @@ class SimPair {
   size_t writes_in_flight_ = 0;
   uint64_t era_start_[2] = {0, 0};
   uint64_t primary_since_[2] = {0, 0};  // event counter at the last promotion
+  uint64_t pass_on_fell_at_[2] = {0, 0};    // the last time pass_on made the disk Inconsistent
   uint64_t last_failed_flush_[2] = {0, 0};  // event counter
   // Coverage of the checks (SeedResult).
   uint64_t sectors_read_checked_ = 0;
