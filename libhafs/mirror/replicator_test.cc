@@ -1318,6 +1318,24 @@ TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenL
                        HasSubstr("acknowledged before it are on no UpToDate disk")));
 }
 
+// The same, but the Primary is demoted before any flush: the application
+// that could have been told is gone, and the log tells the operator.
+TEST(Replicator, ADemotionLogsALossTheApplicationWasNotToldOf) {
+  SimPair p(ProtocolAOptions(59));
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                         absl::Seconds(5)))
+      << Trace(p);
+  p.network().SetBlocked(true, true);
+  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
+  ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
+  p.network().BreakConnection();
+  p.RunFor(absl::Milliseconds(50));
+  ASSERT_OK(p.node(0).replicator()->Demote());
+  p.RunFor(absl::Milliseconds(10));
+  EXPECT_THAT(Trace(p), HasSubstr("demoted with a loss not yet reported to the application"));
+}
+
 // The same, and then the peer's write of it fails too (ACK_FAILED): no disk
 // holds the write the application was told of. The next flush reports the
 // loss, whether it was issued before the ACK_FAILED arrived (from the write's
