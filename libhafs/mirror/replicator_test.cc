@@ -151,6 +151,15 @@ void FailAWriteOfThePrimary(SimPair& p) {
   ASSERT_EQ(p.node(0).status().disk, DiskState::kInconsistent) << Trace(p);
 }
 
+// Bootstraps and waits until node 0, the Primary, has heard that its peer's
+// disk is UpToDate (a write then counts the peer's copy).
+void BootstrapInSync(SimPair& p) {
+  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
+  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
+                         absl::Seconds(5)))
+      << Trace(p);
+}
+
 // A resync at 1 MiB/s: slow enough for a fault to land in the middle.
 SimPairOptions SlowResyncOptions(uint64_t seed) {
   SimPairOptions o{.seed = seed};
@@ -1304,10 +1313,7 @@ TEST(Replicator, ProtocolsAAndBCompleteALocallyFailedWriteThePeerAccepted) {
 // write was acknowledged (as DRBD does) and is lost; the next flush says so.
 TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenLost) {
   SimPair p(ProtocolAOptions(54));
-  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
-                         absl::Seconds(5)))
-      << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
   p.network().SetBlocked(true, true);
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
@@ -1322,10 +1328,7 @@ TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenL
 // that could have been told is gone, and the log tells the operator.
 TEST(Replicator, ADemotionLogsALossTheApplicationWasNotToldOf) {
   SimPair p(ProtocolAOptions(59));
-  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
-                         absl::Seconds(5)))
-      << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
   p.network().SetBlocked(true, true);
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
@@ -1344,10 +1347,7 @@ TEST(Replicator, AnAcceptedWriteThePeerThenFailedIsReportedByTheNextFlush) {
   for (const bool flush_at_once : {true, false}) {
     SCOPED_TRACE(flush_at_once ? "flush at once" : "flush later");
     SimPair p(ProtocolAOptions(58));
-    ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-    ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
-                           absl::Seconds(5)))
-        << Trace(p);
+    ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
     p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     p.node(1).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
     absl::Status write = absl::UnknownError("pending");
@@ -1381,10 +1381,7 @@ TEST(Replicator, AnAcceptedWriteFailsIfThePeerLostItsDiskBeforeTheLocalPartFaile
   SimPairOptions o = ProtocolAOptions(57);
   o.write_latency = absl::Milliseconds(5);
   SimPair p(o);
-  ASSERT_TRUE(p.Bootstrap()) << Trace(p);
-  ASSERT_TRUE(p.RunUntil([&] { return p.node(0).status().peer_disk == DiskState::kUpToDate; },
-                         absl::Seconds(5)))
-      << Trace(p);
+  ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
   // The Secondary's disk detaches (its write of an earlier write fails); the
   // Primary does not hear of it yet.
   p.network().SetBlocked(false, true);
