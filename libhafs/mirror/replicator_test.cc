@@ -1309,16 +1309,23 @@ TEST(Replicator, ProtocolsAAndBCompleteALocallyFailedWriteThePeerAccepted) {
   }
 }
 
-// The same under protocol A, and the link drops before the peer got it: the
-// write was acknowledged (as DRBD does) and is lost; the next flush says so.
-TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenLost) {
-  SimPair p(ProtocolAOptions(54));
+// Protocol A: node 0 writes block 12; its local write fails and the write
+// completes OK once sent (the peer accepted it); the link then drops before
+// the peer got it.
+void AcceptAWriteLocallyFailedThenLoseTheLink(SimPair& p) {
   ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
   p.network().SetBlocked(true, true);
   p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
   ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
   p.network().BreakConnection();
   p.RunFor(absl::Milliseconds(50));
+}
+
+// The same under protocol A, and the link drops before the peer got it: the
+// write was acknowledged (as DRBD does) and is lost; the next flush says so.
+TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenLost) {
+  SimPair p(ProtocolAOptions(54));
+  ASSERT_NO_FATAL_FAILURE(AcceptAWriteLocallyFailedThenLoseTheLink(p));
   EXPECT_THAT(FlushSync(p, 0),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("acknowledged before it are on no UpToDate disk")));
@@ -1328,12 +1335,7 @@ TEST(Replicator, AProtocolAWriteOnlyThePeerAcceptedIsReportedByTheNextFlushWhenL
 // that could have been told is gone, and the log tells the operator.
 TEST(Replicator, ADemotionLogsALossTheApplicationWasNotToldOf) {
   SimPair p(ProtocolAOptions(59));
-  ASSERT_NO_FATAL_FAILURE(BootstrapInSync(p));
-  p.network().SetBlocked(true, true);
-  p.node(0).disk()->AddFault(io::SimFault::FailNext(io::IoOp::kWrite, 1, EIO));
-  ASSERT_OK(WriteSync(p, 0, 12, 1, 'w')) << Trace(p);
-  p.network().BreakConnection();
-  p.RunFor(absl::Milliseconds(50));
+  ASSERT_NO_FATAL_FAILURE(AcceptAWriteLocallyFailedThenLoseTheLink(p));
   ASSERT_OK(p.node(0).replicator()->Demote());
   p.RunFor(absl::Milliseconds(10));
   EXPECT_THAT(Trace(p), HasSubstr("demoted with a loss not yet reported to the application"));
